@@ -1,0 +1,3 @@
+from edgetui.cli import main
+
+raise SystemExit(main())

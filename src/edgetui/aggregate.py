@@ -1,0 +1,89 @@
+"""From repetition rows to one results row per configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgetui import __version__
+from edgetui.stats import maximum, mean, std
+
+STD_METRICS = ("ttft_ms", "prefill_tps", "decode_tps")
+
+
+def per_token(energy_j: float | None, tokens: int | None) -> float | None:
+    return energy_j / tokens if energy_j is not None and tokens else None
+
+
+def result_row(
+    config: dict[str, Any],
+    reps: list[dict[str, Any]],
+    *,
+    status: str,
+    error: str | None,
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    """One row of results.csv.
+
+    config: the configuration's dict (with config_id); reps: its counted repetition rows;
+    context: run-wide and per-configuration facts (board, host, idle power, model facts,
+    load time, peaks from the sampler).
+    """
+    counted = [r for r in reps if not r.get("warmup")]
+    row: dict[str, Any] = {
+        "config_id": config["config_id"],
+        "status": status,
+        "error": error,
+        "profile": config["profile"],
+        "engine": config["engine"],
+        "model": config["model"],
+        "n_threads": config["n_threads"],
+        "n_gpu_layers": config["n_gpu_layers"],
+        "n_ctx": config["n_ctx"],
+        "n_batch": config["n_batch"],
+        "flash_attn": str(config["flash_attn"]).lower(),
+        "kv_cache_type": config["kv_cache_type"],
+        "prompt_tokens": config["prompt_tokens"] if config["prompt_tokens"] is not None
+        else mean(r["prompt_tokens"] for r in counted),
+        "gen_tokens": config["gen_tokens"],
+        "repetitions": len(counted),
+        "edgetui_version": __version__,
+    }
+    for key in ("board", "model_path", "model_sha256", "model_size_mb", "quant", "load_s", "power_w_idle",
+                "power_source", "temp_c_max", "throttled", "rss_mb_peak", "mem_used_mb_peak", "volume_cm3",
+                "price_usd", "started_at", "engine_version", "host", "cpu_model", "power_mode", "board_model",
+                "os", "kernel", "governor", "flash_attn_in_force", "sample_hz"):
+        row[key] = context.get(key)
+
+    for m in STD_METRICS:
+        row[f"{m}_mean"] = mean(r.get(m) for r in counted)
+        row[f"{m}_std"] = std(r.get(m) for r in counted)
+    row["e2e_tps_mean"] = mean(r.get("e2e_tps") for r in counted)
+    row["decode_tps_wall_mean"] = mean(r.get("decode_tps_wall") for r in counted)
+    row["prefill_tps_wall_mean"] = mean(r.get("prefill_tps_wall") for r in counted)
+    row["gen_tokens_mean"] = mean(r.get("gen_tokens_actual") for r in counted)
+    sources = sorted({r.get("timing_source") for r in counted if r.get("timing_source")})
+    row["timing_source"] = ", ".join(sources) or None
+    row["timing_flags"] = sum(1 for r in counted if r.get("timing_flags"))
+
+    # Energy: per repetition, divided by the tokens it actually produced, then averaged.
+    row["power_w_mean"] = mean(r.get("power_w_mean") for r in counted)
+    row["energy_j_per_token"] = mean(per_token(r.get("energy_j"), r.get("gen_tokens_actual")) for r in counted)
+    row["net_energy_j_per_token"] = mean(per_token(r.get("net_energy_j"), r.get("gen_tokens_actual"))
+                                         for r in counted)
+    row["decode_energy_j_per_token"] = mean(
+        per_token(r.get("decode_energy_j"), (r.get("gen_tokens_actual") or 1) - 1) for r in counted)
+    e = row["energy_j_per_token"]
+    row["tokens_per_joule"] = 1.0 / e if e else None
+    row["mj_per_mtok"] = e  # J per token is numerically MJ per million tokens: the paper's unit
+    if row["power_source"] is None and context.get("power_reason"):
+        row["power_source"] = context["power_reason"]
+    rep_peak = maximum(r.get("temp_c_max") for r in counted)
+    if rep_peak is not None and (row["temp_c_max"] is None or rep_peak > row["temp_c_max"]):
+        row["temp_c_max"] = rep_peak
+
+    tps = row["decode_tps_mean"]
+    vol = row["volume_cm3"]
+    price = row["price_usd"]
+    row["tps_per_litre"] = tps / (vol / 1000.0) if tps is not None and vol else None
+    row["tps_per_usd"] = tps / price if tps is not None and price else None
+    return row

@@ -1,0 +1,185 @@
+"""Command line: `edgetui` (the console), `run`, `rank`, `results`, `sensors`, `models`, `status`.
+
+The console and these commands call the same core functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edgetui import __version__
+from edgetui.errors import EXIT_BAD_INPUT, EXIT_FAILED_CONFIGS, EXIT_OK, UserError
+
+
+def _err(msg: str) -> None:
+    print(f"edgetui: error: {msg}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep our prefix and no usage dump
+        _err(f"{message} (see `{self.prog} --help`)")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="edgetui", description="Benchmark, watch and rank small language model configurations on edge boards.")
+    p.add_argument("--version", action="version", version=f"edgetui {__version__}")
+    p.add_argument("--profiles", metavar="DIR", help="folder of profiles for the console (default ./profiles)")
+    p.add_argument("--sysfs-root", metavar="DIR", help="a folder standing for / when reading sensors (tests, fixtures)")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run profiles (headless, or in the console without --headless)")
+    r.add_argument("profiles", nargs="*", metavar="PROFILE", help="profile TOML files")
+    r.add_argument("--headless", action="store_true", help="no console: progress lines and a summary table")
+    r.add_argument("--out", metavar="DIR", help="results folder (default: a new one under the user data dir)")
+    r.add_argument("--resume", metavar="DIR", help="continue an interrupted run in DIR from the first repetition not on disk")
+    r.add_argument("--power-source", metavar="NAME", help="power backend to use (default: the profile's, else the best detected)")
+    r.add_argument("--sysfs-root", metavar="DIR", dest="sub_sysfs_root")
+    r.add_argument("--no-fetch", action="store_true", help="never fetch bundled models; fail if absent")
+
+    s = sub.add_parser("sensors", help="list every sensor backend, detected or not and why, with readings")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--sysfs-root", metavar="DIR", dest="sub_sysfs_root")
+
+    m = sub.add_parser("models", help="bundled models and where each file is; `models fetch NAME`")
+    m.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    m.add_argument("names", nargs="*", help="bundled model names (fetch: default all)")
+
+    k = sub.add_parser("rank", help="rank results (folders, results.json or results.csv) on weighted criteria")
+    k.add_argument("results", nargs="+")
+    k.add_argument("--weights", help="e.g. decode_tps=3,net_energy_j_per_token=2 (default: decode speed only)")
+    k.add_argument("--export", metavar="FILE", help="write the ranking to FILE.toml or FILE.csv")
+    k.add_argument("--force", action="store_true", help="overwrite an existing export file")
+    k.add_argument("--filter", action="append", default=[], metavar="COL=VALUE",
+                   help="keep rows whose model, board or engine equals VALUE (repeatable)")
+
+    res = sub.add_parser("results", help="open earlier results in the console's results screen")
+    res.add_argument("results", nargs="+")
+    return p
+
+
+COMMANDS = ("run", "sensors", "models", "rank", "results")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `edgetui a.toml b.toml` lists those profiles in the console: split them off before argparse,
+    # which cannot mix a free positional list with sub-commands.
+    files = []
+    positional = [a for a in argv if not a.startswith("-")]
+    if positional and positional[0] not in COMMANDS:
+        files = [a for a in argv if a.endswith(".toml") and not a.startswith("-")]
+        argv = [a for a in argv if a not in files]
+    args = build_parser().parse_args(argv)
+    args.files = files
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "sensors":
+            return cmd_sensors(args)
+        if args.command == "models":
+            return cmd_models(args)
+        if args.command == "rank":
+            from edgetui.rank_cli import cmd_rank
+
+            return cmd_rank(args)
+        if args.command == "results":
+            return _console(args, results=args.results)
+        return _console(args)
+    except UserError as exc:
+        _err(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+def _console(args: argparse.Namespace, results: list[str] | None = None, run_profiles: list[str] | None = None) -> int:
+    try:
+        from edgetui.tui.app import run_console
+    except ImportError as exc:
+        raise UserError(f"the console is not available ({exc}); use `edgetui run --headless`") from None
+    return run_console(profiles_dir=getattr(args, "profiles", None), files=getattr(args, "files", None) or [],
+                       results=results, run_profiles=run_profiles,
+                       sysfs_root=getattr(args, "sysfs_root", None))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edgetui.profile import load_profiles
+    from edgetui.runner import Runner, new_run_dir
+    from edgetui.summary import summary_table
+
+    sysfs_root = args.sub_sysfs_root
+    resume = bool(args.resume)
+    if resume:
+        from edgetui.store import RunStore
+
+        manifest = RunStore(args.resume).read_manifest()
+        if manifest is None:
+            raise UserError("no run to resume here (no run.json)", where=args.resume)
+        paths = [p["path"] for p in manifest["profiles"]]
+        out = Path(args.resume)
+    else:
+        if not args.profiles:
+            raise UserError("name at least one profile, e.g. `edgetui run profiles/smoke.toml --headless`")
+        paths = args.profiles
+        out = None
+    profiles = load_profiles(paths)
+    if not args.headless and not resume:
+        return _console(args, run_profiles=paths)
+    out = out or (Path(args.out) if args.out else new_run_dir([p.name for p in profiles]))
+    runner = Runner(profiles, out, sysfs_root=sysfs_root, power_source=args.power_source,
+                    on_line=lambda s: print(s, flush=True), resume=resume)
+    runner.store.prepare()
+    runner.check_models(progress=lambda s: print(s, flush=True))
+    print(f"edgetui {__version__}: {len(runner.configs)} configuration(s) -> {out}", flush=True)
+    print(f"power source: {runner.sensors.power_source_label}", flush=True)
+    failed = runner.run()
+    print()
+    print(summary_table(list(runner.rows.values())))
+    print(f"\nresults: {runner.store.csv_path}")
+    return EXIT_FAILED_CONFIGS if failed else EXIT_OK
+
+
+def cmd_sensors(args: argparse.Namespace) -> int:
+    from edgetui.sensors import SensorSet, make_context
+
+    sensors = SensorSet(make_context(args.sub_sysfs_root or args.sysfs_root))
+    report = sensors.describe()
+    if args.json:
+        print(json.dumps({"power_source": sensors.power_source_label, "backends": report}, indent=1))
+        return EXIT_OK
+    for b in report:
+        mark = "yes" if b["detected"] else "no "
+        star = "  <- power source" if b["power_source"] else ""
+        print(f"[{mark}] {b['backend']}: {b['reason']}{star}")
+        for r in b["readings"]:
+            v = r["value"]
+            val = f"{v:.3f}" if isinstance(v, float) else str(v)
+            print(f"        {r['kind']:<11} {r['name']:<28} {val:>12} {r['unit']:<5} {r['scope']}, {r['method']}")
+    print(f"power: {sensors.power_source_label}")
+    sensors.close()
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from edgetui import models
+
+    if args.action == "fetch":
+        names = args.names or list(models.BUNDLED)
+        for n in names:
+            models.lookup(n)
+        for n in names:
+            print(models.fetch(n))
+        return EXIT_OK
+    for name, m in models.BUNDLED.items():
+        path = models.bundled_path(name)
+        state = f"{path} ({path.stat().st_size / 1e6:.0f} MB)" if path.is_file() else f"not fetched (edgetui models fetch {name})"
+        print(f"{name:<22} {state}\n{'':<22} {m.description}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

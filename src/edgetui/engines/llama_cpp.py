@@ -1,0 +1,213 @@
+"""llama.cpp in-process, through llama-cpp-python's low-level API.
+
+The low-level path is deliberate (see MEASUREMENT.md): it lets flash attention stay
+at llama.cpp's own default ("auto"), which `llama_cpp.Llama` cannot express, and it
+samples greedily with llama.cpp's C sampler, so no Python copy of the logits slows
+decode below what llama-bench reports for the same build."""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import time
+from pathlib import Path
+
+from edgetui.engines.base import PROGRESS_PERIOD_S, Engine, EngineError, LoadInfo, RepResult
+from edgetui.plan import Configuration
+
+# A fixed, ordinary English text: prompts of N tokens are its first N tokens (repeated if needed).
+PROMPT_TEXT = (
+    "Edge devices bring language models close to the people who use them. A small board on a desk, "
+    "in a vehicle or in a field station can answer questions, summarise notes and translate short "
+    "messages without sending anything to a data centre. Choosing the right board, model and settings "
+    "is a matter of measurement: how fast the first token arrives, how many tokens follow each second, "
+    "how much energy each token costs, how hot the board gets and how much memory the model needs. "
+    "Explain, step by step, how you would compare three such boards fairly, what you would record for "
+    "each run, and which mistakes would make the comparison misleading. "
+)
+
+KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
+FLASH = {"auto": -1, False: 0, True: 1}
+
+
+_LAST_LEVEL = [1]
+_FLASH_SEEN: dict[str, str] = {}
+
+
+def _log_to_stderr(level: int, text: bytes, user_data) -> None:
+    """llama.cpp's log, minus debug lines (ggml: 1 debug, 2 info, 3 warn, 4 error, 5 continues
+    the previous line). llama-cpp-python's own callback prints debug too: a thousand lines of
+    graph details per load that would bury the lines a failure report needs."""
+    level = _LAST_LEVEL[0] if level == 5 else level
+    _LAST_LEVEL[0] = level
+    if level == 1:
+        return
+    s = text.decode("utf-8", errors="replace")
+    if "Flash Attention" in s:  # what "auto" resolved to
+        _FLASH_SEEN["state"] = "on" if "enabled" in s else "off" if "disabled" in s else "?"
+    sys.stderr.write(s)
+
+
+_CALLBACK = None
+
+
+def _lib():
+    global _CALLBACK
+    import llama_cpp
+
+    if _CALLBACK is None:
+        _CALLBACK = llama_cpp.llama_log_callback(_log_to_stderr)  # kept referenced: C holds the pointer
+        llama_cpp.llama_log_set(_CALLBACK, ctypes.c_void_p(0))
+    return llama_cpp
+
+
+class LlamaCppEngine(Engine):
+    kind = "llama_cpp"
+
+    def load(self) -> LoadInfo:
+        L = _lib()
+        c = self.config
+        if not self.model_path or not Path(self.model_path).is_file():
+            raise EngineError(f"model file not found: {self.model_path}")
+        t0 = time.monotonic()
+        L.llama_backend_init()
+        mparams = L.llama_model_default_params()
+        mparams.n_gpu_layers = c.n_gpu_layers if c.n_gpu_layers >= 0 else 0x7FFFFFFF
+        self.model = L.llama_model_load_from_file(self.model_path.encode(), mparams)
+        if not self.model:
+            raise EngineError(f"llama.cpp could not load {self.model_path} (see the log)")
+        cparams = L.llama_context_default_params()
+        cparams.n_ctx = c.n_ctx
+        cparams.n_batch = c.n_batch
+        cparams.n_ubatch = min(c.n_batch, 512)
+        cparams.n_seq_max = 1
+        cparams.n_threads = c.n_threads
+        cparams.n_threads_batch = c.n_threads
+        cparams.flash_attn_type = FLASH[c.flash_attn]
+        cparams.type_k = cparams.type_v = KV_TYPES[c.kv_cache_type]
+        cparams.no_perf = False  # the perf counters are the benchmark's timers
+        self.ctx = L.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            raise EngineError("llama.cpp could not create a context with these parameters (see the log)")
+        self.vocab = L.llama_model_get_vocab(self.model)
+        self.sampler = L.llama_sampler_init_greedy()
+        self.n_batch = c.n_batch
+        t1 = time.monotonic()
+        info = {
+            "flash_attn_in_force": self._flash_in_force(),
+            "n_ctx": L.llama_n_ctx(self.ctx),
+            "n_vocab": L.llama_vocab_n_tokens(self.vocab),
+            "system_info": L.llama_print_system_info().decode(errors="replace").strip(),
+        }
+        return LoadInfo(load_s=t1 - t0, engine_version=f"llama-cpp-python {L.__version__}",
+                        t_start=t0, t_end=t1, info=info)
+
+    def _flash_in_force(self) -> str:
+        """What "auto" resolved to, where llama.cpp says; else the setting asked for."""
+        asked = {"auto": "auto", True: "on", False: "off"}[self.config.flash_attn]
+        seen = _FLASH_SEEN.get("state")
+        return seen if seen else asked
+
+    def tokenize(self, text: str, add_special: bool) -> list[int]:
+        L = _lib()
+        raw = text.encode()
+        cap = len(raw) + 16
+        buf = (L.llama_token * cap)()
+        n = L.llama_tokenize(self.vocab, raw, len(raw), buf, cap, add_special, False)
+        if n < 0:
+            raise EngineError("prompt did not tokenize")
+        return list(buf[:n])
+
+    def prompt_ids(self, config: Configuration) -> list[int]:
+        if config.prompt is not None:
+            return self.tokenize(config.prompt, True)
+        want = config.prompt_tokens or 1
+        ids = self.tokenize(PROMPT_TEXT, True)
+        body = self.tokenize(PROMPT_TEXT, False)
+        while len(ids) < want:
+            ids += body
+        return ids[:want]
+
+    def _decode(self, ids: list[int]) -> None:
+        L = _lib()
+        arr = (L.llama_token * len(ids))(*ids)
+        rc = L.llama_decode(self.ctx, L.llama_batch_get_one(arr, len(ids)))
+        if rc != 0:
+            raise EngineError(f"llama_decode returned {rc} (context full or out of memory?)")
+
+    def _chunks(self, n: int) -> list[tuple[int, int]]:
+        """Prompt chunks of at most n_batch; never a last chunk of one token, which llama.cpp
+        would count as a decode step rather than prompt processing."""
+        bounds = [(i, min(i + self.n_batch, n)) for i in range(0, n, self.n_batch)]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+            (a, _), (_, e) = bounds[-2], bounds[-1]
+            mid = (a + e) // 2
+            bounds[-2:] = [(a, mid), (mid, e)]
+        return bounds
+
+    def run_once(self, config: Configuration, rep: int, warmup: bool) -> RepResult:
+        L = _lib()
+        ids = self.prompt_ids(config)
+        if len(ids) + config.gen_tokens > L.llama_n_ctx(self.ctx):
+            raise EngineError(f"n_ctx {config.n_ctx} cannot hold {len(ids)} prompt + {config.gen_tokens} generated tokens")
+        # A clean state: no KV cache or prefix left from the previous repetition, counters at zero.
+        L.llama_memory_clear(L.llama_get_memory(self.ctx), True)
+        L.llama_sampler_reset(self.sampler)
+        L.llama_perf_context_reset(self.ctx)
+        one = (L.llama_token * 1)()
+        one_batch_ptr = ctypes.cast(one, ctypes.POINTER(L.llama_token))
+        decode, sample, ctx, smpl = L.llama_decode, L.llama_sampler_sample, self.ctx, self.sampler
+        batch_one = L.llama_batch_get_one
+        monotonic = time.monotonic
+
+        self.progress(config, rep, warmup, "prefill", 0)
+        t_start = monotonic()
+        for a, b in self._chunks(len(ids)):
+            self._decode(ids[a:b])
+        tok = sample(smpl, ctx, -1)
+        t_first = monotonic()
+        out = [tok]
+        next_report = t_first + PROGRESS_PERIOD_S
+        self.progress(config, rep, warmup, "decode", 1)
+        for _ in range(config.gen_tokens - 1):
+            one[0] = tok
+            rc = decode(ctx, batch_one(one_batch_ptr, 1))
+            if rc != 0:
+                raise EngineError(f"llama_decode returned {rc} after {len(out)} tokens")
+            tok = sample(smpl, ctx, -1)
+            out.append(tok)
+            now = monotonic()
+            if now >= next_report:
+                self.progress(config, rep, warmup, "decode", len(out))
+                next_report = now + PROGRESS_PERIOD_S
+        t_end = monotonic()
+        perf = L.llama_perf_context(ctx)
+        counters_clean = len(ids) > 1  # a one-token prompt is counted by llama.cpp as a decode step
+        return RepResult(
+            prompt_tokens=len(ids), gen_tokens=len(out), t_start=t_start, t_first_token=t_first, t_end=t_end,
+            engine_prefill_ms=perf.t_p_eval_ms if counters_clean else None,
+            engine_prefill_n=perf.n_p_eval if counters_clean else None,
+            engine_decode_ms=perf.t_eval_ms if counters_clean else None,
+            engine_decode_n=perf.n_eval if counters_clean else None,
+            timing_source="llama.cpp perf counters" if counters_clean else "wall clock",
+            text=self.detokenize(out[:64]),
+        )
+
+    def detokenize(self, ids: list[int]) -> str:
+        L = _lib()
+        pieces = []
+        buf = ctypes.create_string_buffer(256)
+        for t in ids:
+            n = L.llama_token_to_piece(self.vocab, t, buf, len(buf), 0, False)
+            if n > 0:
+                pieces.append(buf.raw[:n])
+        return b"".join(pieces).decode(errors="replace")
+
+    def close(self) -> None:
+        L = _lib()
+        if getattr(self, "sampler", None):
+            L.llama_sampler_free(self.sampler)
+        if getattr(self, "ctx", None):
+            L.llama_free(self.ctx)
+        if getattr(self, "model", None):
+            L.llama_model_free(self.model)

@@ -1,0 +1,118 @@
+"""Expand profiles into configurations: the Cartesian product of their sweep axes."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from edgetui.profile import Profile
+
+# Parameters that change what is measured; they, and nothing else, make the id.
+ID_FIELDS = (
+    "engine", "engine_url", "model", "n_threads", "n_gpu_layers", "n_ctx", "n_batch",
+    "flash_attn", "kv_cache_type", "prompt_tokens", "prompt_sha", "gen_tokens",
+)
+# Parameters that need a fresh model load when they change.
+LOAD_FIELDS = ("model", "model_path", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn", "kv_cache_type")
+
+
+@dataclass(frozen=True)
+class Configuration:
+    profile: str
+    engine: str
+    engine_url: str | None
+    model: str  # the model's label
+    model_name: str | None
+    model_path: str | None
+    n_threads: int
+    n_gpu_layers: int
+    n_ctx: int
+    n_batch: int
+    flash_attn: str | bool
+    kv_cache_type: str
+    prompt_tokens: int | None  # None when a prompt text is given
+    prompt: str | None
+    gen_tokens: int
+    repetitions: int
+    warmup: int
+
+    @property
+    def prompt_sha(self) -> str | None:
+        return hashlib.sha256(self.prompt.encode()).hexdigest()[:12] if self.prompt else None
+
+    @property
+    def config_id(self) -> str:
+        """Stable across runs and boards: same parameters, same id (for resume and merge)."""
+        key = {f: getattr(self, f) for f in ID_FIELDS}
+        blob = json.dumps(key, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def load_key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in LOAD_FIELDS)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["config_id"] = self.config_id
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Configuration:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def describe(self) -> str:
+        fa = {True: "on", False: "off"}.get(self.flash_attn, self.flash_attn)  # type: ignore[arg-type]
+        prompt = f"pp{self.prompt_tokens}" if self.prompt_tokens is not None else "prompt"
+        return (
+            f"{self.model} t{self.n_threads} ngl{self.n_gpu_layers} ctx{self.n_ctx} "
+            f"b{self.n_batch} fa:{fa} kv:{self.kv_cache_type} {prompt} tg{self.gen_tokens}"
+        )
+
+
+def expand(profile: Profile) -> list[Configuration]:
+    """Every combination of model x sweep axes x workload, in a stable order.
+
+    Models vary slowest and workload fastest, so that configurations sharing a
+    model load are neighbours and the runner loads each model once per load key.
+    """
+    s = profile.sweep
+    prompts: list[tuple[int | None, str | None]] = (
+        [(None, profile.prompt)] if profile.prompt is not None else [(n, None) for n in profile.prompt_tokens or ()]
+    )
+    out = []
+    for model, threads, ngl, ctx, batch, fa, kv, (ptok, ptext), gen in itertools.product(
+        profile.models, s["n_threads"], s["n_gpu_layers"], s["n_ctx"], s["n_batch"],
+        s["flash_attn"], s["kv_cache_type"], prompts, profile.gen_tokens,
+    ):
+        out.append(
+            Configuration(
+                profile=profile.name, engine=profile.engine.kind, engine_url=profile.engine.url,
+                model=model.label, model_name=model.name, model_path=model.path,
+                n_threads=threads, n_gpu_layers=ngl, n_ctx=ctx, n_batch=batch, flash_attn=fa,
+                kv_cache_type=kv, prompt_tokens=ptok, prompt=ptext, gen_tokens=gen,
+                repetitions=profile.repetitions, warmup=profile.warmup,
+            )
+        )
+    # Duplicate axis values would give duplicate ids: keep the first of each.
+    seen: set[str] = set()
+    unique = []
+    for c in out:
+        if c.config_id not in seen:
+            seen.add(c.config_id)
+            unique.append(c)
+    return unique
+
+
+def estimate_seconds(configs: list[Configuration], *, decode_tps: float = 60.0, prefill_tps: float = 600.0,
+                     load_s: float = 1.5) -> float:
+    """A rough duration for the queue screen: real rates replace the defaults once measured."""
+    total = 0.0
+    for c in configs:
+        runs = c.repetitions + c.warmup
+        ptok = c.prompt_tokens if c.prompt_tokens is not None else 64
+        total += load_s + runs * (ptok / prefill_tps + c.gen_tokens / decode_tps)
+    return total

@@ -1,0 +1,425 @@
+"""Benchmark profiles: TOML files parsed and validated before anything runs.
+
+Every key a profile may hold is declared once in SCHEMA below; the parser,
+the unknown-key suggestions and the README's key reference all come from it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from edgetui.errors import UserError, close_match_hint
+
+ENGINE_KINDS = ("llama_cpp", "ollama", "openai", "stackflow")
+FLASH_ATTN_CHOICES = ("auto", True, False)
+KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
+
+# ---------------------------------------------------------------- key checks
+
+
+Check = Callable[[Any], Any]  # returns the parsed value or raises ValueError(expected)
+
+
+def _int(lo: int, hi: int) -> Check:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"an integer from {lo} to {hi}")
+        if not lo <= v <= hi:
+            raise ValueError(f"an integer from {lo} to {hi}, got {v}")
+        return v
+
+    return check
+
+
+def _num(lo: float, hi: float, *, lo_open: bool = False) -> Check:
+    bound = f"above {lo:g}" if lo_open else f"from {lo:g}"
+
+    def check(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"a number {bound} to {hi:g}")
+        if (v <= lo if lo_open else v < lo) or v > hi:
+            raise ValueError(f"a number {bound} to {hi:g}, got {v}")
+        return float(v)
+
+    return check
+
+
+def _str(*, choices: tuple[Any, ...] | None = None, nonempty: bool = True) -> Check:
+    def check(v: Any) -> str:
+        if not isinstance(v, str):
+            raise ValueError(f"one of {_fmt_choices(choices)}" if choices else "a string")
+        if choices is not None and v not in choices:
+            raise ValueError(f"one of {_fmt_choices(choices)}, got {v!r}")
+        if nonempty and not v.strip():
+            raise ValueError("a non-empty string")
+        return v
+
+    return check
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("true or false")
+    return v
+
+
+def _flash(v: Any) -> str | bool:
+    if v not in FLASH_ATTN_CHOICES or (not isinstance(v, bool) and not isinstance(v, str)):
+        raise ValueError('"auto", true or false')
+    return v
+
+
+def _dims(v: Any) -> tuple[float, float, float]:
+    if not isinstance(v, list) or len(v) != 3:
+        raise ValueError("three numbers in mm, [length, width, height]")
+    return tuple(_num(0, 10_000, lo_open=True)(x) for x in v)  # type: ignore[return-value]
+
+
+def _fmt_choices(choices: tuple[Any, ...] | None) -> str:
+    def one(c: Any) -> str:
+        return str(c).lower() if isinstance(c, bool) else f'"{c}"'
+
+    return ", ".join(one(c) for c in choices or ())
+
+
+@dataclass(frozen=True)
+class Key:
+    check: Check
+    doc: str
+    default: Any = None
+    required: bool = False
+    axis: bool = False  # accepts one value or a non-empty list of values (a sweep axis)
+
+
+TOP = {
+    "name": Key(_str(), "profile name, unique among queued profiles", required=True),
+    "description": Key(_str(nonempty=False), "free text shown in the queue"),
+    "repetitions": Key(_int(1, 1000), "counted runs per configuration", 3),
+    "warmup": Key(_int(0, 100), "uncounted runs before the counted ones", 1),
+    "cooldown_s": Key(_num(0, 3600), "pause after each configuration, seconds", 0.0),
+    "idle_baseline_s": Key(_num(0, 3600), "idle power measured before the queue, seconds (0 = none)", 2.0),
+    "sample_hz": Key(_num(0, 100, lo_open=True), "sensor sampling rate", 10.0),
+    "cool_below_c": Key(_num(0, 150, lo_open=True), "before each configuration, wait until the hottest zone is below this"),
+    "cool_max_s": Key(_num(0, 3600), "longest wait for cool_below_c, seconds", 120.0),
+}
+BOARD = {
+    "name": Key(_str(), "board name, shown and exported"),
+    "dimensions_mm": Key(_dims, "[length, width, height] in mm; gives volume_cm3"),
+    "volume_cm3": Key(_num(0, 1e7, lo_open=True), "device volume, cm^3 (instead of dimensions_mm)"),
+    "price_usd": Key(_num(0, 1e6, lo_open=True), "price in USD, for tokens/s per dollar"),
+    "power_mode": Key(_str(), "power mode to record, e.g. nvpmodel MAXN_SUPER (read from the board when absent)"),
+}
+POWER = {
+    "source": Key(_str(), 'power backend to use ("auto" = best detected)', "auto"),
+    "meter_csv": Key(_str(), "external meter log: CSV of timestamp,watts or timestamp,volts,amps"),
+    "meter_offset_s": Key(_num(-86400, 86400), "seconds added to the meter's timestamps to align them", 0.0),
+    "meter_watts": Key(_num(0, 10_000, lo_open=True), "a fixed wattage typed in (external, not measured)"),
+    "calibration_scale": Key(_num(0, 100, lo_open=True), "board_W = scale * reading_W + offset (estimated board power)"),
+    "calibration_offset_w": Key(_num(-1000, 1000), "offset of that calibration line, W", 0.0),
+}
+ENGINE = {
+    "kind": Key(_str(choices=ENGINE_KINDS), "inference engine", "llama_cpp"),
+    "url": Key(_str(), "server base URL for ollama, openai and stackflow engines"),
+    "api": Key(_str(choices=("generate", "chat", "completions")), "which endpoint of the server to drive"),
+    "timeout_s": Key(_num(0, 86400, lo_open=True), "longest wait for a server answer, seconds", 300.0),
+    "pull": Key(_bool, "let the engine pull a model the server lacks (ollama)", False),
+    "temperature": Key(_num(0, 10), "sampling temperature sent to servers (llama_cpp is always greedy)", 0.0),
+    "server_pid": Key(_int(1, 2**31), "pid of the inference server, to follow its memory"),
+    "server_process": Key(_str(), "process name of the inference server, to follow its memory"),
+    "server_port": Key(_int(1, 65535), "port the inference server listens on, to follow its memory"),
+}
+MODEL = {
+    "name": Key(_str(), "a bundled model name (see `edgetui models`), or the server's model name"),
+    "path": Key(_str(), "path to any GGUF file (relative to the profile)"),
+    "label": Key(_str(), "name shown in results (default: name, or the file's stem)"),
+}
+SWEEP = {
+    "n_threads": Key(_int(1, 1024), "CPU threads for generation and prompt processing", axis=True),
+    "n_gpu_layers": Key(_int(-1, 10_000), "layers offloaded to the GPU (-1 = all)", [0], axis=True),
+    "n_ctx": Key(_int(16, 1_048_576), "context length", [2048], axis=True),
+    "n_batch": Key(_int(1, 1_048_576), "logical batch size for prompt processing", [512], axis=True),
+    "flash_attn": Key(_flash, 'flash attention: "auto" (llama.cpp\'s default), true, false', ["auto"], axis=True),
+    "kv_cache_type": Key(_str(choices=KV_CACHE_TYPES), "KV cache type for K and V", ["f16"], axis=True),
+}
+WORKLOAD = {
+    "prompt_tokens": Key(_int(1, 1_048_576), "exact prompt length in tokens", axis=True),
+    "prompt": Key(_str(), "a prompt text instead of prompt_tokens (its own length)"),
+    "gen_tokens": Key(_int(1, 1_000_000), "tokens to generate, exactly (no stop at end of sequence)", [128], axis=True),
+}
+SECTIONS: dict[str, dict[str, Key]] = {
+    "board": BOARD,
+    "power": POWER,
+    "engine": ENGINE,
+    "sweep": SWEEP,
+    "workload": WORKLOAD,
+}
+ARRAY_SECTIONS: dict[str, dict[str, Key]] = {"models": MODEL}
+SCHEMA: dict[str, dict[str, Key]] = {"": TOP, **SECTIONS, "[models]": MODEL}
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    name: str | None = None
+    volume_cm3: float | None = None
+    price_usd: float | None = None
+    power_mode: str | None = None
+    dimensions_mm: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class PowerSpec:
+    source: str = "auto"
+    meter_csv: str | None = None
+    meter_offset_s: float = 0.0
+    meter_watts: float | None = None
+    calibration_scale: float | None = None
+    calibration_offset_w: float = 0.0
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    kind: str = "llama_cpp"
+    url: str | None = None
+    api: str | None = None
+    timeout_s: float = 300.0
+    pull: bool = False
+    temperature: float = 0.0
+    server_pid: int | None = None
+    server_process: str | None = None
+    server_port: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    label: str
+    name: str | None = None
+    path: str | None = None  # absolute, resolved against the profile's folder
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path
+    name: str
+    description: str = ""
+    repetitions: int = 3
+    warmup: int = 1
+    cooldown_s: float = 0.0
+    idle_baseline_s: float = 2.0
+    sample_hz: float = 10.0
+    cool_below_c: float | None = None
+    cool_max_s: float = 120.0
+    board: BoardSpec = field(default_factory=BoardSpec)
+    power: PowerSpec = field(default_factory=PowerSpec)
+    engine: EngineSpec = field(default_factory=EngineSpec)
+    models: tuple[ModelSpec, ...] = ()
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    prompt_tokens: tuple[int, ...] | None = None
+    prompt: str | None = None
+    gen_tokens: tuple[int, ...] = (128,)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-able copy (for the run manifest)."""
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+# ---------------------------------------------------------------- parsing
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text, for messages (tomllib gives lines only for syntax errors)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def line_of(self, section: str, key: str, index: int | None = None) -> int | None:
+        current, seen = "", -1
+        header = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
+        keyline = re.compile(rf"^\s*{re.escape(key)}\s*=") if key else None
+        for n, line in enumerate(self.lines, 1):
+            m = header.match(line)
+            if m:
+                current = m.group(2)
+                if current == section and m.group(1) == "[[":
+                    seen += 1
+                if keyline is None and current == section and (index is None or seen == index):
+                    return n
+                continue
+            if keyline and current == section and keyline.match(line) and (index is None or seen == index):
+                return n
+        return None
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate one profile; raise UserError naming the file, key, line and expectation."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("no such profile file", where=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read profile: {exc}", where=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"malformed TOML: {exc}", where=str(path)) from None
+    return parse_profile(data, path, text)
+
+
+def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
+    loc = _Locator(text)
+
+    def fail(section: str, key: str, msg: str, index: int | None = None) -> UserError:
+        dotted = ".".join(p for p in (section + (f"[{index}]" if index is not None else ""), key) if p)
+        line = loc.line_of(section, key, index)
+        where = f"{path}:{line}" if line else str(path)
+        return UserError(f"{dotted or 'profile'}: {msg}", where=where)
+
+    def parse_table(table: Any, keys: dict[str, Key], section: str, index: int | None = None) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            raise fail(section, "", "expected a table", index)
+        out: dict[str, Any] = {}
+        for k, v in table.items():
+            if k not in keys:
+                allowed = list(keys) + (list(SECTIONS) + list(ARRAY_SECTIONS) if section == "" else [])
+                raise fail(section, k, f"unknown key{close_match_hint(k, allowed)}", index)
+            spec = keys[k]
+            try:
+                if spec.axis:
+                    values = v if isinstance(v, list) else [v]
+                    if not values:
+                        raise ValueError("a value or a non-empty list of values")
+                    out[k] = [spec.check(x) for x in values]
+                else:
+                    out[k] = spec.check(v)
+            except ValueError as exc:
+                raise fail(section, k, f"expected {exc}", index) from None
+        for k, spec in keys.items():
+            if k not in out:
+                if spec.required:
+                    raise fail(section, k, "missing; required", index)
+                out[k] = spec.default
+        return out
+
+    top_keys = {k: v for k, v in data.items() if k not in SECTIONS and k not in ARRAY_SECTIONS}
+    top = parse_table(top_keys, TOP, "")
+    sections = {s: parse_table(data.get(s, {}), keys, s) for s, keys in SECTIONS.items()}
+
+    board = sections["board"]
+    if board["dimensions_mm"] is not None and board["volume_cm3"] is not None:
+        raise fail("board", "volume_cm3", "give dimensions_mm or volume_cm3, not both")
+    volume = board["volume_cm3"]
+    if board["dimensions_mm"] is not None:
+        a, b, c = board["dimensions_mm"]
+        volume = a * b * c / 1000.0
+
+    engine = EngineSpec(**sections["engine"])
+    if engine.kind != "llama_cpp" and not engine.url:
+        raise fail("engine", "url", f'the "{engine.kind}" engine needs url = "http://host:port"')
+
+    raw_models = data.get("models")
+    if raw_models is None or (isinstance(raw_models, list) and not raw_models):
+        raise fail("models", "", "at least one [[models]] entry is required")
+    if not isinstance(raw_models, list):
+        raise fail("models", "", "expected [[models]] tables")
+    models = []
+    for i, m in enumerate(raw_models):
+        mt = parse_table(m, MODEL, "models", i)
+        if bool(mt["name"]) == bool(mt["path"]) and engine.kind == "llama_cpp":
+            raise fail("models", "", "give exactly one of name (a bundled model) or path (a GGUF file)", i)
+        if not mt["name"] and not mt["path"]:
+            raise fail("models", "name", "the server's model name is required", i)
+        mpath = None
+        if mt["path"]:
+            p = Path(mt["path"]).expanduser()
+            mpath = str(p if p.is_absolute() else (path.parent / p).resolve())
+        label = mt["label"] or mt["name"] or Path(mpath or "").stem
+        models.append(ModelSpec(label=label, name=mt["name"], path=mpath))
+    labels = [m.label for m in models]
+    for lab in set(labels):
+        if labels.count(lab) > 1:
+            raise fail("models", "label", f'two models are labelled "{lab}"; give each a distinct label')
+
+    sweep = sections["sweep"]
+    if sweep["n_threads"] is None:
+        sweep["n_threads"] = [default_threads()]
+    workload = sections["workload"]
+    if workload["prompt"] is not None and workload["prompt_tokens"] is not None:
+        raise fail("workload", "prompt", "give prompt_tokens or prompt, not both")
+    if workload["prompt"] is None and workload["prompt_tokens"] is None:
+        workload["prompt_tokens"] = [64]
+    # Context must hold the prompt and the generated tokens, else llama.cpp fails mid-run.
+    longest = max(workload["prompt_tokens"] or [0]) + max(workload["gen_tokens"])
+    if workload["prompt"] is None and engine.kind == "llama_cpp" and longest > max(sweep["n_ctx"]):
+        raise fail(
+            "sweep", "n_ctx",
+            f"largest n_ctx {max(sweep['n_ctx'])} cannot hold prompt_tokens + gen_tokens = {longest}",
+        )
+
+    return Profile(
+        path=path,
+        name=top["name"],
+        description=top["description"] or "",
+        repetitions=top["repetitions"],
+        warmup=top["warmup"],
+        cooldown_s=top["cooldown_s"],
+        idle_baseline_s=top["idle_baseline_s"],
+        sample_hz=top["sample_hz"],
+        cool_below_c=top["cool_below_c"],
+        cool_max_s=top["cool_max_s"],
+        board=BoardSpec(
+            name=board["name"], volume_cm3=volume, price_usd=board["price_usd"],
+            power_mode=board["power_mode"], dimensions_mm=board["dimensions_mm"],
+        ),
+        power=PowerSpec(**sections["power"]),
+        engine=engine,
+        models=tuple(models),
+        sweep={k: list(v) for k, v in sweep.items()},
+        prompt_tokens=tuple(workload["prompt_tokens"]) if workload["prompt_tokens"] else None,
+        prompt=workload["prompt"],
+        gen_tokens=tuple(workload["gen_tokens"]),
+    )
+
+
+def default_threads() -> int:
+    """All physical cores, as llama-bench does (llama_cpp.Llama would take half)."""
+    import psutil
+
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+def load_profiles(paths: list[str | Path]) -> list[Profile]:
+    """Load several profiles; names must be unique across them."""
+    profiles = [load_profile(p) for p in paths]
+    seen: dict[str, Path] = {}
+    for p in profiles:
+        if p.name in seen:
+            raise UserError(f'profile name "{p.name}" is also used by {seen[p.name]}; names must be unique', where=str(p.path))
+        seen[p.name] = p.path
+    return profiles
+
+
+def schema_markdown() -> str:
+    """The key reference for the README, generated from SCHEMA."""
+    rows = ["| section | key | default | meaning |", "|---|---|---|---|"]
+    for section, keys in SCHEMA.items():
+        for k, spec in keys.items():
+            default = "required" if spec.required else ("" if spec.default is None else repr(spec.default))
+            axis = " (one value or a list: a sweep axis)" if spec.axis else ""
+            rows.append(f"| `{section or 'top'}` | `{k}` | {default} | {spec.doc}{axis} |")
+    return "\n".join(rows)

@@ -1,0 +1,33 @@
+"""Summary statistics over repetitions, with missing values kept missing."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+
+
+def clean(values: Iterable[float | None]) -> list[float]:
+    return [float(v) for v in values if v is not None]
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    vs = clean(values)
+    return statistics.fmean(vs) if vs else None
+
+
+def std(values: Iterable[float | None]) -> float | None:
+    """Sample standard deviation (n-1); None with fewer than two values."""
+    vs = clean(values)
+    return statistics.stdev(vs) if len(vs) >= 2 else None
+
+
+def maximum(values: Iterable[float | None]) -> float | None:
+    vs = clean(values)
+    return max(vs) if vs else None
+
+
+def rel_diff(a: float | None, b: float | None) -> float | None:
+    """|a - b| / a, or None when either is missing or a is zero."""
+    if a is None or b is None or a == 0:
+        return None
+    return abs(a - b) / abs(a)

@@ -1,0 +1,249 @@
+"""The results store: one folder per run, append-only logs plus aggregated tables.
+
+    run.json          manifest: version, plan, host, profiles, runner pid, status (rewritten atomically)
+    repetitions.jsonl one line per finished repetition, fsync'd before the next begins
+    configs.jsonl     one line per configuration outcome (done, failed, skipped)
+    events.jsonl      what the live screen follows: phases, progress, outcomes
+    samples.jsonl     the sensor stream (monotonic timestamps)
+    results.csv       one row per configuration (rewritten atomically after each)
+    results.json      the same rows as JSON
+    logs/<id>.log     the engine's own output, per configuration
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edgetui.errors import UserError
+
+SCHEMA_VERSION = 1
+
+# The columns of results.csv, in order; the first block is the documented contract.
+RESULT_COLUMNS = [
+    "config_id", "status", "error", "profile", "board", "engine", "model", "model_path", "model_sha256",
+    "model_size_mb", "quant", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn",
+    "prompt_tokens", "gen_tokens", "repetitions", "load_s", "ttft_ms_mean", "ttft_ms_std",
+    "prefill_tps_mean", "prefill_tps_std", "decode_tps_mean", "decode_tps_std", "e2e_tps_mean",
+    "power_w_mean", "power_w_idle", "power_source", "energy_j_per_token", "net_energy_j_per_token",
+    "tokens_per_joule", "mj_per_mtok", "temp_c_max", "throttled", "rss_mb_peak", "mem_used_mb_peak",
+    "volume_cm3", "tps_per_litre", "price_usd", "tps_per_usd", "started_at", "edgetui_version",
+    "engine_version", "host", "cpu_model",
+    # beyond the contract
+    "kv_cache_type", "gen_tokens_mean", "decode_tps_wall_mean", "prefill_tps_wall_mean", "timing_source",
+    "timing_flags", "decode_energy_j_per_token", "power_mode", "board_model", "os", "kernel", "governor",
+    "flash_attn_in_force", "sample_hz",
+]
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Every complete line; a torn last line (a crash mid-write) is skipped, not fatal."""
+    try:
+        f = path.open("r", encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    with f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # torn write at the end
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def rows_to_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: _csv_cell(row.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+def _csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""  # missing stays missing, never zero
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return v
+
+
+class RunStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.logs = self.root / "logs"
+
+    # --------------------------------------------------------------- paths
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def reps_path(self) -> Path:
+        return self.root / "repetitions.jsonl"
+
+    @property
+    def configs_path(self) -> Path:
+        return self.root / "configs.jsonl"
+
+    @property
+    def events_path(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.root / "samples.jsonl"
+
+    @property
+    def csv_path(self) -> Path:
+        return self.root / "results.csv"
+
+    @property
+    def json_path(self) -> Path:
+        return self.root / "results.json"
+
+    def log_path(self, config_id: str) -> Path:
+        return self.logs / f"{config_id}.log"
+
+    # --------------------------------------------------------------- set-up
+    def prepare(self) -> None:
+        """Create the folder and check it is writable before anything runs."""
+        try:
+            self.logs.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise UserError(f"results folder is not writable: {exc.strerror}", where=str(self.root)) from None
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise UserError(f"unreadable run manifest: {exc}", where=str(self.manifest_path)) from None
+        version = data.get("schema")
+        if version != SCHEMA_VERSION:
+            raise UserError(f"results written by an incompatible edgetui (schema {version}, "
+                            f"this edgetui reads {SCHEMA_VERSION})", where=str(self.manifest_path))
+        return data
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        manifest = {**manifest, "schema": SCHEMA_VERSION}
+        atomic_write(self.manifest_path, json.dumps(manifest, indent=1, default=str))
+
+    def update_manifest(self, **changes: Any) -> None:
+        m = self.read_manifest() or {}
+        m.update(changes)
+        self.write_manifest(m)
+
+    # --------------------------------------------------------------- appends
+    def _append(self, path: Path, record: dict[str, Any], *, sync: bool) -> None:
+        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        with path.open("a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            if sync:
+                os.fsync(f.fileno())
+
+    def append_rep(self, row: dict[str, Any]) -> None:
+        """On disk (flushed and fsync'd) before the next repetition begins."""
+        self._append(self.reps_path, row, sync=True)
+
+    def append_config_status(self, record: dict[str, Any]) -> None:
+        self._append(self.configs_path, record, sync=True)
+
+    def reps(self) -> list[dict[str, Any]]:
+        return list(read_jsonl(self.reps_path))
+
+    def config_statuses(self) -> dict[str, dict[str, Any]]:
+        """The latest outcome of each configuration."""
+        return {r["config_id"]: r for r in read_jsonl(self.configs_path)}
+
+    # --------------------------------------------------------------- tables
+    def write_results(self, rows: list[dict[str, Any]]) -> None:
+        atomic_write(self.csv_path, rows_to_csv(rows, RESULT_COLUMNS))
+        payload = {"schema": SCHEMA_VERSION, "columns": RESULT_COLUMNS, "rows": rows}
+        atomic_write(self.json_path, json.dumps(payload, indent=1, default=str))
+
+
+def load_result_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Aggregated rows from a run folder, a results.json or a results.csv (for ranking and merging)."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / "results.json").is_file():
+            p = p / "results.json"
+        elif (p / "results.csv").is_file():
+            p = p / "results.csv"
+        else:
+            raise UserError("no results.json or results.csv in this folder", where=str(path))
+    if not p.is_file():
+        raise UserError("no such results file or folder", where=str(path))
+    if p.suffix == ".json":
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"unreadable results file: {exc}", where=str(p)) from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+            got = data.get("schema") if isinstance(data, dict) else None
+            raise UserError(f"results file from an incompatible edgetui (schema {got}, expected "
+                            f"{SCHEMA_VERSION})", where=str(p))
+        return list(data["rows"])
+    if p.suffix == ".csv":
+        with p.open(newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in ("config_id", "status", "decode_tps_mean") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise UserError(f"not an edgetui results file: no column(s) {', '.join(missing)}", where=str(p))
+            return [_parse_csv_row(r) for r in reader]
+    raise UserError("expected a run folder, results.json or results.csv", where=str(p))
+
+
+def _parse_csv_row(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if v == "" or v is None:
+            out[k] = None
+        elif v in ("true", "false"):
+            out[k] = v == "true"
+        else:
+            try:
+                out[k] = int(v) if v.lstrip("-").isdigit() else float(v)
+            except ValueError:
+                out[k] = v
+    # ids and names stay text even when they look numeric
+    for k in ("config_id", "model", "board", "profile", "host", "model_sha256", "quant", "flash_attn"):
+        if out.get(k) is not None:
+            out[k] = row[k]
+    return out

@@ -1,0 +1,63 @@
+"""The inference child: one process per model load, driven by the runner.
+
+Commands arrive as JSON lines on stdin; events leave as JSON lines on a pipe of
+their own (stdout and stderr go to the configuration's log, where llama.cpp
+writes). A crash or an out-of-memory kill of this process costs the runner one
+configuration, never the queue.
+
+    {"cmd": "load", "config": {...}, "model_path": "..."}
+    {"cmd": "run", "config": {...}, "rep": 0, "warmup": true}
+    {"cmd": "quit"}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+EVENTS_FD_ENV = "EDGETUI_EVENTS_FD"
+
+
+def main() -> int:
+    fd = int(os.environ[EVENTS_FD_ENV])
+    events = os.fdopen(fd, "w", buffering=1)
+
+    def emit(ev: dict[str, Any]) -> None:
+        events.write(json.dumps(ev, separators=(",", ":")) + "\n")
+
+    from edgetui.engines.base import engine_class
+    from edgetui.plan import Configuration
+
+    engine = None
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        try:
+            if cmd["cmd"] == "quit":
+                break
+            config = Configuration.from_dict(cmd["config"])
+            if cmd["cmd"] == "load":
+                engine = engine_class(config.engine)(config, cmd.get("model_path"), emit)
+                info = engine.load()
+                emit({"ev": "loaded", "load_s": info.load_s, "t_start": info.t_start, "t_end": info.t_end,
+                      "engine_version": info.engine_version, "info": info.info})
+            elif cmd["cmd"] == "run":
+                assert engine is not None, "run before load"
+                result = engine.run_once(config, cmd["rep"], cmd["warmup"])
+                emit({"ev": "result", "config_id": config.config_id, "rep": cmd["rep"],
+                      "warmup": cmd["warmup"], "result": result.to_dict()})
+        except Exception as exc:  # reported to the runner as this configuration's failure
+            print(traceback.format_exc(), file=sys.stderr, flush=True)
+            emit({"ev": "error", "cmd": cmd.get("cmd"), "message": f"{type(exc).__name__}: {exc}"})
+    if engine is not None:
+        engine.close()
+    events.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -537,7 +537,7 @@ class Runner:
         m = metrics(r)
         flags = disagreements(m)
         # let the sampler land one sample past the end, so the window is covered
-        deadline = time.monotonic() + 3 * self.sampler.period
+        deadline = time.monotonic() + (3 * self.sampler.period if self.sensors.power_backend else 0)
         while (not self.sampler.trace.ts or self.sampler.trace.ts[-1] < r.t_end) and time.monotonic() < deadline:
             time.sleep(self.sampler.period / 4)
         gap = self.sampler.max_gap_s

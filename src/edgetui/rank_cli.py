@@ -1,0 +1,115 @@
+"""`edgetui rank RESULTS... [--weights ...] [--filter COL=VALUE] [--export FILE] [--force]`.
+
+The same core as the console's results screen: ranking.load_results, ranking.rank and
+export.export_ranking; this module only parses the arguments and prints a plain table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from edgetui.errors import EXIT_OK, UserError
+from edgetui.ranking import CRITERIA, DEFAULT_WEIGHTS, Ranking, format_weights, load_results, parse_weights, rank
+
+# Configuration parameters shown beside board and model (the rest is in the export).
+PARAM_COLUMNS = (("quant", "quant"), ("engine", "engine"), ("n_threads", "thr"), ("n_gpu_layers", "ngl"),
+                 ("n_ctx", "ctx"), ("n_batch", "batch"))
+
+
+def parse_filters(items: list[str]) -> dict[str, list[str]]:
+    """["model=a", "model=b", "board=pi5"] -> {"model": ["a", "b"], "board": ["pi5"]} (OR within a column)."""
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        col, sep, value = item.partition("=")
+        col, value = col.strip(), value.strip()
+        if not sep or not col or not value:
+            raise UserError(f'"{item}" is not COLUMN=VALUE (e.g. model=smollm2-135m-q4_1)', where="--filter")
+        filters.setdefault(col, []).append(value)
+    return filters
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    weights = parse_weights(args.weights) if args.weights else dict(DEFAULT_WEIGHTS)
+    filters = parse_filters(getattr(args, "filter", None) or [])
+    df = load_results(args.results)
+    ranking = rank(df, weights, filters=filters or None)
+    if ranking.table.height == 0:
+        shown = ", ".join(f"{c}={'|'.join(v)}" for c, v in filters.items())
+        why = f"after the filter(s) {shown}" if filters else "that finished (all failed or skipped)"
+        raise UserError(f"no configurations left to rank {why}; "
+                        f"{_present(df, list(filters) or ['status'])}")
+    print(format_ranking(ranking))
+    if args.export:
+        from edgetui.export import export_ranking
+
+        out = export_ranking(ranking, args.export, force=args.force)
+        print(f"\nexported: {out}")
+    return EXIT_OK
+
+
+def _present(df: Any, cols: list[str]) -> str:
+    parts = []
+    for c in cols:
+        if c in df.columns:
+            vals = sorted({str(v) for v in df[c].to_list() if v is not None})
+            parts.append(f"{c} values present: {', '.join(vals[:12])}{' ...' if len(vals) > 12 else ''}")
+    return "; ".join(parts)
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"  # missing stays visibly missing
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if v == 0 or abs(v) >= 100:
+            return f"{v:.1f}"
+        if abs(v) >= 1:
+            return f"{v:.2f}"
+        return f"{v:.3g}"
+    return str(v)
+
+
+def format_ranking(ranking: Ranking) -> str:
+    """The ranking as a plain text table, then the weights and the policies."""
+    t = ranking.table
+    keys = ranking.selected
+    headers = ["rank", "score", "P", "board", "model"]
+    headers += [h for c, h in PARAM_COLUMNS if c in t.columns]
+    headers += [f"{k} {CRITERIA[k].unit}" for k in keys]
+    headers.append("missing")
+    rows: list[list[str]] = []
+    for r in t.iter_rows(named=True):
+        line = [str(r["rank"]), f"{r['score']:.3f}", "*" if r["pareto"] else "", _fmt(r.get("board")),
+                _fmt(r.get("model"))]
+        line += [_fmt(r.get(c)) for c, _ in PARAM_COLUMNS if c in t.columns]
+        for k in keys:
+            cell = _fmt(r[f"value_{k}"])
+            if k == "net_energy_j_per_token" and r.get("energy_basis") == "gross":
+                cell += " (gross)"
+            line.append(cell)
+        line.append(r["missing"] or "")
+        rows.append(line)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    numeric = {0, 1} | set(range(len(headers) - 1 - len(keys), len(headers) - 1))
+
+    def render(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in
+                         enumerate(zip(cells, widths))).rstrip()
+
+    out = [render(headers), render(["-" * w for w in widths])]
+    out += [render(row) for row in rows]
+    out.append("")
+    crit = ", ".join(f"{k}={ranking.weights[k]:g} ({CRITERIA[k].direction})" for k in keys)
+    out.append(f"weights: {crit}")
+    out.append(f"reproduce with: --weights {format_weights(ranking.weights)}")
+    if ranking.filters:
+        out.append("filters: " + "; ".join(f"{c} = {' or '.join(v)}" for c, v in ranking.filters.items()))
+    out.append(f"normalisation: {ranking.normalisation}")
+    out.append(f"missing values: {ranking.missing_policy}")
+    out.append("P: * = Pareto-optimal on the selected criteria (no other row is at least as good on all "
+               "and better on one)")
+    out.append(f"sources: {', '.join(ranking.sources)}")
+    return "\n".join(out)

@@ -38,14 +38,28 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def describe_exit(code: int | None) -> str:
+def oom_kills() -> int | None:
+    """The kernel's count of out-of-memory kills so far (/proc/vmstat, Linux 4.13+)."""
+    try:
+        for line in Path("/proc/vmstat").read_text().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def describe_exit(code: int | None, oom_before: int | None = None) -> str:
     if code is None:
         return "still running"
     if code < 0:
         sig = -code
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
         if sig == signal.SIGKILL:
-            return f"killed (signal {sig}, {name}; out of memory is the usual cause)"
+            after = oom_kills()
+            if oom_before is not None and after is not None and after > oom_before:
+                return f"out of memory (signal {sig})"
+            return f"killed (signal {sig}, {name})"
         return f"killed by {name} (signal {sig})"
     return f"exit code {code}"
 
@@ -88,6 +102,7 @@ class Worker:
         os.close(write_fd)
         self.events = os.fdopen(read_fd, "r", buffering=1)
         self.pid = self.proc.pid
+        self.oom_before = oom_kills()
 
     def send(self, cmd: dict[str, Any]) -> None:
         try:
@@ -116,7 +131,7 @@ class Worker:
             code = None
         self.log.flush()
         tail = tail_lines(self.log_path)
-        return describe_exit(code) + (f"; last log lines:\n{tail}" if tail else "")
+        return describe_exit(code, self.oom_before) + (f"; last log lines:\n{tail}" if tail else "")
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -1,0 +1,37 @@
+"""Shared test set-up: real bundled models (fetched once into the user cache, as `make setup`
+does), and run folders kept out of the user's data dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EDGETUI = [sys.executable, "-m", "edgetui"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runs_dir(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EDGETUI_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    from edgetui import models
+
+    return models.fetch("smollm2-135m-q4_1", progress=lambda s: None)
+
+
+def run_cli(*args: str, cwd: Path = REPO, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`edgetui ARGS` in a child process, as a user would run it."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([*EDGETUI, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def write_profile(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

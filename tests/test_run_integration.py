@@ -1,0 +1,135 @@
+"""End to end on the real SmolLM2 model: the smoke profile, then a child killed mid-queue."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgetui.store import RESULT_COLUMNS, read_jsonl
+
+from conftest import EDGETUI, REPO, run_cli, write_profile
+
+CONTRACT = RESULT_COLUMNS[: RESULT_COLUMNS.index("cpu_model") + 1]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, smollm2_path) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("smoke") / "out"
+    empty_root = tmp_path_factory.mktemp("no-sensors")  # no power sensor: deterministic on any machine
+    proc = run_cli("run", "profiles/smoke.toml", "--headless", "--out", str(out), "--sysfs-root", str(empty_root))
+    return proc, out
+
+
+def test_smoke_run_succeeds_with_a_line_per_repetition(smoke_run):
+    proc, out = smoke_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("  rep ") == 3 and "warm-up" in proc.stdout
+    assert "decode t/s" in proc.stdout  # the summary table
+
+
+def test_results_csv_has_the_documented_columns_and_sane_numbers(smoke_run):
+    _, out = smoke_run
+    with (out / "results.csv").open() as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames[: len(CONTRACT)] == CONTRACT
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["status"] == "done" and row["error"] == ""
+    assert (row["repetitions"], row["prompt_tokens"], row["gen_tokens"]) == ("3", "32", "32")
+    assert float(row["gen_tokens_mean"]) == 32  # tokens actually produced, not the cap
+    assert row["quant"] == "Q4_1" and len(row["model_sha256"]) == 64
+    assert 5 < float(row["decode_tps_mean"]) < 5000
+    assert 5 < float(row["prefill_tps_mean"]) < 50000
+    assert 0 < float(row["ttft_ms_mean"]) < 10000
+    assert float(row["rss_mb_peak"]) > 50  # the child's memory was followed
+    # no power sensor: empty, with the reason, never zero
+    for col in ("power_w_mean", "power_w_idle", "energy_j_per_token", "net_energy_j_per_token", "tokens_per_joule"):
+        assert row[col] == ""
+    assert row["power_source"].startswith("no power sensor")
+    assert row["flash_attn_in_force"] in ("on", "off")
+    as_json = json.loads((out / "results.json").read_text())["rows"][0]
+    assert as_json["config_id"] == row["config_id"]
+    assert as_json["decode_tps_mean"] == pytest.approx(float(row["decode_tps_mean"]), rel=1e-5)
+
+
+def test_repetitions_agree_with_llama_cpp_counters(smoke_run):
+    _, out = smoke_run
+    reps = list(read_jsonl(out / "repetitions.jsonl"))
+    assert len(reps) == 3 and not any(r["warmup"] for r in reps)
+    for r in reps:
+        assert r["engine_prefill_n"] == 32  # exactly the requested prompt
+        assert r["engine_decode_n"] == 31  # the first token comes from the prefill
+        assert r["gen_tokens_actual"] == 32
+        assert r["decode_tps"] == pytest.approx(r["engine_decode_n"] / (r["engine_decode_ms"] / 1000))
+        # the wall clock sees the same decode, plus a little Python per token
+        assert r["decode_tps_wall"] == pytest.approx(r["decode_tps_engine"], rel=0.15)
+        assert r["t_start"] < r["t_first_token"] < r["t_end"]
+    with (out / "results.csv").open() as f:
+        row = next(csv.DictReader(f))
+    mean = sum(r["decode_tps"] for r in reps) / 3
+    assert float(row["decode_tps_mean"]) == pytest.approx(mean, rel=1e-5)
+
+
+def test_samples_are_monotonic_and_phases_are_marked(smoke_run):
+    _, out = smoke_run
+    samples = list(read_jsonl(out / "samples.jsonl"))
+    ts = [s["t"] for s in samples]
+    assert ts == sorted(ts) and len(ts) >= 10
+    phases = {s["phase"] for s in samples}
+    assert {"idle", "load"} <= phases and phases & {"prefill", "decode"}
+    events = [e["ev"] for e in read_jsonl(out / "events.jsonl")]
+    assert events[0] == "run_start" and events[-1] == "run_end"
+    assert "config_end" in events
+
+
+KILL_PROFILE = """
+name = "kill"
+repetitions = 1
+warmup = 0
+idle_baseline_s = 0
+[[models]]
+name = "smollm2-135m-q4_1"
+[sweep]
+n_threads = [1, 2]
+n_ctx = [512]
+[workload]
+prompt_tokens = [16]
+gen_tokens = 250
+"""
+
+
+def test_a_killed_child_fails_its_configuration_and_the_queue_goes_on(tmp_path, smollm2_path):
+    profile = write_profile(tmp_path / "kill.toml", KILL_PROFILE)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*EDGETUI, "run", str(profile), "--headless", "--out", str(out),
+                             "--sysfs-root", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    child = None
+    deadline = time.monotonic() + 60
+    while child is None and time.monotonic() < deadline:
+        for ev in read_jsonl(out / "events.jsonl"):
+            if ev["ev"] == "phase" and ev.get("phase") == "load":
+                pid = ev["pid"]
+            if ev["ev"] == "progress" and ev["phase"] == "decode":
+                child = pid
+                break
+        time.sleep(0.05)
+    assert child, "the first configuration never started decoding"
+    import os
+
+    os.kill(child, signal.SIGKILL)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stdout  # a configuration failed; results still written
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["failed", "done"]
+    assert "signal 9" in rows[0]["error"]
+    assert rows[1]["repetitions"] == "1" and float(rows[1]["decode_tps_mean"]) > 0

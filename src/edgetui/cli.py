@@ -144,13 +144,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sensors(args: argparse.Namespace) -> int:
+    from edgetui.boards import resolve
+    from edgetui.hostinfo import board_model
     from edgetui.sensors import SensorSet, make_context
+    from edgetui.sensors.boards import detected_accelerators
 
-    sensors = SensorSet(make_context(args.sub_sysfs_root or args.sysfs_root))
+    ctx = make_context(args.sub_sysfs_root or args.sysfs_root)
+    sensors = SensorSet(ctx)
     report = sensors.describe()
+    board = resolve(None, board_model(ctx.root), root=ctx.root, accelerators=detected_accelerators(sensors))
     if args.json:
-        print(json.dumps({"power_source": sensors.power_source_label, "backends": report}, indent=1))
+        print(json.dumps({"board": board.to_dict(), "power_source": sensors.power_source_label, "backends": report},
+                         indent=1))
+        sensors.close()
         return EXIT_OK
+    print(f"board: {board.describe()}")
     for b in report:
         mark = "yes" if b["detected"] else "no "
         star = "  <- power source" if b["power_source"] else ""

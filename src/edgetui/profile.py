@@ -328,6 +328,13 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         a, b, c = board["dimensions_mm"]
         volume = a * b * c / 1000.0
 
+    power = sections["power"]
+    if power["meter_csv"] is not None and power["meter_watts"] is not None:
+        raise fail("power", "meter_watts", "give meter_csv or meter_watts, not both")
+    if power["meter_csv"] is not None:  # relative to the profile, like model paths
+        meter = Path(power["meter_csv"]).expanduser()
+        power["meter_csv"] = str(meter if meter.is_absolute() else (path.parent / meter).resolve())
+
     engine = EngineSpec(**sections["engine"])
     if engine.kind != "llama_cpp" and not engine.url:
         raise fail("engine", "url", f'the "{engine.kind}" engine needs url = "http://host:port"')

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from edgetui import __version__, gguf, models
 from edgetui.aggregate import result_row
+from edgetui.boards import engine_is_local, resolve as resolve_board
 from edgetui.engines.base import RepResult, disagreements, metrics
 from edgetui.errors import UserError
 from edgetui.hostinfo import host_info
@@ -28,6 +29,7 @@ from edgetui.plan import Configuration, expand
 from edgetui.profile import Profile
 from edgetui.sampler import Sampler
 from edgetui.sensors import PowerChoiceError, SensorSet, make_context
+from edgetui.sensors.boards import detected_accelerators, detected_power_mode
 from edgetui.store import RunStore, read_jsonl
 
 LOG_TAIL_LINES = 8
@@ -398,14 +400,17 @@ class Runner:
     def _context(self, c: Configuration) -> dict[str, Any]:
         p = self.profiles[c.profile]
         facts = self.model_facts.get(c.model) or ModelFacts(path=c.model_path)
+        local = engine_is_local(p.engine.kind, p.engine.url)  # else this machine's model and sensors say nothing of the board
+        board = resolve_board(p.board, self.host.get("board_model") if local else None, root=self.sensor_ctx.root,
+                              accelerators=detected_accelerators(self.sensors))
         return {
-            "board": p.board.name or self.host.get("board_model") or self.host.get("host"),
+            "board": board.name or board.model or self.host.get("host"),
             "model_path": facts.path, "model_sha256": facts.sha256, "model_size_mb": facts.size_mb,
             "quant": facts.quant, "power_w_idle": self.idle_w,
             "power_source": self.sensors.power_source_label if self.sensors.power_backend else None,
             "power_reason": self.sensors.power_reason,
-            "volume_cm3": p.board.volume_cm3, "price_usd": p.board.price_usd,
-            "power_mode": p.board.power_mode, "started_at": self.load_info.get("started_at"),
+            "volume_cm3": board.volume_cm3, "price_usd": board.price_usd,
+            "power_mode": p.board.power_mode or (detected_power_mode(self.sensors) if local else None), "started_at": self.load_info.get("started_at"),
             "load_s": self.load_info.get("load_s"), "engine_version": self.load_info.get("engine_version"),
             "flash_attn_in_force": self.load_info.get("info", {}).get("flash_attn_in_force"),
             "sample_hz": round(1.0 / self.sampler.period, 3),

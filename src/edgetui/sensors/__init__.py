@@ -63,6 +63,8 @@ class SensorSet:
 
     def _choose_power(self, wanted: str) -> tuple[Backend | None, str]:
         candidates = [b for b in self.active if b.power_priority is not None]
+        if wanted == "auto":  # a meter the profile names is used or refused, never silently replaced
+            wanted = next((s.backend.name for s in self.statuses if getattr(s.backend, "configured", False)), "auto")
         if wanted != "auto":
             for s in self.statuses:
                 if s.backend.name == wanted:
@@ -78,8 +80,10 @@ class SensorSet:
             for b in sorted(candidates, key=lambda b: -(b.power_priority or 0)):
                 if b.total_power(b.read()) is not None:
                     return b, ""
-        reasons = [f"{s.backend.name}: {s.probe.reason}" for s in self.statuses
-                   if s.backend.power_priority is not None]
+        notes = [f"{s.backend.name}: {s.backend.power_note}" for s in self.statuses  # e.g. a board with none
+                 if s.probe.detected and getattr(s.backend, "power_note", None)]
+        reasons = notes + [f"{s.backend.name}: {s.probe.reason}" for s in self.statuses
+                           if s.backend.power_priority is not None]
         return None, "no power sensor (" + "; ".join(reasons) + ")"
 
     def read_all(self) -> list[Reading]:

@@ -361,7 +361,13 @@ def rank(
     if "config_id" not in df.columns:
         raise UserError("the results have no config_id column")
 
-    lf = df.lazy()
+    # Everything is computed on a narrow frame (the columns the ranking reads, plus the row
+    # number) and the wide results frame is gathered once in the final order: filtering and
+    # sorting 60 columns twice would cost more than the ranking itself at 100k rows.
+    needed = ["config_id", "board", "source", "status", "energy_j_per_token",
+              *[CRITERIA[k].column for k in keys], *(filters or {})]
+    narrow = df.select(list(dict.fromkeys(c for c in needed if c in df.columns))).with_row_index("_row")
+    lf = narrow.lazy()
     norm_filters: dict[str, list[str]] | None = None
     if filters:
         fexpr, norm_filters = _filter_expr(df, filters)
@@ -394,19 +400,22 @@ def rank(
     else:
         basis = pl.lit(None, dtype=pl.String)
     lf = lf.with_columns(score.alias("score"), missing.alias("missing"), basis.alias("energy_basis"))
-    # Rank on the score rounded to 1e-9 so float noise in the weighted sum does not split a tie.
-    lf = lf.with_columns(pl.col("score").round(9).rank(method="min", descending=True).cast(pl.Int64)
-                         .alias("rank"))
-    sort_cols = ["rank", "config_id"] + [c for c in ("board", "source") if c in df.columns]
-    table = lf.sort(sort_cols, nulls_last=True).collect()
+    # Rank on the score rounded to 1e-9 so float noise in the weighted sum does not split a tie;
+    # one sort (score, then config_id, board, source for a stable order), then the min rank
+    # of each run of equal scores, rather than a rank() and a second sort.
+    lf = lf.with_columns(pl.col("score").round(9).alias("_score_key"))
+    sort_cols = ["_score_key", "config_id"] + [c for c in ("board", "source") if c in df.columns]
+    ranked = lf.sort(sort_cols, descending=[True] + [False] * (len(sort_cols) - 1), nulls_last=True).collect()
+    key = ranked["_score_key"].to_numpy()
+    first_of_tie = np.r_[True, key[1:] != key[:-1]] if key.size else np.zeros(0, dtype=bool)
+    ranks = np.maximum.accumulate(np.where(first_of_tie, np.arange(1, key.size + 1), 0))
+    ranked = ranked.with_columns(pl.Series("rank", ranks, dtype=pl.Int64))
 
-    values = table.select([f"value_{k}" for k in keys]).to_numpy()
+    values = ranked.select([f"value_{k}" for k in keys]).to_numpy()
     pareto = pareto_mask(values, [CRITERIA[k].higher_is_better for k in keys])
-    table = table.with_columns(pl.Series("pareto", pareto, dtype=pl.Boolean))
-
-    front = ["rank", "score", "pareto", "missing", "energy_basis",
-             *[f"value_{k}" for k in keys], *[f"norm_{k}" for k in keys]]
-    table = table.select(front + [c for c in table.columns if c not in front])
+    front = ranked.select("rank", "score", pl.Series("pareto", pareto, dtype=pl.Boolean), "missing",
+                          "energy_basis", *[f"value_{k}" for k in keys], *[f"norm_{k}" for k in keys])
+    table = pl.concat([front, df[ranked["_row"].to_numpy()]], how="horizontal")
     return Ranking(table=table, weights=dict(weights), normalisation=NORMALISATION,
                    missing_policy=MISSING_POLICY, filters=norm_filters, include_failed=include_failed)
 
@@ -425,12 +434,17 @@ def pareto_mask(values: np.ndarray, higher_is_better: Sequence[bool]) -> np.ndar
     mask = np.zeros(n, dtype=bool)
     if n == 0 or values.ndim != 2 or values.shape[1] == 0:
         return mask
-    complete = np.flatnonzero(~np.isnan(values).any(axis=1))
-    if complete.size == 0:
-        return mask
+    complete = ~np.isnan(values).any(axis=1)
     # orient every criterion so that higher is better
     signs = np.array([1.0 if h else -1.0 for h in higher_is_better])
-    pts = values[complete] * signs
+    if complete.all():
+        complete_ids = None
+        pts = values * signs
+    else:
+        complete_ids = np.flatnonzero(complete)
+        if complete_ids.size == 0:
+            return mask
+        pts = values[complete_ids] * signs
     k = pts.shape[1]
     if k == 1:
         front = pts[:, 0] == pts[:, 0].max()
@@ -438,71 +452,116 @@ def pareto_mask(values: np.ndarray, higher_is_better: Sequence[bool]) -> np.ndar
         front = _pareto_2d(pts)
     else:
         front = _pareto_nd(pts)
-    mask[complete[front]] = True
+    if complete_ids is None:
+        return front
+    mask[complete_ids[front]] = True
     return mask
 
 
 def _pareto_2d(pts: np.ndarray) -> np.ndarray:
-    """O(n log n): sort by x then y, both descending, and sweep the running best y."""
+    """O(n log n): one sort by x (descending), then a sweep over groups of equal x.
+
+    A row is on the front when its y is the best of its group (same x) and strictly better than
+    every y seen at a larger x; anything else has a row at least as good on both and better on one.
+    """
     x, y = pts[:, 0], pts[:, 1]
-    order = np.lexsort((-y, -x))
+    order = np.argsort(-x)  # equal x are grouped below, so their order does not matter
     xs, ys = x[order], y[order]
-    n = xs.size
-    group_start = np.ones(n, dtype=bool)
-    group_start[1:] = xs[1:] != xs[:-1]
-    start_idx = np.maximum.accumulate(np.where(group_start, np.arange(n), 0))
-    group_best_y = ys[start_idx]  # the first of a group of equal x has the highest y
-    running = np.maximum.accumulate(ys)
-    # best y among points with a strictly larger x: the running max just before the group starts
-    prev_best = np.where(start_idx > 0, running[np.maximum(start_idx - 1, 0)], -np.inf)
-    on_front = (ys == group_best_y) & (group_best_y > prev_best)
-    out = np.zeros(n, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    group_best = np.maximum.reduceat(ys, starts)
+    # the best y among all groups with a larger x (minus infinity for the first group)
+    before = np.r_[-np.inf, np.maximum.accumulate(group_best)[:-1]]
+    group_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, xs.size]))
+    on_front = (ys == group_best[group_of]) & (group_best[group_of] > before[group_of])
+    out = np.zeros(xs.size, dtype=bool)
     out[order] = on_front
     return out
 
 
-def _dominated_by_any(cands: np.ndarray, front: np.ndarray) -> np.ndarray:
-    """For each candidate row: is some row of `front` >= on all and > on one?"""
-    if front.shape[0] == 0 or cands.shape[0] == 0:
-        return np.zeros(cands.shape[0], dtype=bool)
-    out = np.zeros(cands.shape[0], dtype=bool)
-    # chunk so that the n x m x k comparison stays a few MB
-    step = max(1, 4_000_000 // max(1, front.shape[0] * front.shape[1]))
-    for s in range(0, cands.shape[0], step):
-        c = cands[s:s + step, None, :]
-        ge = (front[None, :, :] >= c).all(axis=2)
-        gt = (front[None, :, :] > c).any(axis=2)
-        out[s:s + step] = (ge & gt).any(axis=1)
-    return out
+def _pareto_nd(pts: np.ndarray, block: int = 32) -> np.ndarray:
+    """Sort-filter skyline, in blocks, with column-wise numpy sweeps.
 
-
-def _pareto_nd(pts: np.ndarray, block: int = 64) -> np.ndarray:
-    """Sort-filter skyline in blocks.
-
-    Values are replaced by their dense rank per criterion (same order, same ties, so the same
-    dominance) and rows taken in order of decreasing rank sum: the sums are exact integers and
-    a dominator's sum is strictly higher, so every dominator comes before the rows it
-    dominates. Each block is checked against itself (a dominator in the same block); its
-    survivors then remove every later row they dominate, so the remaining set shrinks fast
-    and no row is kept that an earlier row dominates.
+    Rows are visited best first by the sum of the logs of their approximate percentiles (a
+    row's dominator never has a lower sum, so most dominated rows are removed by an earlier
+    survivor before they are ever compared with each other). Each block is checked against itself; each of
+    its survivors then removes every later row it dominates, so the remaining set shrinks fast.
+    Removal only ever happens on an exact dominance test, so the candidates are a superset
+    of the front; candidates with exactly equal sums are then checked against each other.
     """
     n, k = pts.shape
-    # ranks per criterion make the sum scale-free (a criterion in ms does not drown one in tok/s)
-    ranks = np.empty_like(pts)
-    for j in range(k):
-        _, inv = np.unique(pts[:, j], return_inverse=True)
-        ranks[:, j] = inv
-    order = np.argsort(-ranks.sum(axis=1), kind="stable")
-    remaining = order
-    front_idx: list[np.ndarray] = []
-    while remaining.size:
-        head, remaining = remaining[:block], remaining[block:]
-        hp = ranks[head]
-        survivors = head[~_dominated_by_any(hp, hp)]
-        front_idx.append(survivors)
-        if remaining.size:
-            remaining = remaining[~_dominated_by_any(ranks[remaining], ranks[survivors])]
-    cand = np.concatenate(front_idx) if front_idx else np.zeros(0, dtype=np.int64)
+    total = np.zeros(n)
+    step = max(1, n // 128)
+    for c in range(k):
+        # log of the approximate percentile (from a sorted sample of 128): a row with percentiles
+        # p_1..p_k dominates about prod(p_j) of independent rows, so the largest sum of logs
+        # removes the most rows first; any non-decreasing transform keeps dominators first
+        sample = np.sort(pts[::step, c])
+        total += np.log1p(np.searchsorted(sample, pts[:, c], side="right"))
+    order = np.argsort(-total)  # equal sums are settled at the end
+    rem = np.ascontiguousarray(pts[order].T)  # k x n: one contiguous array per criterion
+    rem_ids = order
+    cand: list[np.ndarray] = []
+    while rem_ids.size:
+        head, head_ids = rem[:, :block], rem_ids[:block]
+        survivors = ~_dominated_within(head)
+        cand.append(head_ids[survivors])
+        rest, rest_ids = rem[:, block:], rem_ids[block:]
+        if rest_ids.size:
+            rest, rest_ids = _remove_dominated(rest, rest_ids, head[:, survivors])
+        rem, rem_ids = rest, rest_ids
+    ids = np.concatenate(cand)
+    # A kept row's dominator can only have come after it when their sums are exactly equal
+    # (a dominator's float sum is never lower): check candidates within groups of equal sum.
+    sums = total[ids]
+    by_sum = np.argsort(sums, kind="stable")
+    ids, sums = ids[by_sum], sums[by_sum]
+    starts = np.flatnonzero(np.r_[True, sums[1:] != sums[:-1]])
+    ends = np.r_[starts[1:], sums.size]
+    drop = np.zeros(ids.size, dtype=bool)
+    for a, b in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
+        group = np.ascontiguousarray(pts[ids[a:b]].T)
+        drop[a:b] = _dominated_within(group)
     out = np.zeros(n, dtype=bool)
-    out[cand] = True
+    out[ids[~drop]] = True
     return out
+
+
+def _dominates(cols: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """cols: k x n; b: k values. True where b is >= on every criterion and > on one."""
+    at_least = cols[0] <= b[0]
+    for c in range(1, cols.shape[0]):
+        at_least &= cols[c] <= b[c]
+    idx = np.flatnonzero(at_least)
+    if idx.size:
+        # usually few rows: only they need the test for "not equal on every criterion"
+        at_least[idx[(cols[:, idx] == b[:, None]).all(axis=0)]] = False
+    return at_least
+
+
+def _dominated_within(cols: np.ndarray) -> np.ndarray:
+    """cols: k x m; True where another of these rows dominates."""
+    if cols.shape[1] > 256:  # keep the m x m x k comparison small
+        dominated = np.zeros(cols.shape[1], dtype=bool)
+        for j in range(cols.shape[1]):
+            dominated |= _dominates(cols, cols[:, j])
+        return dominated
+    a = cols.T
+    ge = (a[None, :, :] >= a[:, None, :]).all(axis=2)  # ge[i, j]: row j >= row i everywhere
+    gt = (a[None, :, :] > a[:, None, :]).any(axis=2)
+    return (ge & gt).any(axis=1)
+
+
+def _remove_dominated(cols: np.ndarray, ids: np.ndarray, by: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the rows of cols (k x n) dominated by a row of `by` (k x m), shrinking the arrays
+    as soon as a sweep has removed a good share, so later sweeps compare fewer rows."""
+    dominated = np.zeros(ids.size, dtype=bool)
+    for j in range(by.shape[1]):
+        dominated |= _dominates(cols, by[:, j])
+        if int(dominated.sum()) * 8 > ids.size:
+            keep = ~dominated
+            cols, ids = cols[:, keep], ids[keep]
+            dominated = np.zeros(ids.size, dtype=bool)
+    if dominated.any():
+        keep = ~dominated
+        cols, ids = cols[:, keep], ids[keep]
+    return cols, ids

@@ -38,6 +38,11 @@ class Configuration:
     gen_tokens: int
     repetitions: int
     warmup: int
+    # Server engines only (ollama, openai, stackflow): how to talk to the server.
+    engine_api: str | None = None
+    engine_timeout_s: float = 300.0
+    engine_pull: bool = False
+    temperature: float = 0.0
 
     @property
     def prompt_sha(self) -> str | None:
@@ -47,6 +52,8 @@ class Configuration:
     def config_id(self) -> str:
         """Stable across runs and boards: same parameters, same id (for resume and merge)."""
         key = {f: getattr(self, f) for f in ID_FIELDS}
+        if self.engine != "llama_cpp":  # what a server is asked changes its measurement
+            key.update(engine_api=self.engine_api, temperature=self.temperature)
         blob = json.dumps(key, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -95,6 +102,8 @@ def expand(profile: Profile) -> list[Configuration]:
                 n_threads=threads, n_gpu_layers=ngl, n_ctx=ctx, n_batch=batch, flash_attn=fa,
                 kv_cache_type=kv, prompt_tokens=ptok, prompt=ptext, gen_tokens=gen,
                 repetitions=profile.repetitions, warmup=profile.warmup,
+                engine_api=profile.engine.api, engine_timeout_s=profile.engine.timeout_s,
+                engine_pull=profile.engine.pull, temperature=profile.engine.temperature,
             )
         )
     # Duplicate axis values would give duplicate ids: keep the first of each.

@@ -368,6 +368,10 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
     workload = sections["workload"]
     if workload["prompt"] is not None and workload["prompt_tokens"] is not None:
         raise fail("workload", "prompt", "give prompt_tokens or prompt, not both")
+    if engine.kind == "stackflow" and workload["prompt"] is None:
+        # StackFlow reports no token counts: a prompt of an exact token length cannot be built or checked.
+        raise fail("workload", "prompt_tokens" if workload["prompt_tokens"] else "prompt",
+                   'the "stackflow" engine needs a prompt text: give prompt = "..." instead of prompt_tokens')
     if workload["prompt"] is None and workload["prompt_tokens"] is None:
         workload["prompt_tokens"] = [64]
     # Context must hold the prompt and the generated tokens, else llama.cpp fails mid-run.

@@ -481,7 +481,7 @@ class Runner:
         try:
             if worker is None:
                 worker = self._start_worker(c)
-            self.sampler.set_target_pids([worker.pid])
+            self.sampler.set_target_pids([worker.pid, *self._server_pids(c)])
             plan = [(i, True) for i in range(c.warmup)] + [(i, False) for i in range(c.repetitions) if i not in done]
             for rep, warm in plan:
                 action = self._wait_control()
@@ -513,6 +513,23 @@ class Runner:
             time.sleep(p.cooldown_s)
         self.current = None
         return worker
+
+    def _server_pids(self, c: Configuration) -> list[int]:
+        """A server engine's process and its children, whose memory is the model's (after the load,
+        when Ollama has started its model runner)."""
+        if c.engine == "llama_cpp":
+            return []
+        from edgetui.serverproc import find_server_for
+
+        e = self.profiles[c.profile].engine
+        found = find_server_for(c.engine, c.engine_url, pid=e.server_pid, process=e.server_process,
+                                port=e.server_port)
+        note = (f"following the server's memory: pid {', '.join(map(str, found.pids))} ({found.how})"
+                if found.found else f"server memory: n/a ({found.how})")
+        if getattr(self, "_server_note", None) != note:
+            self._server_note = note
+            self.on_line(f"  {note}")
+        return found.pids
 
     def _start_worker(self, c: Configuration) -> Worker:
         log = self.store.log_path(c.config_id)

@@ -34,7 +34,7 @@ class LoadInfo:
 class RepResult:
     """One repetition, as timed by the engine and by the wall clock (monotonic seconds)."""
 
-    prompt_tokens: int  # tokens actually prefilled
+    prompt_tokens: int | None  # tokens actually prefilled (None: the server does not say)
     gen_tokens: int  # tokens actually produced
     t_start: float  # request issued / prefill began
     t_first_token: float  # first generated token available
@@ -47,6 +47,8 @@ class RepResult:
     timing_source: str = "wall clock"
     text: str = ""  # the start of what was generated, for a look at quality
     extra: dict[str, Any] = field(default_factory=dict)
+    # Tokens that arrived together at t_first_token (StackFlow streams text 3 tokens at a time)
+    first_token_count: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,10 +62,11 @@ def metrics(r: RepResult) -> dict[str, float | None]:
     total = r.t_end - r.t_start
     out["e2e_tps"] = r.gen_tokens / total if total > 0 else None
     prefill_wall = r.t_first_token - r.t_start
-    out["prefill_tps_wall"] = r.prompt_tokens / prefill_wall if prefill_wall > 0 else None
+    out["prefill_tps_wall"] = r.prompt_tokens / prefill_wall if r.prompt_tokens and prefill_wall > 0 else None
     decode_wall = r.t_end - r.t_first_token
     # The first token comes out of the prefill; the decode phase produces the rest.
-    out["decode_tps_wall"] = (r.gen_tokens - 1) / decode_wall if decode_wall > 0 and r.gen_tokens > 1 else None
+    after_first = r.gen_tokens - r.first_token_count
+    out["decode_tps_wall"] = after_first / decode_wall if decode_wall > 0 and after_first > 0 else None
     if r.engine_prefill_ms and r.engine_prefill_n:
         out["prefill_tps_engine"] = r.engine_prefill_n / (r.engine_prefill_ms / 1000.0)
     else:

@@ -1,0 +1,200 @@
+"""Export of a ranking to TOML and CSV: refusal to overwrite, round trips that re-rank to the
+same order, missing values kept missing, and `edgetui rank` end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from edgetui.errors import UserError
+from edgetui.export import CSV_MAGIC, export_ranking, load_ranking_export
+from edgetui.ranking import frame_from_rows, load_results, rank
+
+from conftest import REPO
+from result_rows import make_row, write_run
+
+EDGETUI = REPO / ".venv" / "bin" / "edgetui"
+WEIGHTS = {"decode_tps": 3.0, "net_energy_j_per_token": 2.0, "ttft_ms": 1.0}
+
+
+def sample_rows(board="pi5"):
+    return [
+        make_row("aaa000000001", board=board, decode_tps_mean=21.5, ttft_ms_mean=180.0,
+                 energy_j_per_token=0.41, net_energy_j_per_token=0.2931, power_w_mean=8.8),
+        make_row("aaa000000002", board=board, decode_tps_mean=14.25, ttft_ms_mean=95.5,
+                 energy_j_per_token=0.52, net_energy_j_per_token=None, power_w_mean=7.4, n_threads=2),
+        make_row("aaa000000003", board=board, model="qwen2.5-0.5b-q4_k_m", quant="Q4_K_M",
+                 decode_tps_mean=9.1, ttft_ms_mean=410.0, energy_j_per_token=None, net_energy_j_per_token=None),
+        make_row("aaa000000004", board=board, decode_tps_mean=1 / 3, ttft_ms_mean=2 / 3,
+                 energy_j_per_token=0.1 + 0.2, net_energy_j_per_token=0.1, power_w_mean=3.3),
+        make_row("aaa000000005", board=board, status="failed", error="llama.cpp: out of memory\n# cut here"),
+    ]
+
+
+@pytest.fixture()
+def ranking():
+    df = frame_from_rows([{**r, "source": "boardA"} for r in sample_rows()])
+    return rank(df, WEIGHTS)
+
+
+def identity(r):
+    return list(zip(r.table["config_id"], r.table["rank"], r.table["pareto"]))
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".csv"])
+def test_export_refuses_to_overwrite_without_force(tmp_path, ranking, suffix):
+    path = tmp_path / f"ranking{suffix}"
+    path.write_text("precious")
+    with pytest.raises(UserError) as exc:
+        export_ranking(ranking, path)
+    assert str(path) in str(exc.value) and "--force" in str(exc.value)
+    assert path.read_text() == "precious"
+    assert export_ranking(ranking, path, force=True) == path
+    assert path.read_text() != "precious"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_export_needs_a_toml_or_csv_name(tmp_path, ranking):
+    with pytest.raises(UserError, match=r"\.toml or \.csv"):
+        export_ranking(ranking, tmp_path / "ranking.xlsx")
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".csv"])
+def test_round_trip_reranks_to_the_same_order_and_scores(tmp_path, ranking, suffix):
+    path = export_ranking(ranking, tmp_path / f"ranking{suffix}")
+    back = load_ranking_export(path)
+    assert back.weights == WEIGHTS
+    assert back.normalisation == ranking.normalisation
+    assert back.missing_policy == ranking.missing_policy
+    assert back.table["config_id"].to_list() == ranking.table["config_id"].to_list()
+    assert back.table["rank"].to_list() == ranking.table["rank"].to_list()
+    assert back.table["score"].to_list() == ranking.table["score"].to_list()  # exact, not approx
+    again = rank(back.frame(), back.weights)
+    assert identity(again) == identity(ranking)
+    assert again.table["score"].to_list() == ranking.table["score"].to_list()
+    assert again.table["energy_basis"].to_list() == ranking.table["energy_basis"].to_list()
+    # missing stays missing: the row without any energy figure comes back without one, not 0
+    row3 = back.table.filter(pl.col("config_id") == "aaa000000003").row(0, named=True)
+    assert row3["energy_j_per_token"] is None and row3["net_energy_j_per_token"] is None
+    assert row3["missing"] == "net_energy_j_per_token"
+    assert back.table.filter(pl.col("config_id") == "aaa000000001")["source"].to_list() == ["boardA"]
+
+
+def test_toml_holds_the_settings_and_skips_missing_values(tmp_path, ranking):
+    path = export_ranking(ranking, tmp_path / "ranking.toml")
+    text = path.read_text()
+    assert "a key absent from a row is a missing value" in text.splitlines()[2]
+    doc = tomllib.loads(text)
+    meta = doc["ranking"]
+    assert meta["weights"] == WEIGHTS
+    assert "min-max" in meta["normalisation"] and "never" in meta["missing_policy"]
+    assert meta["sources"] == ["boardA"] and meta["edgetui_version"]
+    assert meta["criteria"]["ttft_ms"]["direction"] == "lower is better"
+    rows = {r["config_id"]: r for r in doc["rows"]}
+    assert len(doc["rows"]) == 4  # the failed row is not part of the ranking
+    assert "net_energy_j_per_token" not in rows["aaa000000003"]
+    assert "energy_j_per_token" not in rows["aaa000000003"]
+    first = doc["rows"][0]
+    for key in ("rank", "score", "pareto", "board", "model", "quant", "engine", "n_threads", "n_ctx",
+                "decode_tps_mean", "ttft_ms_mean"):
+        assert key in first, key
+
+
+def test_csv_has_comment_lines_polars_skips_and_weights_to_reproduce(tmp_path):
+    df = frame_from_rows([{**r, "source": "boardA"} for r in sample_rows()])
+    ranking = rank(df, WEIGHTS, include_failed=True)  # the failed row's error has a newline and a '#'
+    path = export_ranking(ranking, tmp_path / "ranking.csv")
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith(CSV_MAGIC)
+    assert "# weights: decode_tps=3,ttft_ms=1,net_energy_j_per_token=2" in lines
+    plain = pl.read_csv(path, comment_prefix="#")
+    assert plain.height == 5
+    assert plain["config_id"].to_list() == ranking.table["config_id"].to_list()
+    back = load_ranking_export(path)
+    assert back.include_failed is True
+    failed = back.table.filter(pl.col("status") == "failed").row(0, named=True)
+    assert failed["error"] == "llama.cpp: out of memory # cut here"
+    assert failed["decode_tps_mean"] is None
+
+
+def test_filters_are_recorded_and_exported_rows_are_the_filtered_ones(tmp_path):
+    df = frame_from_rows([{**r, "source": "a"} for r in sample_rows("pi5")]
+                         + [{**r, "source": "b"} for r in sample_rows("orin")])
+    ranking = rank(df, WEIGHTS, filters={"board": "orin"})
+    for suffix in (".toml", ".csv"):
+        back = load_ranking_export(export_ranking(ranking, tmp_path / f"r{suffix}"))
+        assert back.filters == {"board": ["orin"]}
+        assert set(back.table["board"].to_list()) == {"orin"}
+        assert identity(rank(back.frame(), back.weights)) == identity(ranking)
+
+
+def test_an_export_can_be_given_to_load_results_like_a_results_file(tmp_path, ranking):
+    for suffix in (".toml", ".csv"):
+        path = export_ranking(ranking, tmp_path / f"r{suffix}")
+        df = load_results([path])
+        assert "rank" not in df.columns and "norm_decode_tps" not in df.columns
+        assert df["source"].to_list() == ["boardA"] * 4  # where the rows were measured, kept
+        assert identity(rank(df, WEIGHTS)) == identity(ranking)
+
+
+def test_files_that_are_not_exports_are_refused(tmp_path):
+    toml = tmp_path / "profile.toml"
+    toml.write_text('[profile]\nname = "x"\n')
+    with pytest.raises(UserError, match="not an edgetui ranking export"):
+        load_ranking_export(toml)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[ranking\n")
+    with pytest.raises(UserError, match="unreadable TOML"):
+        load_ranking_export(broken)
+    csv = tmp_path / "plain.csv"
+    csv.write_text("a,b\n1,2\n")
+    with pytest.raises(UserError, match="not an edgetui ranking export"):
+        load_ranking_export(csv)
+
+
+# ------------------------------------------------------------------ the CLI
+def edgetui(*args):
+    return subprocess.run([str(EDGETUI) if EDGETUI.exists() else sys.executable, *([] if EDGETUI.exists()
+                           else ["-m", "edgetui"]), *args], capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def test_edgetui_rank_prints_the_ranking_exports_and_refuses_bad_input(tmp_path):
+    pi = write_run(tmp_path / "pi5", sample_rows("pi5"))
+    orin = write_run(tmp_path / "orin", [{**r, "decode_tps_mean": (r["decode_tps_mean"] or 0) * 3 or None}
+                                         for r in sample_rows("orin")])
+    out = tmp_path / "ranking.toml"
+    p = edgetui("rank", str(pi), str(orin), "--weights", "decode_tps=3,net_energy_j_per_token=2",
+                "--export", str(out))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split()[:5] == ["rank", "score", "P", "board", "model"]
+    first = lines[2].split()
+    assert first[0] == "1" and first[3] == "orin" and first[2] == "*"
+    assert "n/a" in p.stdout  # the row without energy shows it as missing
+    assert "(gross)" in p.stdout  # the row without an idle baseline is marked
+    assert any(line.startswith("normalisation: min-max") for line in lines)
+    assert any(line.startswith("missing values: ") for line in lines)
+    assert out.is_file() and tomllib.loads(out.read_text())["ranking"]["weights"] == {
+        "decode_tps": 3.0, "net_energy_j_per_token": 2.0}
+
+    again = edgetui("rank", str(pi), "--export", str(out))
+    assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
+
+    bad = edgetui("rank", str(pi), "--weights", "decode_tsp=1")
+    assert bad.returncode == 2
+    assert 'did you mean "decode_tps"' in bad.stderr and "Traceback" not in bad.stderr
+
+    none = edgetui("rank", str(pi), "--filter", "board=orin")
+    assert none.returncode == 2 and "board values present: pi5" in none.stderr
+
+    only_orin = edgetui("rank", str(pi), str(orin), "--filter", "board=orin")
+    assert only_orin.returncode == 0 and " pi5 " not in only_orin.stdout
+
+    reranked = edgetui("rank", str(out), "--weights", "decode_tps=3,net_energy_j_per_token=2")
+    assert reranked.returncode == 0
+    assert reranked.stdout.splitlines()[2:9] == lines[2:9]

@@ -1,0 +1,228 @@
+"""The console: `edgetui` with no sub-command.
+
+It never runs inference. `r` on the queue screen starts `edgetui run --headless` as a detached
+process (runs.launch_runner) and the live screen follows the run folder's files; a tick of the
+app's (REFRESH_HZ) reads what is new and redraws the live screen only when it is the screen on
+top. Quitting, or losing the terminal, leaves the runner running; the next `edgetui` attaches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.timer import Timer
+
+from edgetui.runner import default_runs_dir, new_run_dir
+from edgetui.tui.common import ConfirmScreen, HelpScreen, ScreenActions
+from edgetui.tui.live_screen import LiveScreen
+from edgetui.tui.queue_screen import QueueScreen
+from edgetui.tui.runs import RunFollower, launch_runner, mark_seen, pid_alive, run_to_open
+
+REFRESH_HZ = 2.0  # reads and redraws per second: a few Hz at most, whatever the token rate
+
+
+class EdgeApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "edgetui"
+    COMMANDS = App.COMMANDS | {ScreenActions}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="every key of this screen"),
+        Binding("q", "quit_console", "Quit", id="app.quit",
+                tooltip="leave the console; a run in progress goes on without it"),
+    ]
+
+    def __init__(self, *, profiles_dir: str | None = None, files: list[str] | None = None,
+                 results: list[str] | None = None, run_profiles: list[str] | None = None,
+                 sysfs_root: str | None = None, runs_dir: str | Path | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 alive: Callable[[int | None], bool] = pid_alive, attach: bool = True) -> None:
+        super().__init__()
+        self.animation_level = "none"
+        self.profiles_dir = profiles_dir
+        self.files = list(files or []) + [p for p in (run_profiles or []) if p not in (files or [])]
+        self.results_paths = results
+        self.run_profiles = run_profiles
+        self.sysfs_root = sysfs_root
+        self.runs_dir = Path(runs_dir) if runs_dir else None
+        self.clock = clock
+        self.alive = alive
+        self.attach = attach
+        self.follower: RunFollower | None = None
+        self._timer: Timer | None = None
+        self._results_shown_for: Path | None = None
+        self._was_active = False
+
+    # ------------------------------------------------------------------ start-up
+    def on_mount(self) -> None:
+        # pushed rather than returned by get_default_screen, which would not load its CSS_PATH
+        self.push_screen(QueueScreen(self.profiles_dir, self.files, queued=self.run_profiles))
+        self._timer = self.set_interval(1.0 / REFRESH_HZ, self.tick, pause=True)
+        if self.results_paths:
+            self.show_results(self.results_paths)
+        elif self.run_profiles:
+            self.call_after_refresh(self.screen.action_run)  # type: ignore[attr-defined]
+        elif self.attach:
+            self.open_existing_run()
+
+    def open_existing_run(self) -> None:
+        """A run in progress (attach), or one whose end no console has shown yet."""
+        runs_dir = self.runs_dir or default_runs_dir()
+        info = run_to_open(runs_dir, alive=self.alive)
+        if info is None:
+            return
+        self.follower = RunFollower(info.path, attach=True, alive=self.alive, clock=self.clock)
+        self.follower.poll()
+        if info.state == "running":
+            self.notify(f"attached to the run in progress in {info.path}", title="Run in progress")
+            self.show_live()
+        elif info.state == "interrupted":
+            mark_seen(info.path)
+            self.show_live()
+            self.notify("this run stopped before its queue ended: u resumes it", title="Interrupted run",
+                        severity="warning", timeout=10)
+        else:
+            self._results_shown_for = info.path
+            mark_seen(info.path)
+            self.notify(f"the run in {info.path.name} {info.state} while no console was open",
+                        title="Run ended")
+            self.show_results([info.path])
+        self._start_ticking()
+
+    # ------------------------------------------------------------------ the run
+    def start_run(self, profile_paths: list[Path]) -> None:
+        from edgetui.profile import load_profiles
+        from edgetui.errors import UserError
+
+        try:
+            profiles = load_profiles(profile_paths)
+        except UserError as exc:
+            self.notify(str(exc), title="Cannot run", severity="error", timeout=10)
+            return
+        run_dir = new_run_dir([p.name for p in profiles])
+        if self.runs_dir is not None:
+            run_dir = self.runs_dir / run_dir.name
+        base, n = run_dir, 1
+        while run_dir.exists():  # two runs in the same second
+            n += 1
+            run_dir = base.with_name(f"{base.name}-{n}")
+        try:
+            process = launch_runner(profile_paths, run_dir, sysfs_root=self.sysfs_root)
+        except OSError as exc:
+            self.notify(f"could not start the runner: {exc}", title="Cannot run", severity="error")
+            return
+        self.follower = RunFollower(run_dir, process=process, alive=self.alive, clock=self.clock)
+        self._results_shown_for = None
+        self.show_live()
+        self._start_ticking()
+
+    def resume_run(self) -> None:
+        f = self.follower
+        if f is None or f.died is None:
+            return
+        try:
+            f.resume(self.sysfs_root)
+        except OSError as exc:
+            self.notify(f"could not start the runner: {exc}", severity="error")
+            return
+        self._results_shown_for = None
+        self._start_ticking()
+
+    def _start_ticking(self) -> None:
+        if self._timer is not None:
+            self._timer.resume()
+
+    def tick(self) -> None:
+        """Read the run folder, then redraw the live screen if it is the one on top."""
+        f = self.follower
+        if f is None:
+            return
+        changed = f.poll()
+        screen = self.screen
+        if isinstance(screen, LiveScreen) and screen.follower is f:
+            screen.redraw(changed)
+        active = f.active
+        if active != self._was_active:
+            self._was_active = active
+            for s in self.screen_stack:
+                if isinstance(s, QueueScreen):
+                    s.update_banner()
+                    s.refresh_bindings()
+        if f.ended and self._results_shown_for != f.run_dir:
+            self.run_ended(f)
+        if (f.ended or f.died) and self._timer is not None and not changed:
+            self._timer.pause()  # nothing more will come until a new run or a resume
+
+    def run_ended(self, f: RunFollower) -> None:
+        """Open the ranking by itself when the queue finishes (once), unless a dialog is up."""
+        if isinstance(self.screen, ModalScreen):
+            return  # try again on the next tick
+        self._results_shown_for = f.run_dir
+        mark_seen(f.run_dir)
+        status = f.state.manifest.get("status") or (f.state.run_end or {}).get("status")
+        has_rows = (f.run_dir / "results.json").exists()
+        if not has_rows:
+            self.notify("the run ended without a finished configuration", severity="warning")
+            return
+        from edgetui.tui.results_screen import ResultsScreen
+
+        current = self.screen
+        if isinstance(current, ResultsScreen) and current.paths == [str(f.run_dir)]:
+            current.load()
+        elif status == "finished" or isinstance(current, LiveScreen):
+            self.show_results([f.run_dir])
+        else:
+            self.notify(f"run {status}: l then v shows its ranking", title="Run ended")
+
+    def go_back(self) -> None:
+        """Pop the screen on top, never the queue screen (the bottom of the stack is Textual's own)."""
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def show_live(self) -> None:
+        if self.follower is None:
+            return
+        for s in self.screen_stack:
+            if isinstance(s, LiveScreen) and s.follower is self.follower:
+                while self.screen is not s:
+                    self.pop_screen()
+                return
+        self.push_screen(LiveScreen(self.follower))
+
+    def show_results(self, paths: list[str | Path] | list[Path] | list[str]) -> None:
+        from edgetui.tui.results_screen import ResultsScreen  # polars is imported here, not at start-up
+
+        self.push_screen(ResultsScreen(list(paths)))
+
+    # ------------------------------------------------------------------ app keys
+    def action_help(self) -> None:
+        if isinstance(self.screen, ModalScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_quit_console(self) -> None:
+        if isinstance(self.screen, ModalScreen):
+            return
+        f = self.follower
+        if f is None or not f.active:
+            self.exit(0)
+            return
+        self.push_screen(ConfirmScreen(
+            "Quit the console?",
+            f"A run is in progress ({f.run_dir.name}). Quitting the console does NOT stop it: the runner "
+            "goes on in the background, and typing edgetui again shows it live (pause, skip and abort work "
+            "from there). To stop the run, abort it (x on the live screen) first.",
+            yes="Quit", no="Stay"), lambda yes: self.exit(0) if yes else None)
+
+
+def run_console(*, profiles_dir: str | None = None, files: list[str] | None = None,
+                results: list[str] | None = None, run_profiles: list[str] | None = None,
+                sysfs_root: str | None = None) -> int:
+    """`edgetui` (the console); returns the exit code."""
+    app = EdgeApp(profiles_dir=profiles_dir, files=files, results=results, run_profiles=run_profiles,
+                  sysfs_root=sysfs_root)
+    app.run()
+    return app.return_code or 0

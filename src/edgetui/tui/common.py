@@ -1,0 +1,150 @@
+"""Dialogs and the command palette provider shared by every screen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; y or enter says yes, n or escape says no."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, message: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.message = message
+        self.yes_label = yes
+        self.no_label = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.message, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes_label} (y)", id="yes", variant="primary")
+                yield Button(f"{self.no_label} (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class InputScreen(ModalScreen[str | None]):
+    """Ask for a line of text (a path, weights), a default offered; `check` returns an error shown
+    inline (the dialog stays open), or None to accept."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="input.cancel")]
+
+    def __init__(self, title: str, default: str, hint: str, check: Callable[[str], str | None]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.default = default
+        self.hint = hint
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.hint, classes="dialog-hint")
+            yield Input(value=self.default, id="dialog-input")
+            yield Static("", id="dialog-error", classes="dialog-error")
+            yield Static("enter: accept   escape: cancel", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        inp = self.query_one(Input)
+        inp.focus()
+        inp.cursor_position = len(inp.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        error = self.check(value) if value else "nothing given"
+        if error:
+            self.query_one("#dialog-error", Static).update(Text(error))
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the screen below it (and the app's), with what it does."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
+
+    def __init__(self, screen: Screen) -> None:
+        super().__init__(classes="dialog-screen")
+        self.target = screen
+
+    def compose(self) -> ComposeResult:
+        lines = Text()
+        seen: set[tuple[str, str]] = set()
+        for node in (self.target, self.app):
+            for binding in getattr(node, "BINDINGS", []):
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                if node is self.target and self.target.check_action(binding.action, ()) is False:
+                    continue
+                keys = ", ".join(self.app.get_key_display(Binding(k.strip(), binding.action))
+                                 for k in binding.key.split(","))
+                if (keys, binding.description) in seen:
+                    continue
+                seen.add((keys, binding.description))
+                lines.append(f"{keys:>14}  ", style="bold")
+                lines.append(binding.description)
+                if binding.tooltip:
+                    lines.append(f"  {binding.tooltip}", style="dim")
+                lines.append("\n")
+        with Vertical(classes="dialog help"):
+            yield Label(f"Keys: {self.target.title or self.target.__class__.__name__}", classes="dialog-title")
+            with VerticalScroll():
+                yield Static(lines)
+            yield Static("ctrl+p: command palette (the same actions)   escape: close", classes="dialog-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ScreenActions(Provider):
+    """The command palette offers the keyed actions of the screen it was opened from."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        screen = self.screen
+        out = []
+        for binding in getattr(screen, "BINDINGS", []):
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            if screen.check_action(binding.action, ()) is False:
+                continue
+            key = self.app.get_key_display(Binding(binding.key.split(",")[0], binding.action))
+            out.append((binding.description, binding.action, binding.tooltip or f"key: {key}"))
+        return out
+
+    async def discover(self) -> Hits:
+        for name, action, help_text in self._commands():
+            yield DiscoveryHit(name, partial(self.screen.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, action, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), partial(self.screen.run_action, action), help=help_text)

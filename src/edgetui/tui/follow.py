@@ -1,0 +1,461 @@
+"""Following a run from its files: tail events.jsonl and samples.jsonl by byte offset and fold
+them into the state the live screen draws. No Textual here, so it is tested on its own.
+
+The runner is another process (see runs.py); all the console knows of it is what it writes into
+the run folder. Every history is a bounded deque, so a run of many hours costs the console the
+same memory as a run of one minute."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgetui.plan import Configuration, estimate_seconds
+
+HISTORY = 120  # points kept per sparkline
+LOG_LINES = 300  # log lines kept for the log pane
+MAX_READ_BYTES = 1 << 20  # per file per tick: a late attach catches up over a few ticks, never in one stall
+SAMPLES_TAIL_BYTES = 256 << 10  # on attach, older samples only matter for energy, which events carry
+TOP_N = 3  # rails and zones listed in a pane
+
+
+class JsonlTail:
+    """New complete lines of a JSON-lines file another process appends to, by byte offset.
+
+    A partial last line (the writer mid-line) waits for the next read. A file that shrinks or is
+    replaced is read again from its start. Undecodable lines are skipped: a torn line left by a
+    crash is followed by good lines when the run is resumed."""
+
+    def __init__(self, path: str | Path, *, max_bytes: int = MAX_READ_BYTES) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.offset = 0
+        self.pending = False  # more bytes were on disk than one read takes
+        self._partial = b""
+        self._inode: int | None = None
+        self._drop_first_line = False
+
+    def start_near_end(self, nbytes: int) -> None:
+        """Skip all but about the last nbytes (the first, cut line is dropped)."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size > nbytes:
+            self.offset = size - nbytes
+            self._partial = b""
+            self._drop_first_line = True
+
+    def read(self, skip: Callable[[bytes], bool] | None = None) -> list[dict[str, Any]]:
+        """The records completed since the last read. `skip(raw_line)` drops a line unparsed (cheap
+        filtering of a long backlog)."""
+        try:
+            f = self.path.open("rb")
+        except FileNotFoundError:
+            self.pending = False
+            return []
+        with f:
+            st = os.fstat(f.fileno())
+            if (self._inode is not None and st.st_ino != self._inode) or st.st_size < self.offset:
+                self.offset, self._partial = 0, b""
+            self._inode = st.st_ino
+            if st.st_size == self.offset:
+                self.pending = False
+                return []
+            f.seek(self.offset)
+            chunk = f.read(self.max_bytes)
+        self.offset += len(chunk)
+        self.pending = self.offset < st.st_size
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) > self.max_bytes:  # not JSON lines at all: do not grow without bound
+            self._partial = b""
+        if self._drop_first_line and lines:
+            lines.pop(0)
+            self._drop_first_line = False
+        out = []
+        for raw in lines:
+            raw = raw.strip()
+            if not raw or (skip is not None and skip(raw)):
+                continue
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    s = int(round(max(0.0, seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def fmt_num(v: float | None, digits: int = 1, unit: str = "") -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.{digits}f}{(' ' + unit) if unit else ''}"
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+@dataclass
+class LogLine:
+    seq: int
+    text: str
+    style: str = ""  # "error", "warn", "ok", "" (the screen maps these to colours)
+
+
+@dataclass
+class ConfigOutcome:
+    status: str
+    error: str | None
+
+
+@dataclass
+class ConfigProgress:
+    """What is known of the configuration in flight."""
+
+    config_id: str
+    index: int
+    n: int
+    describe: str
+    repetitions: int
+    warmup: int
+    rep: int | None = None
+    rep_is_warmup: bool = False
+    reps_done: int = 0  # counted repetitions finished
+    warmups_done: int = 0
+    started_t: float | None = None
+    load_t: float | None = None
+    first_rep_t: float | None = None
+    rep_started_t: float | None = None
+    rep_seconds: list[float] = field(default_factory=list)
+    decode_tps: list[float] = field(default_factory=list)  # counted repetitions, the engine's figure
+    prefill_tps: list[float] = field(default_factory=list)
+    ttft_ms: list[float] = field(default_factory=list)
+    energy_j: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+
+
+class LiveState:
+    """Everything the live screen shows, folded from events and samples as they arrive."""
+
+    def __init__(self, manifest: dict[str, Any] | None = None) -> None:
+        self.manifest: dict[str, Any] = {}
+        self.configs: list[Configuration] = []
+        self.n_configs: int | None = None
+        self.power_source: str | None = None
+        self.run_start_t: float | None = None
+        self.run_end: dict[str, Any] | None = None
+        self.last_event_t: float | None = None
+        self.phase: str | None = None  # from events (idle, load, cooldown) and samples (prefill, decode, paused, ...)
+        self.current: ConfigProgress | None = None
+        self.outcomes: dict[str, ConfigOutcome] = {}
+        self.power_w_idle: float | None = None
+        # tokens/s: decode live (progress events, wall clock) and per repetition (engine's counters)
+        self.decode_history: deque[float] = deque(maxlen=HISTORY)
+        self.prefill_history: deque[float] = deque(maxlen=HISTORY)
+        self.decode_now: float | None = None  # live, while a repetition decodes
+        self.decoding = False
+        self._last_progress: tuple[str, int, float] | None = None  # (rep key, tokens, t)
+        self.last_rep: dict[str, Any] | None = None
+        self._decode_sum = 0.0
+        self._decode_n = 0
+        self._prefill_sum = 0.0
+        self._prefill_n = 0
+        self.load_seconds: deque[float] = deque(maxlen=20)
+        self.energy_reps_j: float | None = None  # energy over every repetition window so far
+        # samples
+        self.sample: dict[str, Any] | None = None
+        self.samples_seen = 0
+        self.power_history: deque[float] = deque(maxlen=HISTORY)
+        self.temp_history: deque[float] = deque(maxlen=HISTORY)
+        self.rss_history: deque[float] = deque(maxlen=HISTORY)
+        self.power_seen = False
+        self.temp_peak: float | None = None
+        self.rss_peak: float | None = None  # this configuration's
+        self.throttled_now: bool | None = None
+        self.throttle_events = 0  # transitions into throttling seen
+        self.throttled_configs: set[str] = set()
+        self.sensor_error: str | None = None
+        # log
+        self.log: deque[LogLine] = deque(maxlen=LOG_LINES)
+        self._seq = 0
+        self.changed = True
+        if manifest:
+            self.set_manifest(manifest)
+
+    # ------------------------------------------------------------------ inputs
+    def set_manifest(self, manifest: dict[str, Any]) -> None:
+        self.manifest = manifest
+        if manifest.get("configs"):
+            self.configs = [Configuration.from_dict(c) for c in manifest["configs"]]
+            self.n_configs = len(self.configs)
+        self.power_source = manifest.get("power_source", self.power_source)
+        if manifest.get("power_w_idle") is not None:
+            self.power_w_idle = manifest["power_w_idle"]
+        self.changed = True
+
+    def add_log(self, text: str, style: str = "") -> None:
+        self._seq += 1
+        self.log.append(LogLine(self._seq, text, style))
+        self.changed = True
+
+    def feed_events(self, events: Iterable[dict[str, Any]]) -> None:
+        for ev in events:
+            self.feed_event(ev)
+
+    def feed_event(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("ev")
+        t = ev.get("t")
+        if isinstance(t, (int, float)):
+            self.last_event_t = t
+        self.changed = True
+        if kind == "run_start":
+            self.run_start_t = t
+            self.run_end = None
+            self.n_configs = ev.get("n_configs", self.n_configs)
+            self.power_source = ev.get("power_source", self.power_source)
+            self.add_log(("resumed" if ev.get("resume") else "run started") + f": {self.n_configs} configuration(s)")
+            self.add_log(f"power: {self.power_source}")
+        elif kind == "phase":
+            self.phase = ev.get("phase")
+            if self.phase == "idle":
+                self.add_log(f"measuring idle baseline for {ev.get('seconds', 0):g} s")
+            elif self.phase == "load" and self.current is not None:
+                self.current.load_t = t
+                self.add_log("  loading the model")
+            elif self.phase == "cooldown" and "temp_c" in ev:
+                self.add_log(f"  cooling down: {ev['temp_c']:.1f} C, waiting for {ev.get('target_c', 0):g} C")
+        elif kind == "idle":
+            self.power_w_idle = ev.get("power_w_idle")
+            self.add_log(f"idle power: {fmt_num(self.power_w_idle, 2, 'W')}")
+        elif kind == "config_start":
+            cfg = ev.get("config") or {}
+            self.current = ConfigProgress(
+                config_id=ev.get("config_id", "?"), index=ev.get("index", 0), n=ev.get("n", 0),
+                describe=ev.get("describe", ""), repetitions=cfg.get("repetitions", 0), warmup=cfg.get("warmup", 0),
+                started_t=t,
+            )
+            self.n_configs = ev.get("n", self.n_configs)
+            self.rss_peak = None
+            self.decode_now, self.decoding = None, False
+            self.add_log(f"[{self.current.index}/{self.current.n}] {self.current.config_id} {self.current.describe}")
+        elif kind == "rep_start":
+            cur = self.current
+            if cur is not None:
+                cur.rep = ev.get("rep")
+                cur.rep_is_warmup = bool(ev.get("warmup"))
+                cur.rep_started_t = t
+                if cur.first_rep_t is None:
+                    cur.first_rep_t = t
+                    if cur.load_t is not None and t is not None:
+                        self.load_seconds.append(t - cur.load_t)
+        elif kind == "progress":
+            self.phase = ev.get("phase")
+            key = f"{ev.get('config_id')}:{ev.get('rep')}:{ev.get('warmup')}"
+            tokens = ev.get("tokens") or 0
+            if ev.get("phase") == "decode" and isinstance(t, (int, float)):
+                self.decoding = True
+                last = self._last_progress
+                if last and last[0] == key and t > last[2] and tokens > last[1]:
+                    self.decode_now = (tokens - last[1]) / (t - last[2])
+                    self.decode_history.append(self.decode_now)
+                self._last_progress = (key, tokens, t)
+            else:
+                self.decoding = False
+        elif kind == "rep_end":
+            self._rep_end(ev, t)
+        elif kind == "config_end":
+            cid = ev.get("config_id", "?")
+            status = ev.get("status", "?")
+            error = ev.get("error")
+            self.outcomes[cid] = ConfigOutcome(status, error)
+            self.decoding = False
+            if status == "failed":
+                reason = (error or "no reason given").strip().splitlines()
+                self.add_log(f"  FAILED: {reason[0] if reason else ''}", "error")
+                for extra in reason[1:4]:
+                    self.add_log(f"    {extra}", "error")
+            elif status == "skipped":
+                self.add_log(f"  skipped ({error or 'by the user'})", "warn")
+            else:
+                self.add_log("  done", "ok")
+            if self.current is not None and self.current.config_id == cid:
+                self.current.rep = None
+        elif kind == "run_end":
+            self.run_end = ev
+            self.decoding = False
+            failed = ev.get("failed", 0)
+            self.add_log(f"run {ev.get('status', 'ended')}" + (f", {failed} configuration(s) failed" if failed else ""),
+                         "error" if failed else "ok")
+
+    def _rep_end(self, ev: dict[str, Any], t: float | None) -> None:
+        cur = self.current
+        warm = bool(ev.get("warmup"))
+        decode, prefill, ttft = ev.get("decode_tps"), ev.get("prefill_tps"), ev.get("ttft_ms")
+        energy = ev.get("energy_j")
+        self.last_rep = ev
+        self.decoding = False
+        self.decode_now = None
+        self._last_progress = None
+        if decode is not None:
+            self.decode_history.append(decode)
+        if prefill is not None:
+            self.prefill_history.append(prefill)
+        if energy is not None:
+            self.energy_reps_j = (self.energy_reps_j or 0.0) + energy
+        if cur is not None:
+            if cur.rep_started_t is not None and t is not None:
+                cur.rep_seconds.append(t - cur.rep_started_t)
+            if warm:
+                cur.warmups_done += 1
+            else:
+                cur.reps_done += 1
+                for lst, v in ((cur.decode_tps, decode), (cur.prefill_tps, prefill), (cur.ttft_ms, ttft),
+                               (cur.energy_j, energy)):
+                    if v is not None:
+                        lst.append(v)
+                if ev.get("gen_tokens_actual"):
+                    cur.tokens.append(ev["gen_tokens_actual"])
+        if not warm:
+            if decode is not None:
+                self._decode_sum += decode
+                self._decode_n += 1
+            if prefill is not None:
+                self._prefill_sum += prefill
+                self._prefill_n += 1
+        label = "warm-up" if warm else f"rep {(ev.get('rep') or 0) + 1}/{cur.repetitions if cur else '?'}"
+        energy_txt = ""
+        if energy is not None and ev.get("gen_tokens_actual"):
+            energy_txt = f", {energy / ev['gen_tokens_actual']:.3f} J/tok"
+        self.add_log(f"  {label}: decode {fmt_num(decode)} tok/s, prefill {fmt_num(prefill)} tok/s, "
+                     f"ttft {fmt_num(ttft)} ms{energy_txt}")
+
+    def feed_samples(self, samples: Iterable[dict[str, Any]]) -> None:
+        for s in samples:
+            self.feed_sample(s)
+
+    def feed_sample(self, s: dict[str, Any]) -> None:
+        if "error" in s and "phase" not in s:
+            self.sensor_error = str(s["error"])
+            return
+        self.sample = s
+        self.samples_seen += 1
+        self.changed = True
+        if s.get("phase"):
+            self.phase = s["phase"]
+        p = s.get("power_w")
+        if p is not None:
+            self.power_seen = True
+            self.power_history.append(p)
+        temp = s.get("temp_c_max")
+        if temp is not None:
+            self.temp_history.append(temp)
+            self.temp_peak = temp if self.temp_peak is None else max(self.temp_peak, temp)
+        rss = s.get("rss_mb")
+        if rss is not None:
+            self.rss_history.append(rss)
+            self.rss_peak = rss if self.rss_peak is None else max(self.rss_peak, rss)
+        thr = s.get("throttled")
+        if thr is not None:
+            if thr and not self.throttled_now:
+                self.throttle_events += 1
+                where = f" during {self.current.config_id}" if self.current else ""
+                self.add_log(f"THROTTLING{where}: {s.get('temp_zone') or 'the board'} at "
+                             f"{fmt_num(temp, 1, 'C')}", "warn")
+            if thr and self.current is not None:
+                self.throttled_configs.add(self.current.config_id)
+            self.throttled_now = bool(thr)
+
+    # ------------------------------------------------------------------ derived figures
+    @property
+    def decode_mean_run(self) -> float | None:
+        return self._decode_sum / self._decode_n if self._decode_n else None
+
+    @property
+    def prefill_mean_run(self) -> float | None:
+        return self._prefill_sum / self._prefill_n if self._prefill_n else None
+
+    def counts(self) -> dict[str, int]:
+        out = {"done": 0, "failed": 0, "skipped": 0}
+        for o in self.outcomes.values():
+            out[o.status] = out.get(o.status, 0) + 1
+        return out
+
+    def elapsed(self, now: float) -> float | None:
+        if self.run_start_t is None:
+            return None
+        end = self.run_end.get("t") if self.run_end else None
+        return (end if isinstance(end, (int, float)) else now) - self.run_start_t
+
+    def eta(self, now: float) -> float | None:
+        """Seconds left: the rest of the configuration in flight at its own measured pace, and the
+        configurations not started at the rates measured so far (plan.estimate_seconds)."""
+        if self.run_end is not None:
+            return 0.0
+        if not self.configs:
+            return None
+        cur = self.current
+        left = 0.0
+        started_ids = set(self.outcomes)
+        if cur is not None and cur.config_id not in self.outcomes:
+            started_ids.add(cur.config_id)
+            total_reps = cur.repetitions + cur.warmup
+            done_reps = cur.reps_done + cur.warmups_done
+            per_rep = _mean(cur.rep_seconds)
+            if per_rep is None:
+                cfg = next((c for c in self.configs if c.config_id == cur.config_id), None)
+                per_rep = (estimate_seconds([cfg], **self._rates(), load_s=0.0) / max(1, total_reps)) if cfg else 0.0
+            in_flight = 0.0
+            if cur.rep_started_t is not None and cur.rep is not None:
+                in_flight = min(per_rep, max(0.0, now - cur.rep_started_t))
+            left += max(0.0, (total_reps - done_reps) * per_rep - in_flight)
+        pending = [c for c in self.configs if c.config_id not in started_ids]
+        if pending:
+            left += estimate_seconds(pending, **self._rates(), load_s=_mean(self.load_seconds) or 1.5)
+        return left
+
+    def _rates(self) -> dict[str, float]:
+        rates = {}
+        if self.decode_mean_run:
+            rates["decode_tps"] = self.decode_mean_run
+        if self.prefill_mean_run:
+            rates["prefill_tps"] = self.prefill_mean_run
+        return rates
+
+    def readings(self, kind: str) -> list[tuple[str, float]]:
+        """The latest sample's readings of one kind ("power", "temperature") from its "v" map, as
+        (backend name, value), largest first: generic over whatever backends the board has."""
+        if not self.sample:
+            return []
+        out = []
+        for key, value in (self.sample.get("v") or {}).items():
+            parts = key.split(":", 2)
+            if len(parts) == 3 and parts[1] == kind and isinstance(value, (int, float)):
+                out.append((f"{parts[2]}", float(value)))
+        out.sort(key=lambda kv: kv[1], reverse=True)
+        return out
+
+
+def monotonic_now() -> float:
+    """The runner stamps events with time.monotonic(): CLOCK_MONOTONIC is one clock for every
+    process of the machine, so the console can compare its own reading with the runner's."""
+    return time.monotonic()

@@ -1,0 +1,336 @@
+"""The live run screen: a view of a RunFollower's state, redrawn by the app's tick while it is the
+screen on top (never while hidden or behind a dialog)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, RichLog, Sparkline, Static
+
+from edgetui.runner import write_control
+from edgetui.tui.common import ConfirmScreen
+from edgetui.tui.follow import LOG_LINES, LiveState, _mean, fmt_duration, fmt_num
+from edgetui.tui.runs import RunFollower
+
+LOG_STYLES = {"error": "bold red", "warn": "yellow", "ok": "green", "": ""}
+
+
+def _std(values: Sequence[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    m = sum(values) / len(values)
+    return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def _undetected(state: LiveState) -> str:
+    reasons = [f"{s.get('backend')}: {s.get('reason')}" for s in state.manifest.get("sensors", [])
+               if not s.get("detected") and s.get("backend") != "system"]
+    return "; ".join(reasons)
+
+
+# ---------------------------------------------------------------------- pane texts
+def progress_text(f: RunFollower, now: float) -> Text:
+    s = f.state
+    t = Text()
+    cur = s.current
+    n = s.n_configs
+    if s.run_start_t is None and cur is None:
+        if f.died:
+            t.append("The runner stopped before the run started.\n", style="bold red")
+            t.append(f.died, style="red")
+        else:
+            t.append("starting the runner (checking models, fetching any missing bundled one)...", style="dim")
+        return t
+    if cur is not None:
+        t.append(f"config {cur.index}/{cur.n or n or '?'} ", style="bold")
+        t.append(f"{cur.config_id} ", style="dim")
+        t.append(cur.describe)
+        outcome = s.outcomes.get(cur.config_id)
+        if outcome is not None:
+            t.append(f"  {outcome.status}", style=LOG_STYLES["error" if outcome.status == "failed" else "ok"])
+        t.append("\n")
+        if cur.rep is not None and outcome is None:
+            if cur.rep_is_warmup:
+                t.append("warm-up")
+            else:
+                t.append(f"rep {cur.rep + 1}/{cur.repetitions}")
+            t.append(" · ")
+    else:
+        t.append(f"{n if n is not None else '?'} configuration(s)\n")
+    phase = s.phase or "?"
+    t.append(f"{phase}", style="bold" if phase in ("decode", "prefill") else "")
+    t.append(f" · elapsed {fmt_duration(s.elapsed(now))}")
+    if f.active:
+        t.append(f" · ETA ~{fmt_duration(s.eta(now))}")
+    counts = s.counts()
+    t.append(f" · done {counts['done']}")
+    t.append(f" · failed {counts['failed']}", style="bold red" if counts["failed"] else "")
+    t.append(f" · skipped {counts['skipped']}", style="yellow" if counts["skipped"] else "")
+    if f.died:
+        t.append("\nRUNNER STOPPED: ", style="bold red")
+        t.append(f.died.splitlines()[0] + " (u resumes from the first repetition not on disk)", style="red")
+    elif f.ended:
+        status = (s.run_end or {}).get("status") or s.manifest.get("status")
+        t.append(f"\nrun {status}; v shows the ranking", style="bold green" if status == "finished" else "bold yellow")
+    elif f.pause_requested:
+        t.append("\nPAUSED" if s.phase == "paused" else "\npausing after this repetition...", style="bold yellow")
+    return t
+
+
+def tokens_texts(s: LiveState) -> tuple[Text, Text]:
+    """Decode "now" is the live wall-clock rate between progress events while a repetition decodes;
+    "last" is the engine's own figure for the last repetition; the means are over this
+    configuration's counted repetitions (warm-up left out)."""
+    cur = s.current
+    d = Text()
+    d.append("decode  ", style="bold")
+    if s.decoding and s.decode_now is not None:
+        d.append(f"{s.decode_now:.1f} now", style="bold")
+    elif s.last_rep and s.last_rep.get("decode_tps") is not None:
+        d.append(f"{s.last_rep['decode_tps']:.1f} last")
+    else:
+        d.append("n/a yet", style="dim")
+    if cur is not None and cur.decode_tps:
+        sd = _std(cur.decode_tps)
+        d.append(f" · mean {_mean(cur.decode_tps):.1f}" + (f" ±{sd:.1f}" if sd is not None else ""))
+    p = Text()
+    p.append("prefill ", style="bold")
+    if s.last_rep and s.last_rep.get("prefill_tps") is not None:
+        p.append(f"{s.last_rep['prefill_tps']:.1f} last")
+    else:
+        p.append("n/a yet", style="dim")
+    if cur is not None and cur.prefill_tps:
+        p.append(f" · mean {_mean(cur.prefill_tps):.1f}")
+    if cur is not None and cur.ttft_ms:
+        p.append(f"\nTTFT {_mean(cur.ttft_ms):.0f} ms mean")
+    return d, p
+
+
+def power_text(s: LiveState) -> Text:
+    t = Text()
+    sample = s.sample or {}
+    if not s.power_seen:
+        # the runner's label reads "no power sensor (backend: why; backend: why ...)": the headline
+        # first, then as many of the reasons as the pane has room for (all of them are in the log)
+        label = s.power_source or "no power reading yet"
+        head, _, why = label.partition(" (")
+        t.append("n/a", style="bold")
+        t.append(f": {head}")
+        if why:
+            t.append("\n" + (why[:-1] if why.endswith(")") else why), style="dim")
+        return t
+    now_w = sample.get("power_w")
+    t.append(f"{fmt_num(now_w, 2, 'W')} now", style="bold")
+    mean_w = _mean(s.power_history)
+    t.append(f" · mean {fmt_num(mean_w, 2, 'W')} (last {len(s.power_history)} samples)")
+    t.append(f"\nenergy in repetitions so far {fmt_num(s.energy_reps_j, 1, 'J')}")
+    if s.power_w_idle is not None:
+        t.append(f" · idle {s.power_w_idle:.2f} W")
+    if s.current is not None and s.current.energy_j and s.current.tokens:
+        t.append(f" · {sum(s.current.energy_j) / sum(s.current.tokens):.3f} J/tok")
+    t.append(f"\nsource {s.power_source}", style="dim")
+    rails = s.readings("power")[:3]
+    if rails:
+        t.append("\n" + " · ".join(f"{name} {v:.2f} W" for name, v in rails))
+    return t
+
+
+def temperature_text(s: LiveState) -> Text:
+    t = Text()
+    sample = s.sample or {}
+    temp = sample.get("temp_c_max")
+    why = ""
+    if temp is None and s.temp_peak is None:
+        t.append("n/a", style="bold")
+        t.append(": no temperature sensor")
+        why = _undetected(s)
+    else:
+        t.append(f"{fmt_num(temp, 1, 'C')}", style="bold")
+        t.append(f" hottest: {sample.get('temp_zone') or 'n/a'} · peak {fmt_num(s.temp_peak, 1, 'C')}")
+    thr = sample.get("throttled") if sample else None
+    if thr:
+        t.append("\nTHROTTLING NOW", style="bold reverse red")
+    elif s.throttle_events:
+        t.append(f"\nthrottled {s.throttle_events} time(s) this run", style="bold yellow")
+    elif s.throttled_now is None:
+        t.append("\nthrottling: n/a (no throttle sensor)", style="dim")
+    else:
+        t.append("\nnot throttled", style="green")
+    zones = s.readings("temperature")[:3]
+    if zones:
+        t.append("\n" + " · ".join(f"{name} {v:.1f}" for name, v in zones))
+    if why:  # last: the pane shows as much of it as fits (all of it is in `edgetui sensors`)
+        t.append(f"\n{why}", style="dim")
+    return t
+
+
+def memory_text(s: LiveState) -> Text:
+    t = Text()
+    sample = s.sample or {}
+    rss = sample.get("rss_mb")
+    t.append("inference RSS ", style="bold")
+    if rss is None:
+        t.append("n/a (no inference process now)", style="dim")
+    else:
+        t.append(f"{rss:.0f} MB", style="bold")
+        t.append(f" · peak {fmt_num(s.rss_peak, 0, 'MB')}")
+    used, total = sample.get("mem_used_mb"), sample.get("mem_total_mb")
+    t.append("\nsystem ")
+    if used is None or not total:
+        t.append("n/a", style="dim")
+    else:
+        t.append(f"{used / 1024:.1f} of {total / 1024:.1f} GB used ({100 * used / total:.0f}%)")
+    return t
+
+
+class LiveScreen(Screen):
+    CSS_PATH = "live.tcss"
+    TITLE = "Live run"
+
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume", id="live.pause", tooltip="pause between repetitions, or go on"),
+        Binding("s", "skip", "Skip config", id="live.skip", tooltip="stop this configuration; the queue goes on"),
+        Binding("x", "abort", "Abort queue", id="live.abort", tooltip="stop the whole queue (asks first)"),
+        Binding("v", "results", "Results", id="live.results", tooltip="rank what has finished so far"),
+        Binding("u", "resume", "Resume run", id="live.resume",
+                tooltip="start a runner that continues from the first repetition not on disk"),
+        Binding("escape", "back", "Queue", id="live.back", tooltip="back to the queue; the run goes on"),
+    ]
+
+    def __init__(self, follower: RunFollower) -> None:
+        super().__init__()
+        self.follower = follower
+        self._log_seq = 0
+        self._texts: dict[str, object] = {}
+        self._spark: dict[str, tuple[float, ...]] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="progress", classes="pane"):
+            yield Static(id="progress-text")
+        with Grid(id="grid"):
+            with Vertical(id="tokens", classes="pane"):
+                yield Static(id="decode-text")
+                yield Sparkline([], id="decode-spark")
+                yield Static(id="prefill-text")
+                yield Sparkline([], id="prefill-spark", classes="minor")
+            with Vertical(id="power", classes="pane"):
+                yield Static(id="power-text")
+                yield Sparkline([], id="power-spark")
+            with Vertical(id="temperature", classes="pane"):
+                yield Static(id="temperature-text")
+                yield Sparkline([], id="temperature-spark")
+            with Vertical(id="memory", classes="pane"):
+                yield Static(id="memory-text")
+                yield Sparkline([], id="memory-spark")
+        with Vertical(id="log-pane", classes="pane"):
+            yield RichLog(id="log", max_lines=LOG_LINES, wrap=True, markup=False, auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {"#progress": f"Progress · {self.follower.run_dir.name}", "#tokens": "Tokens/s · this configuration",
+                  "#power": "Power", "#temperature": "Temperature", "#memory": "Memory", "#log-pane": "Log"}
+        for sel, title in titles.items():
+            self.query_one(sel).border_title = title
+        self._fit(self.size.width, self.size.height)
+        self.redraw()
+
+    def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        self.set_class(width >= 160, "wide")
+        self.set_class(height >= 40, "tall")
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    # ------------------------------------------------------------------ drawing
+    def _set(self, widget_id: str, value: object) -> None:
+        """Update a Static only when its text changed: no repaint for an unchanged pane."""
+        if self._texts.get(widget_id) != value:
+            self._texts[widget_id] = value
+            self.query_one(f"#{widget_id}", Static).update(value)  # type: ignore[arg-type]
+
+    def _spark_set(self, widget_id: str, data: Sequence[float]) -> None:
+        values = tuple(data)
+        if self._spark.get(widget_id) != values:
+            self._spark[widget_id] = values
+            spark = self.query_one(f"#{widget_id}", Sparkline)
+            spark.display = bool(values)  # no data is not a flat zero line
+            spark.data = list(values)
+
+    def redraw(self, changed: bool = True) -> None:
+        f = self.follower
+        s = f.state
+        now = self.app.clock()  # type: ignore[attr-defined]
+        self._set("progress-text", progress_text(f, now))
+        if not changed:
+            return
+        decode, prefill = tokens_texts(s)
+        self._set("decode-text", decode)
+        self._set("prefill-text", prefill)
+        self._spark_set("decode-spark", s.decode_history)
+        self._spark_set("prefill-spark", s.prefill_history)
+        self._set("power-text", power_text(s))
+        self._spark_set("power-spark", s.power_history)
+        self._set("temperature-text", temperature_text(s))
+        self._spark_set("temperature-spark", s.temp_history)
+        self._set("memory-text", memory_text(s))
+        self._spark_set("memory-spark", s.rss_history)
+        log = self.query_one("#log", RichLog)
+        for line in s.log:
+            if line.seq > self._log_seq:
+                log.write(Text(line.text, style=LOG_STYLES.get(line.style, "")))
+                self._log_seq = line.seq
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        f = self.follower
+        if action in ("pause", "abort"):
+            return f.active
+        if action == "skip":
+            return f.active and f.state.current is not None
+        if action == "resume":
+            return f.died is not None
+        if action == "results":
+            return (f.run_dir / "results.json").exists() or (f.run_dir / "results.csv").exists()
+        return True
+
+    def action_pause(self) -> None:
+        paused = not self.follower.pause_requested
+        write_control(self.follower.run_dir, pause=paused)
+        self.notify("pausing after this repetition" if paused else "going on")
+        self.redraw(False)
+
+    def action_skip(self) -> None:
+        cur = self.follower.state.current
+        if cur is None:
+            return
+        write_control(self.follower.run_dir, skip=cur.config_id)
+        self.notify(f"skipping {cur.config_id}; the queue goes on")
+
+    def action_abort(self) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                write_control(self.follower.run_dir, abort=True)
+                self.notify("aborting the queue; finished repetitions are kept")
+
+        self.app.push_screen(ConfirmScreen(
+            "Abort the queue?",
+            "The configuration in flight stops and nothing after it runs. Every repetition already "
+            "finished stays on disk and in the results.", yes="Abort", no="Keep running"), answer)
+
+    def action_results(self) -> None:
+        self.app.show_results([self.follower.run_dir])  # type: ignore[attr-defined]
+
+    def action_resume(self) -> None:
+        self.app.resume_run()  # type: ignore[attr-defined]
+
+    def action_back(self) -> None:
+        self.app.go_back()  # type: ignore[attr-defined]

@@ -1,0 +1,250 @@
+"""The console's side of a run: start the runner as a detached process, find a run in progress
+(or one that stopped while no console watched), and follow a run folder. No Textual here.
+
+The runner is started in its own session (start_new_session), with no terminal on its stdin or
+stdout, so a dropped SSH connection, which hangs up the console's session, never reaches it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgetui.runner import CONTROL_FILE, describe_exit, tail_lines
+from edgetui.tui.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
+
+RUNNER_LOG = "runner.log"  # the detached runner's stdout and stderr
+SEEN_MARK = "console_seen"  # the console has shown this run's outcome once: do not open it again at start
+BACKLOG_BYTES = 64 << 10  # more unread than this: a late attach, skip old progress events unparsed
+LIVENESS_PERIOD_S = 1.0
+
+
+def launch_runner(profile_paths: list[str | Path], run_dir: str | Path, *, sysfs_root: str | None = None,
+                  resume: bool = False) -> subprocess.Popen:
+    """`edgetui run --headless` as a process of its own session, writing into run_dir."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "edgetui", "run", "--headless"]
+    if resume:
+        cmd += ["--resume", str(run_dir)]
+    else:
+        # absolute paths: run.json records them, and a resume may start from another folder
+        cmd += ["--out", str(run_dir), *[str(Path(p).resolve()) for p in profile_paths]]
+    if sysfs_root:
+        cmd += ["--sysfs-root", str(sysfs_root)]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    src = str(Path(__file__).resolve().parents[2])  # importable even when not installed
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    with (run_dir / RUNNER_LOG).open("ab") as log:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, env=env)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """A live edgetui process with this pid (not a zombie, not a stranger that reused the pid)."""
+    if not pid:
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return "edgetui" in " ".join(proc.cmdline())
+    except psutil.AccessDenied:
+        return True  # it exists; we may not read it
+    except psutil.Error:
+        return False
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """run.json as it is now; None when absent or mid-replace (the runner rewrites it atomically)."""
+    try:
+        data = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    manifest: dict[str, Any]
+    state: str  # running, finished, aborted, interrupted (status running, runner gone)
+
+    @property
+    def seen(self) -> bool:
+        return (self.path / SEEN_MARK).exists()
+
+    @property
+    def console_started(self) -> bool:
+        return (self.path / RUNNER_LOG).exists()
+
+
+def recent_runs(runs_dir: str | Path, limit: int = 20,
+                alive: Callable[[int | None], bool] = pid_alive) -> list[RunInfo]:
+    """The newest run folders (by name: they start with a timestamp), newest first."""
+    root = Path(runs_dir)
+    try:
+        dirs = sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: d.name, reverse=True)[:limit]
+    except OSError:
+        return []
+    out = []
+    for d in dirs:
+        m = read_manifest(d)
+        if m is None:
+            continue
+        status = m.get("status")
+        if status == "running" and not alive(m.get("runner_pid")):
+            status = "interrupted"
+        out.append(RunInfo(d, m, str(status)))
+    return out
+
+
+def run_to_open(runs_dir: str | Path, alive: Callable[[int | None], bool] = pid_alive) -> RunInfo | None:
+    """What `edgetui` shows first, before the queue: a run in progress (attach), else the newest run
+    if the console has not shown its end yet: interrupted (to offer a resume), or finished after the
+    console that started it went away (an SSH drop)."""
+    runs = recent_runs(runs_dir, alive=alive)
+    for r in runs:
+        if r.state == "running":
+            return r
+    if runs and not runs[0].seen:
+        newest = runs[0]
+        if newest.state == "interrupted" or (newest.state in ("finished", "aborted") and newest.console_started):
+            return newest
+    return None
+
+
+def mark_seen(run_dir: str | Path) -> None:
+    try:
+        (Path(run_dir) / SEEN_MARK).touch()
+    except OSError:
+        pass  # a read-only results folder: we will offer it again, nothing worse
+
+
+class RunFollower:
+    """One run folder followed from the console: its events and samples folded into a LiveState,
+    its manifest re-read when it changes, and its runner watched for an unexpected death."""
+
+    def __init__(self, run_dir: str | Path, *, process: subprocess.Popen | None = None, attach: bool = False,
+                 alive: Callable[[int | None], bool] = pid_alive,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.run_dir = Path(run_dir)
+        self.process = process
+        self.alive = alive
+        self.clock = clock
+        self.events = JsonlTail(self.run_dir / "events.jsonl")
+        self.samples = JsonlTail(self.run_dir / "samples.jsonl")
+        if attach:
+            self.samples.start_near_end(SAMPLES_TAIL_BYTES)
+        self.state = LiveState()
+        self.died: str | None = None  # why the runner is gone though the run did not end
+        self._manifest_mtime: float | None = None
+        self._last_liveness = -1e9
+        self._control: dict[str, Any] = {}
+        self._control_mtime: float | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state.run_end is not None or self.state.manifest.get("status") in ("finished", "aborted")
+
+    @property
+    def active(self) -> bool:
+        """The runner is (as far as we know) still working through the queue."""
+        return not self.ended and self.died is None
+
+    @property
+    def runner_pid(self) -> int | None:
+        if self.process is not None:
+            return self.process.pid
+        return self.state.manifest.get("runner_pid")
+
+    def poll(self) -> bool:
+        """Read whatever is new; True when the state changed."""
+        self._read_manifest()
+        self._read_files()
+        now = self.clock()
+        if self.active and now - self._last_liveness >= LIVENESS_PERIOD_S:
+            self._last_liveness = now
+            self._check_runner()
+        changed = self.state.changed
+        self.state.changed = False
+        return changed
+
+    def _read_manifest(self) -> None:
+        try:
+            mtime = (self.run_dir / "run.json").stat().st_mtime
+        except OSError:
+            return
+        if mtime != self._manifest_mtime:
+            m = read_manifest(self.run_dir)
+            if m is not None:
+                self._manifest_mtime = mtime
+                self.state.set_manifest(m)
+
+    def _read_files(self) -> None:
+        try:
+            backlog = self.events.path.stat().st_size - self.events.offset > BACKLOG_BYTES
+        except OSError:
+            backlog = False
+        skip = (lambda raw: b'"ev":"progress"' in raw) if backlog else None
+        self.state.feed_events(self.events.read(skip=skip))
+        self.state.feed_samples(self.samples.read())
+
+    def _check_runner(self) -> None:
+        if self.process is not None:
+            code = self.process.poll()
+            gone = code is not None
+        else:
+            pid = self.state.manifest.get("runner_pid")
+            if pid is None:
+                return  # not started far enough to have written its manifest
+            code = None
+            gone = not self.alive(pid)
+        if not gone:
+            return
+        # it may have written its last lines just before exiting
+        self._read_manifest()
+        self._read_files()
+        if self.ended:
+            return
+        how = describe_exit(code) if code is not None else f"pid {self.runner_pid} is gone"
+        tail = tail_lines(self.run_dir / RUNNER_LOG)
+        self.died = f"the runner stopped before the queue ended ({how})" + (f"\n{tail}" if tail else "")
+        self.state.add_log(f"runner stopped unexpectedly ({how})", "error")
+        for line in tail.splitlines()[-6:]:
+            self.state.add_log(f"  {line}", "error")
+        self.state.changed = True
+
+    @property
+    def pause_requested(self) -> bool:
+        """What control.json asks for now (written by this console or another one)."""
+        path = self.run_dir / CONTROL_FILE
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return False
+        if mtime != self._control_mtime:
+            self._control_mtime = mtime
+            try:
+                self._control = json.loads(path.read_text())
+            except (OSError, ValueError):
+                pass
+        return bool(self._control.get("pause"))
+
+    def resume(self, sysfs_root: str | None = None) -> None:
+        """Start a runner that continues this run from the first repetition not on disk."""
+        from edgetui.runner import write_control
+
+        write_control(self.run_dir, abort=False, pause=False)  # an old request must not stop the new runner
+        self.process = launch_runner([], self.run_dir, sysfs_root=sysfs_root, resume=True)
+        self.died = None
+        self.state.run_end = None
+        self.state.add_log("resuming the run", "ok")

@@ -367,3 +367,26 @@ def test_missing_values_in_merged_files_stay_missing(tmp_path):
         df = load_results([src])
         assert df["power_w_mean"].to_list() == [None]
         assert not math.isnan(df["decode_tps_mean"][0])
+
+
+def test_pareto_is_reused_on_a_weight_change_but_recomputed_when_a_value_changes():
+    from edgetui.ranking import clear_pareto_cache
+
+    rows = [make_row("a", decode_tps_mean=10.0, ttft_ms_mean=100.0),
+            make_row("b", decode_tps_mean=20.0, ttft_ms_mean=200.0),
+            make_row("c", decode_tps_mean=15.0, ttft_ms_mean=250.0)]  # dominated by b
+    df = frame(*rows)
+    first = rank(df, {"decode_tps": 1, "ttft_ms": 1})
+    reweighted = rank(df, {"decode_tps": 5, "ttft_ms": 1})
+    clear_pareto_cache()
+    fresh = rank(df, {"decode_tps": 5, "ttft_ms": 1})
+    assert dict(zip(reweighted.table["config_id"], reweighted.table["pareto"])) == \
+        dict(zip(fresh.table["config_id"], fresh.table["pareto"])) == {"a": True, "b": True, "c": False}
+    assert dict(zip(first.table["config_id"], first.table["pareto"]))["c"] is False
+    # same rows, same criteria, one value changed: c now beats b on time to first token
+    changed = frame(*rows[:2], make_row("c", decode_tps_mean=15.0, ttft_ms_mean=150.0))
+    r = rank(changed, {"decode_tps": 5, "ttft_ms": 1})
+    assert dict(zip(r.table["config_id"], r.table["pareto"])) == {"a": True, "b": True, "c": True}
+    # a filter changes the rows: b filtered out, so c is on the front again
+    r = rank(df, {"decode_tps": 5, "ttft_ms": 1}, filters={"config_id": ["a", "c"]})
+    assert dict(zip(r.table["config_id"], r.table["pareto"])) == {"a": True, "c": True}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--power-source", metavar="NAME", help="power backend to use (default: the profile's, else the best detected)")
     r.add_argument("--sysfs-root", metavar="DIR", dest="sub_sysfs_root")
     r.add_argument("--no-fetch", action="store_true", help="never fetch bundled models; fail if absent")
+    r.add_argument("--detach", action="store_true",
+                   help="with --headless: run in the background (survives logout) and return the prompt at once")
+
+    st = sub.add_parser("status", help="where runs stand: running, finished, or interrupted and resumable")
+    st.add_argument("runs", nargs="*", metavar="DIR", help="run folders (default: the newest under the runs folder)")
 
     s = sub.add_parser("sensors", help="list every sensor backend, detected or not and why, with readings")
     s.add_argument("--json", action="store_true")
@@ -60,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = ("run", "sensors", "models", "rank", "results")
+COMMANDS = ("run", "sensors", "models", "rank", "results", "status")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sensors(args)
         if args.command == "models":
             return cmd_models(args)
+        if args.command == "status":
+            return cmd_status(args)
         if args.command == "rank":
             from edgetui.rank_cli import cmd_rank
 
@@ -130,17 +138,65 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless and not resume:
         return _console(args, run_profiles=paths)
     out = out or (Path(args.out) if args.out else new_run_dir([p.name for p in profiles]))
-    runner = Runner(profiles, out, sysfs_root=sysfs_root, power_source=args.power_source,
-                    on_line=lambda s: print(s, flush=True), resume=resume)
+    say = _resilient_print()
+    runner = Runner(profiles, out, sysfs_root=sysfs_root, power_source=args.power_source, on_line=say, resume=resume)
     runner.store.prepare()
-    runner.check_models(progress=lambda s: print(s, flush=True))
-    print(f"edgetui {__version__}: {len(runner.configs)} configuration(s) -> {out}", flush=True)
-    print(f"power source: {runner.sensors.power_source_label}", flush=True)
+    runner.check_models(progress=say)  # bad model files are refused here, before anything runs
+    if args.detach:
+        return _detach(args, out, paths, resume)
+    # An SSH drop hangs up the terminal: the queue goes on (the worker inherits the ignore),
+    # and lines that can no longer be printed are dropped; everything is in the run folder.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    say(f"edgetui {__version__}: {len(runner.configs)} configuration(s) -> {out}")
+    say(f"power source: {runner.sensors.power_source_label}")
     failed = runner.run()
-    print()
-    print(summary_table(list(runner.rows.values())))
-    print(f"\nresults: {runner.store.csv_path}")
+    say("")
+    say(summary_table(list(runner.rows.values())))
+    say(f"\nresults: {runner.store.csv_path}")
     return EXIT_FAILED_CONFIGS if failed else EXIT_OK
+
+
+def _resilient_print():
+    alive = [True]
+
+    def say(line: str) -> None:
+        if not alive[0]:
+            return
+        try:
+            print(line, flush=True)
+        except OSError:  # the terminal went away (EIO, broken pipe): keep running silently
+            alive[0] = False
+
+    return say
+
+
+def _detach(args: argparse.Namespace, out: Path, paths: list[str], resume: bool) -> int:
+    """Start the same headless run in a session of its own, logging to out/runner.log."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "edgetui", "run", "--headless"]
+    cmd += ["--resume", str(out)] if resume else ["--out", str(out), *[str(Path(p).resolve()) for p in paths]]
+    if args.power_source:
+        cmd += ["--power-source", args.power_source]
+    if args.sub_sysfs_root:
+        cmd += ["--sysfs-root", args.sub_sysfs_root]
+    with (out / "runner.log").open("ab") as log:
+        proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
+    print(f"running in the background, pid {proc.pid}: {out}")
+    print(f"follow it with `edgetui status {out}` or open the console with `edgetui`")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from edgetui.runstate import list_runs, run_state
+
+    states = [run_state(d) for d in args.runs] if args.runs else list_runs()
+    if not states:
+        print("no runs yet")
+    for s in states:
+        print(s.line())
+    return EXIT_OK
 
 
 def cmd_sensors(args: argparse.Namespace) -> int:

@@ -79,6 +79,37 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 continue
 
 
+def repair_torn_tail(path: Path) -> int:
+    """Truncate a JSON-lines file after its last complete line; returns the bytes cut."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if size == 0:
+        return 0
+    with path.open("rb+") as f:
+        f.seek(max(0, size - 1))
+        if f.read(1) == b"\n":
+            return 0
+        # walk back to the last newline, in blocks
+        pos = size
+        while pos > 0:
+            step = min(65536, pos)
+            f.seek(pos - step)
+            block = f.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = pos - step + nl + 1
+                break
+            pos -= step
+        else:
+            keep = 0
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+        return size - keep
+
+
 def rows_to_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
@@ -137,12 +168,15 @@ class RunStore:
 
     # --------------------------------------------------------------- set-up
     def prepare(self) -> None:
-        """Create the folder and check it is writable before anything runs."""
+        """Create the folder and check it is writable before anything runs; cut any line torn
+        by a crash mid-write, so that new lines never glue onto a broken one."""
         try:
             self.logs.mkdir(parents=True, exist_ok=True)
             probe = self.root / ".write-test"
             probe.write_text("ok")
             probe.unlink()
+            for path in (self.reps_path, self.configs_path, self.events_path, self.samples_path):
+                repair_torn_tail(path)
         except OSError as exc:
             raise UserError(f"results folder is not writable: {exc.strerror}", where=str(self.root)) from None
 

@@ -125,3 +125,47 @@ def test_results_from_an_incompatible_version_are_refused(tmp_path):
     proc = run_cli("status", str(tmp_path))
     assert proc.returncode == 2
     assert "incompatible edgetui (schema 99" in proc.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs: a real filesystem that really fills up (needs root, as on CI here)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(path: Path) -> None:
+    with path.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_stops_the_queue_with_a_clear_message_and_loses_nothing(tmp_path, small_disk, smollm2_path):
+    profile = write_profile(tmp_path / "full.toml", PROFILE.format(gen=40))
+    out = small_disk / "out"
+    proc = subprocess.Popen([*EDGETUI, "run", str(profile), "--headless", "--out", str(out),
+                             "--sysfs-root", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(_counted(out)) >= 1, what="a first repetition")
+    _fill(small_disk / "filler")  # the disk is now full
+    recorded = _counted(out)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stdout + stderr
+    assert "Traceback" not in stderr
+    assert "could not write to the results folder" in stderr and "No space left on device" in stderr
+    assert _counted(out)[: len(recorded)] == recorded  # everything recorded before is intact
+
+    (small_disk / "filler").unlink()
+    resumed = run_cli("run", "--resume", str(out), "--headless", "--sysfs-root", str(tmp_path))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    keys = [(r["config_id"], r["rep"]) for r in _counted(out)]
+    assert len(keys) == 6 and len(set(keys)) == 6

@@ -149,7 +149,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     say(f"edgetui {__version__}: {len(runner.configs)} configuration(s) -> {out}")
     say(f"power source: {runner.sensors.power_source_label}")
-    failed = runner.run()
+    from edgetui.runner import StoreWriteError
+
+    try:
+        failed = runner.run()
+    except StoreWriteError as exc:
+        raise UserError(str(exc)) from None
     say("")
     say(summary_table(list(runner.rows.values())))
     say(f"\nresults: {runner.store.csv_path}")

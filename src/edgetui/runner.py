@@ -77,6 +77,17 @@ def tail_lines(path: Path, n: int = LOG_TAIL_LINES) -> str:
 # ------------------------------------------------------------------ the child
 
 
+class StoreWriteError(Exception):
+    """The results folder stopped taking writes (disk full, removed, read-only)."""
+
+    def __init__(self, root: Path, exc: OSError) -> None:
+        self.root, self.exc = root, exc
+        super().__init__(
+            f"could not write to the results folder {root}: {exc.strerror or exc}. The queue stopped; "
+            f"every repetition recorded before is intact. Free space, then `edgetui run --resume {root}`."
+        )
+
+
 class WorkerDied(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -335,14 +346,24 @@ class Runner:
             if self.idle_w is None:
                 self._idle_baseline()
             self._run_configs(done_reps)
+        except OSError as exc:
+            # Disk full or the folder gone: stop the queue; what is on disk stays as it was.
+            self.aborted = True
+            raise StoreWriteError(self.store.root, exc) from None
         finally:
             self.sampler.stop()
-            samples.close()
             status = "aborted" if self.aborted else "finished"
-            self.event({"ev": "run_end", "status": status, "failed": self.failed})
-            self.store.update_manifest(status=status, finished=now_iso())
-            self.events.close()
+            for step in (lambda: samples.close(),
+                         lambda: self.event({"ev": "run_end", "status": status, "failed": self.failed}),
+                         lambda: self.store.update_manifest(status=status, finished=now_iso()),
+                         lambda: self.events.close()):
+                try:
+                    step()
+                except OSError:
+                    pass  # the disk that failed above fails here too; the manifest says "running"
             self.sensors.close()
+        if self.sampler.write_error is not None:
+            self.on_line(f"note: the sample stream stopped early: {self.sampler.write_error}")
         return self.failed
 
     def _resume_state(self) -> dict[str, set[int]]:
@@ -385,15 +406,20 @@ class Runner:
         index = 0
         for group in self._groups():
             worker: Worker | None = None
-            for c in group:
-                index += 1
-                if self.aborted:
-                    break
-                prior = statuses.get(c.config_id, {}).get("status")
-                if prior in ("done", "failed", "skipped"):
-                    self._finish(c, prior, statuses[c.config_id].get("error"), record=False)
-                    continue
-                worker = self._run_config(c, index, worker, done_reps.get(c.config_id, set()))
+            try:
+                for c in group:
+                    index += 1
+                    if self.aborted:
+                        break
+                    prior = statuses.get(c.config_id, {}).get("status")
+                    if prior in ("done", "failed", "skipped"):
+                        self._finish(c, prior, statuses[c.config_id].get("error"), record=False)
+                        continue
+                    worker = self._run_config(c, index, worker, done_reps.get(c.config_id, set()))
+            except BaseException:
+                if worker is not None:
+                    worker.kill()
+                raise
             if worker is not None:
                 worker.quit()
 

@@ -35,6 +35,7 @@ class Sampler:
         self._lock = threading.Lock()
         self._last_energy: tuple[float, float] | None = None
         self._last_flush = 0.0
+        self.write_error: OSError | None = None
 
     # --------------------------------------------------------------- control
     def set_target_pids(self, pids: list[int]) -> None:
@@ -53,8 +54,11 @@ class Sampler:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
-        if self.out:
-            self.out.flush()
+        if self.out and self.write_error is None:
+            try:
+                self.out.flush()
+            except OSError as exc:
+                self.write_error = exc
 
     @property
     def max_gap_s(self) -> float:
@@ -122,11 +126,14 @@ class Sampler:
             except Exception as exc:  # a sensor failure must not end sampling
                 s = {"t": time.monotonic(), "error": str(exc)}
             self.latest = s
-            if self.out:
-                self.out.write(json.dumps(s, separators=(",", ":")) + "\n")
-                if s["t"] - self._last_flush >= 1.0:  # the live panes read this file
-                    self.out.flush()
-                    self._last_flush = s["t"]
+            if self.out and self.write_error is None:
+                try:
+                    self.out.write(json.dumps(s, separators=(",", ":")) + "\n")
+                    if s["t"] - self._last_flush >= 1.0:  # the live panes read this file
+                        self.out.flush()
+                        self._last_flush = s["t"]
+                except OSError as exc:  # disk full: keep sampling in memory; the runner reports it
+                    self.write_error = exc
             if self.on_sample:
                 self.on_sample(s)
             next_t += self.period

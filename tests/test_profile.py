@@ -92,3 +92,12 @@ def test_schema_reference_lists_every_key():
     table = schema_markdown()
     for key in ("n_threads", "kv_cache_type", "idle_baseline_s", "dimensions_mm", "meter_csv", "prompt_tokens"):
         assert f"`{key}`" in table
+
+
+def test_readme_documents_every_profile_key():
+    from edgetui.profile import SCHEMA
+
+    readme = (REPO / "README.md").read_text()
+    for section, keys in SCHEMA.items():
+        for key in keys:
+            assert f"| `{section or 'top'}` | `{key}` |" in readme, f"README lacks {section}.{key}"

@@ -413,7 +413,12 @@ def rank(
     # of each run of equal scores, rather than a rank() and a second sort.
     work = work.with_columns(pl.col("score").round(9).alias("_score_key"))
     sort_cols = ["_score_key", "config_id"] + [c for c in ("board", "source") if c in df.columns]
-    ranked = work.sort(sort_cols, descending=[True] + [False] * (len(sort_cols) - 1), nulls_last=True)
+    # (no nulls_last: scores are never null, and it made this sort three times slower)
+    by = work.select(pl.arg_sort_by(sort_cols, descending=[True] + [False] * (len(sort_cols) - 1))
+                     ).to_series().to_numpy()
+    # only the columns still needed are put in order (sorting the whole work frame cost 4x more)
+    ranked = work.select("_row", "_score_key", "score", "missing", "energy_basis",
+                         *[f"value_{k}" for k in keys], *[f"norm_{k}" for k in keys])[by]
     key = ranked["_score_key"].to_numpy()
     first_of_tie = np.r_[True, key[1:] != key[:-1]] if key.size else np.zeros(0, dtype=bool)
     ranks = np.maximum.accumulate(np.where(first_of_tie, np.arange(1, key.size + 1), 0))
@@ -463,7 +468,9 @@ def _cached_pareto(keys: Sequence[str], rows: np.ndarray, values: np.ndarray):
                 _pareto_cache.popitem(last=False)
 
     def in_order(row_numbers: np.ndarray) -> np.ndarray:
-        return mask[np.searchsorted(rows, row_numbers)]
+        position = np.empty(int(rows[-1]) + 1 if rows.size else 0, dtype=np.int64)
+        position[rows] = np.arange(rows.size)
+        return mask[position[row_numbers]]
 
     return in_order
 

@@ -6,13 +6,14 @@ and the gather of the wide table), median of several runs, for weight sets of 1,
 criteria, in two cases:
 - after a weight change (same criteria, other weights): the Pareto front depends only on the
   rows and the selected criteria, so rank() reuses it after checking the values are equal;
-- after a criteria change (a criterion switched on or off): the front is computed afresh. The reference, measured in the same run on the same frame, is a plain polars
-sort by decode_tps_mean, so the ratio says how much work ranking adds to the least one could do.
+- after a criteria change (a criterion switched on or off): the front is computed afresh.
+The reference, measured in the same run on the same frame, is a plain polars sort by
+decode_tps_mean, so the ratio says how much work ranking adds to the least one could do.
 
 The metrics are correlated the way real results are (a faster configuration draws more power
 but needs less energy per token; a bigger context uses more memory), with about 10% of rows
 lacking an idle baseline (net energy missing, gross present), 5% without any power figure and
-2% failed. An "adversarial" set (independent uniform metrics, a huge Pareto front) is timed
+2% failed. An "adversarial" set (independent uniform metrics) is timed
 too, to show where the Pareto step costs most.
 
     .venv/bin/python benchmarks/rank_100k.py [--rows 100000] [--runs 9]

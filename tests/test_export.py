@@ -76,8 +76,11 @@ def test_round_trip_reranks_to_the_same_order_and_scores(tmp_path, ranking, suff
     assert back.table["score"].to_list() == ranking.table["score"].to_list()  # exact, not approx
     again = rank(back.frame(), back.weights)
     assert identity(again) == identity(ranking)
+    assert identity(rank(back.table, back.weights)) == identity(ranking)  # old rank columns replaced
     assert again.table["score"].to_list() == ranking.table["score"].to_list()
     assert again.table["energy_basis"].to_list() == ranking.table["energy_basis"].to_list()
+    assert back.table["missing"].to_list() == ranking.table["missing"].to_list()
+    assert back.table["pareto"].to_list() == ranking.table["pareto"].to_list()
     # missing stays missing: the row without any energy figure comes back without one, not 0
     row3 = back.table.filter(pl.col("config_id") == "aaa000000003").row(0, named=True)
     assert row3["energy_j_per_token"] is None and row3["net_energy_j_per_token"] is None

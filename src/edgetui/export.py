@@ -213,4 +213,6 @@ def _typed(rows: list[dict[str, Any]], p: Path) -> pl.DataFrame:
     if not rows:
         return pl.DataFrame()
     df = frame_from_rows(rows)
+    if "missing" in df.columns:  # "nothing missing" is an empty list, as in a fresh ranking
+        df = df.with_columns(pl.col("missing").fill_null(""))
     return df.select([c for c in df.columns if _derived(c)] + [c for c in df.columns if not _derived(c)])

@@ -427,7 +427,10 @@ def rank(
     pareto = pareto_by_row(ranked["_row"].to_numpy())
     front = ranked.select("rank", "score", pl.Series("pareto", pareto, dtype=pl.Boolean), "missing",
                           "energy_basis", *[f"value_{k}" for k in keys], *[f"norm_{k}" for k in keys])
-    table = pl.concat([front, df[ranked["_row"].to_numpy()]], how="horizontal")
+    # a frame that already holds ranking columns (an export read back) gets fresh ones
+    original = df.select([c for c in df.columns
+                          if c not in RANK_COLUMNS and not c.startswith(("value_", "norm_"))])
+    table = pl.concat([front, original[ranked["_row"].to_numpy()]], how="horizontal")
     return Ranking(table=table, weights=dict(weights), normalisation=NORMALISATION,
                    missing_policy=MISSING_POLICY, filters=norm_filters, include_failed=include_failed)
 

@@ -145,6 +145,13 @@ def test_an_export_can_be_given_to_load_results_like_a_results_file(tmp_path, ra
         assert identity(rank(df, WEIGHTS)) == identity(ranking)
 
 
+def test_two_exports_of_the_same_rows_are_not_merged_twice(tmp_path, ranking):
+    a = export_ranking(ranking, tmp_path / "a.toml")
+    b = export_ranking(ranking, tmp_path / "b.csv")
+    with pytest.raises(UserError, match=r"aaa000000001 from boardA appears twice \(also in .*a\.toml\)"):
+        load_results([a, b])
+
+
 def test_files_that_are_not_exports_are_refused(tmp_path):
     toml = tmp_path / "profile.toml"
     toml.write_text('[profile]\nname = "x"\n')

@@ -206,22 +206,24 @@ def load_results(paths: Sequence[str | Path]) -> pl.DataFrame:
         raise UserError("no results given: pass run folders, results.json or results.csv files")
     rows: list[dict[str, Any]] = []
     seen: dict[Path, str] = {}
+    idents: dict[tuple[str, str], str] = {}  # (source, config_id) -> the path it was read from
     for path in paths:
         resolved = Path(path).resolve()
         if resolved in seen:
             raise UserError(f"given twice (also as {seen[resolved]})", where=str(path))
         seen[resolved] = str(path)
-        file_rows = _rows_of(path)
-        ids: set[tuple[Any, Any]] = set()
-        for i, row in enumerate(file_rows):
+        for i, row in enumerate(_rows_of(path)):
             if not isinstance(row, dict) or not row.get("config_id") or not row.get("status"):
                 raise UserError(f"row {i + 1} has no config_id or status: not an edgetui results row",
                                 where=str(path))
-            ident = (row.get("source"), row["config_id"])
-            if ident in ids:
-                raise UserError(f"config_id {row['config_id']} appears twice", where=str(path))
-            ids.add(ident)
-            rows.append(row if row.get("source") else {**row, "source": str(path)})
+            row = row if row.get("source") else {**row, "source": str(path)}
+            ident = (str(row["source"]), str(row["config_id"]))
+            if ident in idents:
+                also = "" if idents[ident] == str(path) else f" (also in {idents[ident]})"
+                raise UserError(f"configuration {ident[1]} from {ident[0]} appears twice{also}; "
+                                "a row is identified by its source and config_id", where=str(path))
+            idents[ident] = str(path)
+            rows.append(row)
     if not rows:
         raise UserError("no result rows in " + ", ".join(str(p) for p in paths)
                         + " (did the run finish any configuration?)")

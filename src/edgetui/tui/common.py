@@ -101,17 +101,18 @@ class HelpScreen(ModalScreen[None]):
             for binding in getattr(node, "BINDINGS", []):
                 if not isinstance(binding, Binding) or not binding.description:
                     continue
-                if node is self.target and self.target.check_action(binding.action, ()) is False:
-                    continue
+                available = node is not self.target or self.target.check_action(binding.action, ()) is not False
                 keys = ", ".join(self.app.get_key_display(Binding(k.strip(), binding.action))
                                  for k in binding.key.split(","))
                 if (keys, binding.description) in seen:
                     continue
                 seen.add((keys, binding.description))
-                lines.append(f"{keys:>14}  ", style="bold")
-                lines.append(binding.description)
+                lines.append(f"{keys:>14}  ", style="bold" if available else "dim")
+                lines.append(binding.description, style="" if available else "dim")
                 if binding.tooltip:
                     lines.append(f"  {binding.tooltip}", style="dim")
+                if not available:
+                    lines.append("  (not now)", style="dim italic")
                 lines.append("\n")
         with Vertical(classes="dialog help"):
             yield Label(f"Keys: {self.target.title or self.target.__class__.__name__}", classes="dialog-title")

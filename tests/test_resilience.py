@@ -169,3 +169,35 @@ def test_a_full_disk_stops_the_queue_with_a_clear_message_and_loses_nothing(tmp_
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     keys = [(r["config_id"], r["rep"]) for r in _counted(out)]
     assert len(keys) == 6 and len(set(keys)) == 6
+
+
+def test_skip_and_abort_through_the_control_file(tmp_path, smollm2_path):
+    from edgetui.runner import write_control
+
+    text = PROFILE.format(gen=200).replace("n_threads = [1, 2]", "n_threads = [1, 2]\nn_batch = [64, 128]")
+    profile = write_profile(tmp_path / "ctl.toml", text)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*EDGETUI, "run", str(profile), "--headless", "--out", str(out),
+                             "--sysfs-root", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+    def decoding(index: int) -> str | None:
+        current = None
+        for ev in read_jsonl(out / "events.jsonl"):
+            if ev["ev"] == "config_start" and ev["index"] == index:
+                current = ev["config_id"]
+            if current and ev["ev"] == "progress" and ev["phase"] == "decode" and ev["config_id"] == current:
+                return current
+        return None
+
+    _wait_for(lambda: decoding(1) or proc.poll() is not None, what="the first configuration to decode")
+    assert proc.poll() is None, proc.stdout.read()
+    write_control(out, skip=decoding(1))  # skip it mid-repetition
+    _wait_for(lambda: decoding(2), what="the second configuration to decode")
+    write_control(out, abort=True)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stdout
+    assert "aborted by the user" in stdout
+    outcomes = {r["config_id"]: r["status"] for r in read_jsonl(out / "configs.jsonl")}
+    assert list(outcomes.values()) == ["skipped"]  # the aborted one is not an outcome: resume reruns it
+    assert run_state(out).status == "aborted"

@@ -158,7 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     say("")
     say(summary_table(list(runner.rows.values())))
     say(f"\nresults: {runner.store.csv_path}")
-    return EXIT_FAILED_CONFIGS if failed else EXIT_OK
+    if runner.aborted:
+        say(f"aborted by the user; `edgetui run --resume {out}` runs the rest")
+    return EXIT_FAILED_CONFIGS if failed or runner.aborted else EXIT_OK
 
 
 def _resilient_print():

@@ -98,6 +98,14 @@ class ConfigFailed(Exception):
     pass
 
 
+class Stopped(Exception):
+    """The user asked to skip this configuration or abort the queue (control.json)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
+
+
 class Worker:
     """One inference child process and its two pipes."""
 
@@ -114,6 +122,7 @@ class Worker:
         )
         os.close(write_fd)
         self.events = os.fdopen(read_fd, "r", buffering=1)
+        self._pending = b""  # bytes read from the events pipe, not yet a whole line (next_event)
         self.pid = self.proc.pid
         self.oom_before = oom_kills()
 
@@ -127,14 +136,20 @@ class Worker:
 
     def next_event(self, timeout: float) -> dict[str, Any] | None:
         """The next event, None on timeout; WorkerDied when the child is gone."""
-        ready, _, _ = select.select([self.events], [], [], timeout)
-        if not ready:
-            if self.proc.poll() is not None:
+        # Lines are split from a buffer of our own: select() sees only the pipe, so a second line
+        # already pulled into a file object's read buffer (two events in one read) would wait
+        # unseen behind it forever while the child waits for its next command.
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([self.events], [], [], timeout)
+            if not ready:
+                if self.proc.poll() is not None:
+                    raise WorkerDied(self.death_reason())
+                return None
+            chunk = os.read(self.events.fileno(), 65536)
+            if not chunk:
                 raise WorkerDied(self.death_reason())
-            return None
-        line = self.events.readline()
-        if not line:
-            raise WorkerDied(self.death_reason())
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
         return json.loads(line)
 
     def death_reason(self) -> str:
@@ -270,6 +285,7 @@ class Runner:
         self.load_info: dict[str, Any] = {}
         self.aborted = False
         self.control = Control(self.store.root / CONTROL_FILE)
+        self.config_started_at: str | None = None
         self.failed = 0
 
     # --------------------------------------------------------------- events
@@ -334,6 +350,7 @@ class Runner:
             manifest["created"] = old.get("created", manifest["created"])
             manifest["power_w_idle"] = old.get("power_w_idle")
         self.store.write_manifest(manifest)
+        self.control.path.unlink(missing_ok=True)  # a pause or abort asked of an earlier pass is over
         self.events = self.store.events_path.open("a", encoding="utf-8")
         samples = self.store.samples_path.open("a", encoding="utf-8")
         hz = max(p.sample_hz for p in self.profiles.values())
@@ -436,7 +453,8 @@ class Runner:
             "power_source": self.sensors.power_source_label if self.sensors.power_backend else None,
             "power_reason": self.sensors.power_reason,
             "volume_cm3": board.volume_cm3, "price_usd": board.price_usd,
-            "power_mode": p.board.power_mode or (detected_power_mode(self.sensors) if local else None), "started_at": self.load_info.get("started_at"),
+            "power_mode": p.board.power_mode or (detected_power_mode(self.sensors) if local else None),
+            "started_at": self.config_started_at,
             "load_s": self.load_info.get("load_s"), "engine_version": self.load_info.get("engine_version"),
             "flash_attn_in_force": self.load_info.get("info", {}).get("flash_attn_in_force"),
             "sample_hz": round(1.0 / self.sampler.period, 3),
@@ -459,17 +477,17 @@ class Runner:
             self.failed += 1
         self.event({"ev": "config_end", "config_id": c.config_id, "status": status, "error": error})
 
-    def _wait_control(self) -> str | None:
-        """Honour pause (wait), skip and abort between repetitions."""
+    def _check_control(self, *, wait: bool) -> None:
+        """Raise Stopped for skip or abort; with wait, also hold here while paused (pause takes
+        effect between repetitions, so that no repetition's timing includes the pause)."""
         while True:
             state = self.control.poll()
             if state.get("abort"):
-                self.aborted = True
-                return "abort"
+                raise Stopped("abort")
             if self.current and state.get("skip") == self.current.config_id:
-                return "skip"
-            if not state.get("pause"):
-                return None
+                raise Stopped("skip")
+            if not (wait and state.get("pause")):
+                return
             self.sampler.set_phase("paused")
             time.sleep(0.2)
 
@@ -490,6 +508,7 @@ class Runner:
     def _run_config(self, c: Configuration, index: int, worker: Worker | None, done: set[int]) -> Worker | None:
         n = len(self.configs)
         self.current = c
+        self.config_started_at = now_iso()
         self.peaks = ConfigPeaks()
         self.event({"ev": "config_start", "config_id": c.config_id, "index": index, "n": n,
                     "describe": c.describe(), "config": c.to_dict()})
@@ -510,16 +529,19 @@ class Runner:
             self.sampler.set_target_pids([worker.pid, *self._server_pids(c)])
             plan = [(i, True) for i in range(c.warmup)] + [(i, False) for i in range(c.repetitions) if i not in done]
             for rep, warm in plan:
-                action = self._wait_control()
-                if action == "abort":
-                    worker.kill()
-                    self.on_line("  aborted")
-                    return None
-                if action == "skip":
-                    self.on_line("  skipped")
-                    self._finish(c, "skipped", "skipped by the user")
-                    return worker
+                self._check_control(wait=True)
                 self._run_rep(worker, c, rep, warm)
+        except Stopped as stop:
+            if worker is not None:
+                worker.kill()
+            if stop.action == "skip":
+                self.on_line("  skipped")
+                self._finish(c, "skipped", "skipped by the user")
+            else:  # not recorded as an outcome: a resume runs this configuration again
+                self.aborted = True
+                self.on_line("  aborted")
+            self.current = None
+            return None
         except WorkerDied as exc:
             self.on_line(f"  failed: {exc.reason.splitlines()[0]}")
             self._finish(c, "failed", exc.reason)
@@ -529,8 +551,6 @@ class Runner:
             self._finish(c, "failed", str(exc))
             worker.quit() if worker else None
             return None
-        finally:
-            self.current = None if self.aborted else self.current
         self._finish(c, "done", None)
         p = self.profiles[c.profile]
         if p.cooldown_s > 0:
@@ -559,6 +579,7 @@ class Runner:
 
     def _start_worker(self, c: Configuration) -> Worker:
         log = self.store.log_path(c.config_id)
+        self.load_info = {}
         worker = Worker(log)
         self.sampler.set_target_pids([worker.pid])
         self.sampler.set_phase("load")
@@ -566,17 +587,14 @@ class Runner:
         facts = self.model_facts.get(c.model)
         worker.send({"cmd": "load", "config": c.to_dict(), "model_path": facts.path if facts else c.model_path})
         ev = self._await(worker, "loaded")
-        self.load_info = {"load_s": ev["load_s"], "engine_version": ev["engine_version"], "info": ev.get("info", {}),
-                          "started_at": now_iso()}
+        self.load_info = {"load_s": ev["load_s"], "engine_version": ev["engine_version"], "info": ev.get("info", {})}
         self.on_line(f"  loaded in {ev['load_s']:.2f} s ({ev['engine_version']})")
         return worker
 
     def _await(self, worker: Worker, wanted: str) -> dict[str, Any]:
         """Forward progress events until the wanted one; an error event fails the configuration."""
         while True:
-            if self.control.poll().get("abort") or (self.current and self.control.state.get("skip") == self.current.config_id):
-                worker.kill()
-                raise WorkerDied("stopped by the user")
+            self._check_control(wait=False)
             ev = worker.next_event(timeout=0.5)
             if ev is None:
                 continue

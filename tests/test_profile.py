@@ -101,3 +101,12 @@ def test_readme_documents_every_profile_key():
     for section, keys in SCHEMA.items():
         for key in keys:
             assert f"| `{section or 'top'}` | `{key}` |" in readme, f"README lacks {section}.{key}"
+
+
+def test_readme_documents_every_result_column():
+    from edgetui.store import COLUMN_DOCS, RESULT_COLUMNS
+
+    readme = (REPO / "README.md").read_text()
+    assert set(COLUMN_DOCS) == set(RESULT_COLUMNS)
+    for col in RESULT_COLUMNS:
+        assert f"| `{col}` | {COLUMN_DOCS[col]} |" in readme, f"README lacks column {col}"

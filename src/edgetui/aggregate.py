@@ -51,7 +51,7 @@ def result_row(
     for key in ("board", "model_path", "model_sha256", "model_size_mb", "quant", "load_s", "power_w_idle",
                 "power_source", "temp_c_max", "throttled", "rss_mb_peak", "mem_used_mb_peak", "volume_cm3",
                 "price_usd", "started_at", "engine_version", "host", "cpu_model", "power_mode", "board_model",
-                "os", "kernel", "governor", "flash_attn_in_force", "sample_hz"):
+                "os", "kernel", "governor", "flash_attn_in_force", "sample_hz", "load_energy_j"):
         row[key] = context.get(key)
 
     for m in STD_METRICS:
@@ -70,6 +70,7 @@ def result_row(
     row["energy_j_per_token"] = mean(per_token(r.get("energy_j"), r.get("gen_tokens_actual")) for r in counted)
     row["net_energy_j_per_token"] = mean(per_token(r.get("net_energy_j"), r.get("gen_tokens_actual"))
                                          for r in counted)
+    row["prefill_energy_j_mean"] = mean(r.get("prefill_energy_j") for r in counted)
     row["decode_energy_j_per_token"] = mean(
         per_token(r.get("decode_energy_j"), (r.get("gen_tokens_actual") or 1) - 1) for r in counted)
     e = row["energy_j_per_token"]

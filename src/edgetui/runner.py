@@ -455,7 +455,8 @@ class Runner:
             "volume_cm3": board.volume_cm3, "price_usd": board.price_usd,
             "power_mode": p.board.power_mode or (detected_power_mode(self.sensors) if local else None),
             "started_at": self.config_started_at,
-            "load_s": self.load_info.get("load_s"), "engine_version": self.load_info.get("engine_version"),
+            "load_s": self.load_info.get("load_s"), "load_energy_j": self.load_info.get("load_energy_j"),
+            "engine_version": self.load_info.get("engine_version"),
             "flash_attn_in_force": self.load_info.get("info", {}).get("flash_attn_in_force"),
             "sample_hz": round(1.0 / self.sampler.period, 3),
             **{k: self.host.get(k) for k in ("host", "cpu_model", "board_model", "os", "kernel", "governor")},
@@ -587,7 +588,10 @@ class Runner:
         facts = self.model_facts.get(c.model)
         worker.send({"cmd": "load", "config": c.to_dict(), "model_path": facts.path if facts else c.model_path})
         ev = self._await(worker, "loaded")
-        self.load_info = {"load_s": ev["load_s"], "engine_version": ev["engine_version"], "info": ev.get("info", {})}
+        time.sleep(self.sampler.period * 1.5 if self.sensors.power_backend else 0)  # a sample past the load
+        load_e = self.sampler.trace.energy(ev["t_start"], ev["t_end"], self.sampler.max_gap_s)
+        self.load_info = {"load_s": ev["load_s"], "engine_version": ev["engine_version"], "info": ev.get("info", {}),
+                          "load_energy_j": load_e}
         self.on_line(f"  loaded in {ev['load_s']:.2f} s ({ev['engine_version']})")
         return worker
 
@@ -625,12 +629,13 @@ class Runner:
         trace = self.sampler.trace
         energy = trace.energy(r.t_start, r.t_end, gap) if trace.ts else None
         decode_e = trace.energy(r.t_first_token, r.t_end, gap) if trace.ts else None
+        prefill_e = trace.energy(r.t_start, r.t_first_token, gap) if trace.ts else None
         dur = r.t_end - r.t_start
         row = {
             "config_id": c.config_id, "profile": c.profile, "rep": rep, "warmup": warm, "at": now_iso(),
             **{k: v for k, v in r.to_dict().items() if k not in ("gen_tokens", "prompt_tokens")},
             "prompt_tokens": r.prompt_tokens, "gen_tokens_actual": r.gen_tokens, **m,
-            "timing_flags": flags, "energy_j": energy, "decode_energy_j": decode_e,
+            "timing_flags": flags, "energy_j": energy, "prefill_energy_j": prefill_e, "decode_energy_j": decode_e,
             "power_w_mean": energy / dur if energy is not None and dur > 0 else None,
             "net_energy_j": energy - self.idle_w * dur if energy is not None and self.idle_w is not None else None,
             "temp_c_max": self.peaks.temp_c_max, "rss_mb_peak": self.peaks.rss_mb_peak,

@@ -17,7 +17,7 @@ from edgetui.sensors.base import Backend, Probe, Reading, read_text
 _PMIC_LINE = re.compile(r"^\s*(?P<rail>\S+?)_(?P<q>[AV])\s+(?:current|volt)\(\d+\)=(?P<v>[-+0-9.eE]+)[AV]\s*$")
 # get_throttled bits 0-3 are "now", 16-19 the same "since boot".
 THROTTLE_FLAGS = {0: "under-voltage", 1: "ARM frequency capped", 2: "throttled", 3: "soft temperature limit"}
-THROTTLE_NOW_MASK = 0xF
+THROTTLE_NOW_MASK = 0xF  # under-voltage counts: clocks get capped on it, and a run under it is not representative
 V3D_STATS_GLOBS = ("/sys/devices/platform/axi/*.v3d/gpu_stats", "/sys/devices/platform/*/*.v3d/gpu_stats",
                    "/sys/devices/platform/*.v3d/gpu_stats")
 THROTTLED_SYSFS_GLOB = "sys/devices/platform/soc*/*firmware*/get_throttled"

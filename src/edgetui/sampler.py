@@ -84,9 +84,9 @@ class Sampler:
         return total / 2**20 if seen else None
 
     def sample_once(self) -> dict[str, Any]:
-        t = time.monotonic()
+        t = round(time.monotonic(), 6)  # one value for the stream and the trace, to the microsecond
         readings = self.sensors.read_all()
-        s: dict[str, Any] = {"t": round(t, 6), "wall": round(time.time(), 3), "phase": self.phase}
+        s: dict[str, Any] = {"t": t, "wall": round(time.time(), 3), "phase": self.phase}
         temps = [(r.value, r.name) for r in readings if r.kind == "temperature" and isinstance(r.value, (int, float))]
         s["temp_c_max"] = max(temps)[0] if temps else None
         s["temp_zone"] = max(temps)[1] if temps else None

@@ -180,8 +180,9 @@ def test_rails_and_zones_come_from_the_generic_readings_map():
         "jetson:power:VDD_IN": 6.4, "jetson:power:VDD_SOC": 1.4, "jetson:power:VDD_CPU_GPU_CV": 1.8,
         "thermal:temperature:cpu-thermal": 47.7, "thermal:temperature:gpu-thermal": 46.5,
         "jetson:load:gpu": 51.2}})
-    assert s.readings("power") == [("VDD_IN", 6.4), ("VDD_CPU_GPU_CV", 1.8), ("VDD_SOC", 1.4)]
-    assert [name for name, _ in s.readings("temperature")] == ["cpu-thermal", "gpu-thermal"]
+    assert s.readings("power") == [("jetson", "VDD_IN", 6.4), ("jetson", "VDD_CPU_GPU_CV", 1.8),
+                                   ("jetson", "VDD_SOC", 1.4)]
+    assert [name for _, name, _ in s.readings("temperature")] == ["cpu-thermal", "gpu-thermal"]
 
 
 def test_histories_and_log_stay_bounded_over_a_long_run():

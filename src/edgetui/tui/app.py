@@ -48,6 +48,8 @@ class EdgeApp(App[int]):
         self.run_profiles = run_profiles
         self.sysfs_root = sysfs_root
         self.runs_dir = Path(runs_dir) if runs_dir else None
+        # the runner stamps events with time.monotonic(): CLOCK_MONOTONIC is one clock for every
+        # process of the machine, so elapsed times compare the console's reading with the runner's
         self.clock = clock
         self.alive = alive
         self.attach = attach

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -441,21 +440,15 @@ class LiveState:
             rates["prefill_tps"] = self.prefill_mean_run
         return rates
 
-    def readings(self, kind: str) -> list[tuple[str, float]]:
+    def readings(self, kind: str) -> list[tuple[str, str, float]]:
         """The latest sample's readings of one kind ("power", "temperature") from its "v" map, as
-        (backend name, value), largest first: generic over whatever backends the board has."""
+        (backend, name, value), largest first: generic over whatever backends the board has."""
         if not self.sample:
             return []
         out = []
         for key, value in (self.sample.get("v") or {}).items():
             parts = key.split(":", 2)
             if len(parts) == 3 and parts[1] == kind and isinstance(value, (int, float)):
-                out.append((f"{parts[2]}", float(value)))
-        out.sort(key=lambda kv: kv[1], reverse=True)
+                out.append((parts[0], parts[2], float(value)))
+        out.sort(key=lambda r: r[2], reverse=True)
         return out
-
-
-def monotonic_now() -> float:
-    """The runner stamps events with time.monotonic(): CLOCK_MONOTONIC is one clock for every
-    process of the machine, so the console can compare its own reading with the runner's."""
-    return time.monotonic()

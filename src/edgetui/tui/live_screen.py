@@ -48,8 +48,7 @@ def progress_text(f: RunFollower, now: float) -> Text:
         return t
     if cur is not None:
         t.append(f"config {cur.index}/{cur.n or n or '?'} ", style="bold")
-        t.append(f"{cur.config_id} ", style="dim")
-        t.append(cur.describe)
+        t.append(cur.describe)  # its id is in the log line that started it
         outcome = s.outcomes.get(cur.config_id)
         if outcome is not None:
             t.append(f"  {outcome.status}", style=LOG_STYLES["error" if outcome.status == "failed" else "ok"])
@@ -107,7 +106,7 @@ def tokens_texts(s: LiveState) -> tuple[Text, Text]:
     if cur is not None and cur.prefill_tps:
         p.append(f" · mean {_mean(cur.prefill_tps):.1f}")
     if cur is not None and cur.ttft_ms:
-        p.append(f"\nTTFT {_mean(cur.ttft_ms):.0f} ms mean")
+        p.append(f" · TTFT {_mean(cur.ttft_ms):.0f} ms")
     return d, p
 
 
@@ -116,7 +115,7 @@ def power_text(s: LiveState) -> Text:
     sample = s.sample or {}
     if not s.power_seen:
         # the runner's label reads "no power sensor (backend: why; backend: why ...)": the headline
-        # first, then as many of the reasons as the pane has room for (all of them are in the log)
+        # first, then as much of the reasons as the pane has room for (all of it is in the log)
         label = s.power_source or "no power reading yet"
         head, _, why = label.partition(" (")
         t.append("n/a", style="bold")
@@ -124,19 +123,17 @@ def power_text(s: LiveState) -> Text:
         if why:
             t.append("\n" + (why[:-1] if why.endswith(")") else why), style="dim")
         return t
-    now_w = sample.get("power_w")
-    t.append(f"{fmt_num(now_w, 2, 'W')} now", style="bold")
-    mean_w = _mean(s.power_history)
-    t.append(f" · mean {fmt_num(mean_w, 2, 'W')} (last {len(s.power_history)} samples)")
-    t.append(f"\nenergy in repetitions so far {fmt_num(s.energy_reps_j, 1, 'J')}")
+    t.append(f"{fmt_num(sample.get('power_w'), 2, 'W')} now", style="bold")
+    t.append(f" · mean {fmt_num(_mean(s.power_history), 2, 'W')}")
+    t.append(f"\n{s.power_source}", style="dim")  # the source, what it covers, measured or not
+    t.append(f"\nenergy so far {fmt_num(s.energy_reps_j, 1, 'J')}")
     if s.power_w_idle is not None:
         t.append(f" · idle {s.power_w_idle:.2f} W")
-    if s.current is not None and s.current.energy_j and s.current.tokens:
-        t.append(f" · {sum(s.current.energy_j) / sum(s.current.tokens):.3f} J/tok")
-    t.append(f"\nsource {s.power_source}", style="dim")
-    rails = s.readings("power")[:3]
+    # the other rails, largest first (the total is the figure above: "backend:name (scope, method)")
+    total = (s.power_source or "").split(" (")[0]
+    rails = [(name, v) for backend, name, v in s.readings("power") if f"{backend}:{name}" != total][:3]
     if rails:
-        t.append("\n" + " · ".join(f"{name} {v:.2f} W" for name, v in rails))
+        t.append("\n" + " · ".join(f"{name} {v:.2f}" for name, v in rails) + " W")
     return t
 
 
@@ -151,19 +148,22 @@ def temperature_text(s: LiveState) -> Text:
         why = _undetected(s)
     else:
         t.append(f"{fmt_num(temp, 1, 'C')}", style="bold")
-        t.append(f" hottest: {sample.get('temp_zone') or 'n/a'} · peak {fmt_num(s.temp_peak, 1, 'C')}")
+        t.append(f" hottest {sample.get('temp_zone') or 'n/a'}")
+        t.append(f"\npeak {fmt_num(s.temp_peak, 1, 'C')} · ")
     thr = sample.get("throttled") if sample else None
+    if why:
+        t.append("\n")
     if thr:
-        t.append("\nTHROTTLING NOW", style="bold reverse red")
+        t.append("THROTTLING NOW", style="bold reverse red")
     elif s.throttle_events:
-        t.append(f"\nthrottled {s.throttle_events} time(s) this run", style="bold yellow")
+        t.append(f"throttled {s.throttle_events}x this run", style="bold yellow")
     elif s.throttled_now is None:
-        t.append("\nthrottling: n/a (no throttle sensor)", style="dim")
+        t.append("throttling: n/a (no throttle sensor)", style="dim")
     else:
-        t.append("\nnot throttled", style="green")
+        t.append("not throttled", style="green")
     zones = s.readings("temperature")[:3]
     if zones:
-        t.append("\n" + " · ".join(f"{name} {v:.1f}" for name, v in zones))
+        t.append("\n" + " · ".join(f"{name} {v:.1f}" for _, name, v in zones), style="dim")
     if why:  # last: the pane shows as much of it as fits (all of it is in `edgetui sensors`)
         t.append(f"\n{why}", style="dim")
     return t
@@ -226,7 +226,7 @@ class LiveScreen(Screen):
                 yield Sparkline([], id="temperature-spark")
             with Vertical(id="memory", classes="pane"):
                 yield Static(id="memory-text")
-                yield Sparkline([], id="memory-spark")
+                yield Sparkline([], id="memory-spark", classes="minor")
         with Vertical(id="log-pane", classes="pane"):
             yield RichLog(id="log", max_lines=LOG_LINES, wrap=True, markup=False, auto_scroll=True)
         yield Footer()
@@ -245,6 +245,7 @@ class LiveScreen(Screen):
     def _fit(self, width: int, height: int) -> None:
         self.set_class(width >= 160, "wide")
         self.set_class(height >= 40, "tall")
+        self.set_class(height < 32, "compact")
 
     def on_screen_resume(self) -> None:
         self.redraw()
@@ -261,7 +262,7 @@ class LiveScreen(Screen):
         if self._spark.get(widget_id) != values:
             self._spark[widget_id] = values
             spark = self.query_one(f"#{widget_id}", Sparkline)
-            spark.display = bool(values)  # no data is not a flat zero line
+            spark.set_class(not values, "empty")  # no data is not a flat zero line
             spark.data = list(values)
 
     def redraw(self, changed: bool = True) -> None:
@@ -277,15 +278,17 @@ class LiveScreen(Screen):
         self._spark_set("decode-spark", s.decode_history)
         self._spark_set("prefill-spark", s.prefill_history)
         self._set("power-text", power_text(s))
+        self.query_one("#power-text").set_class(not s.power_seen, "na")
         self._spark_set("power-spark", s.power_history)
         self._set("temperature-text", temperature_text(s))
+        self.query_one("#temperature-text").set_class(s.temp_peak is None, "na")
         self._spark_set("temperature-spark", s.temp_history)
         self._set("memory-text", memory_text(s))
         self._spark_set("memory-spark", s.rss_history)
         log = self.query_one("#log", RichLog)
         for line in s.log:
             if line.seq > self._log_seq:
-                log.write(Text(line.text, style=LOG_STYLES.get(line.style, "")))
+                log.write(Text(line.text, style=LOG_STYLES.get(line.style, "")), expand=True)
                 self._log_seq = line.seq
         self.refresh_bindings()
 

@@ -30,6 +30,10 @@ SHORT = {
 }
 FILTER_COLUMNS = ("model", "board", "engine")
 MAX_WEIGHT = 99.0
+BOARD_WIDTH = 22
+CELL_PADDING = 1  # DataTable's default, each side of a cell
+FIXED_COLUMNS = 2  # rank and score stay in view when the other columns scroll
+TABLE_SCROLLBAR = 1
 NA = "n/a"
 
 
@@ -42,13 +46,15 @@ def fmt_value(v: Any) -> str:
         if v != v:  # NaN
             return NA
         a = abs(v)
+        if a < 1e-9:  # float noise around zero (a net energy equal to idle), not a figure
+            return "0"
         if a >= 1000:
             return f"{v:,.0f}"
         if a >= 100:
             return f"{v:.1f}"
         if a >= 1:
             return f"{v:.2f}"
-        return f"{v:.4f}" if a else "0"
+        return f"{v:.4g}"
     return str(v)
 
 
@@ -156,6 +162,10 @@ class ResultsScreen(Screen):
                 tooltip="show failed and skipped configurations (never scored above measured ones)"),
         Binding("e", "export", "Export", id="results.export", tooltip="write the ranking to .toml or .csv"),
         Binding("f5", "reload", "Reload", show=False, id="results.reload", tooltip="read the results files again"),
+        Binding("h", "columns(-1)", "Columns left", show=False, id="results.columns_left",
+                tooltip="show the columns to the left (rank and score stay)"),
+        Binding("l", "columns(1)", "Columns right", show=False, id="results.columns_right",
+                tooltip="show the columns to the right"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="results.next_pane"),
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="results.previous_pane"),
         Binding("escape", "back", "Back", id="results.back"),
@@ -172,6 +182,8 @@ class ResultsScreen(Screen):
         self.ranking: ranking.Ranking | None = None
         self.rows: dict[str, dict[str, Any]] = {}
         self.cells: dict[str, dict[str, Cell]] = {}
+        self.col_offset = 0  # first column shown after rank and score (h and l move it)
+        self.hidden_right = 0
         self.last_export: Path | None = None
         self.sort_key = "rank"
         self.sort_reverse = False
@@ -181,10 +193,10 @@ class ResultsScreen(Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="ranking-pane", classes="pane"):
-                yield DataTable(id="ranking", cursor_type="row", fixed_columns=3, zebra_stripes=True)
+                yield DataTable(id="ranking", cursor_type="row", zebra_stripes=True, header_height=2)
                 yield Static(id="row-details")
             with Vertical(id="weights-pane", classes="pane"):
-                yield DataTable(id="weights", cursor_type="row")
+                yield DataTable(id="weights", cursor_type="row", cell_padding=0)
                 yield Static(id="weights-hint")
         yield Static(id="policy")
         yield Footer()
@@ -194,18 +206,25 @@ class ResultsScreen(Screen):
         self.query_one("#weights-pane").border_title = "Weights"
         self.query_one("#policy").border_title = "How the score is made"
         w = self.query_one("#weights", DataTable)
-        w.add_column("on", key="on", width=3)
+        w.add_column("on  ", key="on", width=4)
         w.add_column("criterion", key="label")
-        w.add_column("", key="dir", width=1)
-        w.add_column("wt", key="weight", width=3)
+        w.add_column(" ", key="dir", width=2)
+        w.add_column(" wt", key="weight", width=3)
         self.query_one("#weights-hint", Static).update(
-            Text("space on/off · +/- weight\n↑ higher is better, ↓ lower", style="dim"))
+            Text("space on/off\n+/- weight\n↑ higher better\n↓ lower better", style="dim"))
         self._fit(self.size.width)
         self.load()
+        self.call_after_refresh(self._draw_after_layout)
+
+    def _draw_after_layout(self) -> None:
+        if self.ranking is not None:
+            self.draw_table()  # now that the table's width is known
 
     def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
         self._fit(event.size.width)
         self.show_policy()
+        if self.ranking is not None:
+            self.call_after_refresh(self.draw_table)  # the columns that fit change with the width
 
     def _fit(self, width: int) -> None:
         self.set_class(width >= 140, "wide")
@@ -251,7 +270,7 @@ class ResultsScreen(Screen):
                 "on": Text("[x]" if w > 0 else "[ ]", style="bold green" if w > 0 else "dim"),
                 "label": Text(c.label if self.has_class("wide") else SHORT.get(key, c.label),
                               style="" if w > 0 else "dim"),
-                "dir": Text("↑" if c.higher_is_better else "↓"),
+                "dir": Text(" ↑" if c.higher_is_better else " ↓"),
                 "weight": Text(f"{w:g}" if w > 0 else "-", justify="right"),
             }
             if key in table.rows:
@@ -261,30 +280,60 @@ class ResultsScreen(Screen):
                 table.add_row(*cells.values(), key=key)
 
     def columns(self) -> list[tuple[str, str]]:
-        """(column key, header) in display order: identity, the criteria that count (so they are in
-        view at 80 columns), the parameters, then the other criteria."""
-        cols = [("rank", "#"), ("score", "score"), ("pareto", "P"), ("model", "model"), ("board", "board")]
+        """Every (column key, header) in display order: rank (with the Pareto mark) and score, the
+        model, the criteria that count, the board and parameters, then the other criteria.
+        Headers are two lines (name, unit) so that numeric columns stay narrow."""
+        cols = [("rank", "#\n"), ("score", "score\n"), ("model", "model\n")]
         if self.include_failed:
-            cols.append(("status", "status"))
+            cols.append(("status", "status\n"))
         selected = [k for k in ranking.CRITERIA if self.weights.get(k, 0) > 0]
         others = [k for k in ranking.CRITERIA if k not in selected]
         for key in selected:
             c = ranking.CRITERIA[key]
-            cols.append((f"c:{key}", f"{SHORT.get(key, c.label)} {c.unit} ×{self.weights[key]:g}"))
-        cols.append(("params", "params"))
+            cols.append((f"c:{key}", f"{SHORT.get(key, c.label)} ×{self.weights[key]:g}\n{c.unit}"))
+        cols.append(("board", "board\n"))
+        cols.append(("params", "params\n"))
         for key in others:
             c = ranking.CRITERIA[key]
-            cols.append((f"c:{key}", f"{SHORT.get(key, c.label)} {c.unit}"))
-        cols.append(("missing", "missing"))
+            cols.append((f"c:{key}", f"{SHORT.get(key, c.label)}\n{c.unit}"))
+        cols.append(("missing", "missing\n"))
         return cols
 
+    def _width(self, key: str, header: str) -> int:
+        """The width a column takes on screen (its widest line, board names capped, and padding)."""
+        widest = max(len(line) for line in header.split("\n"))
+        for cells in self.cells.values():
+            widest = max(widest, len(cells[key].text))
+        if key == "board":
+            widest = min(widest, BOARD_WIDTH)
+        return widest + 2 * CELL_PADDING
+
+    def visible_columns(self) -> list[tuple[str, str]]:
+        """Rank and score always, then whole columns from the scroll offset while they fit: a
+        column is shown entirely or not at all, so no figure is ever cut to a smaller one."""
+        cols = self.columns()
+        fixed, rest = cols[:FIXED_COLUMNS], cols[FIXED_COLUMNS:]
+        self.col_offset = max(0, min(self.col_offset, len(rest) - 1))
+        table = self.query_one("#ranking", DataTable)
+        avail = (table.size.width or max(20, self.size.width - 34)) - TABLE_SCROLLBAR
+        used = sum(self._width(k, h) for k, h in fixed)
+        shown = list(fixed)
+        for k, h in rest[self.col_offset:]:
+            w = self._width(k, h)
+            if used + w > avail and len(shown) > FIXED_COLUMNS:
+                break
+            shown.append((k, h))
+            used += w
+        self.hidden_right = len(rest) - self.col_offset - (len(shown) - FIXED_COLUMNS)
+        return shown
+
     def row_cells(self, row: dict[str, Any]) -> dict[str, Cell]:
+        rank_text = None if row.get("rank") is None else f"{row['rank']}{'★' if row.get('pareto') else ''}"
         cells: dict[str, Cell] = {
-            "rank": Cell(row.get("rank"), row_key=self.row_key(row)),
+            "rank": Cell(row.get("rank"), rank_text, row_key=self.row_key(row),
+                         style="yellow" if row.get("pareto") else ""),
             "score": Cell(row.get("score"), None if row.get("score") is None else f"{row['score']:.3f}",
                           style="bold"),
-            "pareto": Cell(bool(row.get("pareto")), "★" if row.get("pareto") else "", style="yellow",
-                           justify="center"),
             "board": Cell(row.get("board"), justify="left"),
             "model": Cell(row.get("model"), justify="left"),
             "params": Cell(params_of(row), justify="left"),
@@ -310,33 +359,45 @@ class ResultsScreen(Screen):
         rows = self.ranking.table.to_dicts()
         new_rows = {self.row_key(r): r for r in rows}
         new_cells = {rk: self.row_cells(r) for rk, r in new_rows.items()}
-        cols = self.columns()
+        old_cells = self.cells
+        self.cells = new_cells
+        cols = self.visible_columns()
         same_shape = (set(new_rows) == set(self.rows) and [str(k.value) for k in table.columns] == [k for k, _ in cols])
         if same_shape:
-            # the same rows: update only the cells that changed (rank, score, Pareto) and the headers
+            # the same rows and columns: update only the cells that changed (rank, score) and the headers
             for key, header in cols:
                 table.columns[key].label = Text(header)  # type: ignore[index]
             for rk, cells in new_cells.items():
-                old = self.cells[rk]
+                old = old_cells[rk]
                 for ck, cell in cells.items():
                     if ck in table.columns and old.get(ck) != cell:  # type: ignore[operator]
                         table.update_cell(rk, ck, cell)
             table.refresh()
         else:
+            cursor = table.cursor_row
             table.clear(columns=True)
             for key, header in cols:
-                table.add_column(Text(header), key=key)
+                # long board names are cut in the table (the row details below give them whole)
+                width = self._width(key, header) - 2 * CELL_PADDING if key == "board" else None
+                table.add_column(Text(header), key=key, width=width)
             for rk, cells in new_cells.items():
                 table.add_row(*(cells[k] for k, _ in cols), key=rk)
-        self.rows, self.cells = new_rows, new_cells
+            if rows:
+                table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+        self.rows = new_rows
         self.apply_sort()
         n_failed = sum(1 for r in rows if r.get("status") not in (None, "done"))
         shown = f"{len(rows)} row(s)" + (f", {n_failed} not done" if n_failed else "")
         filt = ", ".join(f"{k}={v}" for k, v in self.filters.items())
-        header = dict(cols).get(self.sort_key, self.sort_key)
+        header = dict(self.columns()).get(self.sort_key, self.sort_key).replace("\n", " ").strip()
+        more = []
+        if self.col_offset:
+            more.append("h ←")
+        if self.hidden_right:
+            more.append(f"{self.hidden_right} more →l")
         self.query_one("#ranking-pane").border_subtitle = (
             f"{shown} · sorted by {header}{' (reversed)' if self.sort_reverse else ''}"
-            + (f" · filter {filt}" if filt else "") + f" · {len(self.ranking.sources)} source(s)")
+            + (f" · filter {filt}" if filt else "") + (f" · columns: {' '.join(more)}" if more else ""))
         if not rows:
             why = "no row matches the filters" if self.filters else "no finished configuration to rank"
             self.query_one("#row-details", Static).update(Text(why + " (i shows failed rows)", style="yellow"))
@@ -401,7 +462,7 @@ class ResultsScreen(Screen):
         t.append(norm)
         t.append("\nmissing values: ", style="bold")
         t.append(miss)
-        t.append(f"\nweights: {ranking.format_weights(self.weights)}", style="dim")
+        t.append(f"\nweights: {ranking.format_weights(self.weights)} · ★ Pareto-optimal on them", style="dim")
         self.query_one("#policy", Static).update(t)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -477,6 +538,14 @@ class ResultsScreen(Screen):
         self.sort_reverse = False
         if self.ranking is not None:
             self.draw_table()
+
+    def action_columns(self, step: int) -> None:
+        if self.ranking is None:
+            return
+        if step > 0 and not self.hidden_right:
+            return
+        self.col_offset = max(0, self.col_offset + step)
+        self.draw_table()
 
     def action_sort_reverse(self) -> None:
         self.sort_reverse = not self.sort_reverse

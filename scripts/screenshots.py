@@ -1,0 +1,114 @@
+"""Regenerate screenshots/*.svg from a real run of the bundled models (`make screenshots`).
+
+    .venv/bin/python scripts/screenshots.py [--profile profiles/demo.toml] [--size 120x36]
+
+The console is driven as a person would (keys through Textual's Pilot, in a headless terminal of
+the given size): the queue with the demo profile queued, the live screen mid-run, and the
+results screen when the queue has finished. The run is real: the runner is started detached by
+the console, the bundled models are loaded and measured on this machine, and the panes show
+this machine's sensors (here: none for power and temperature, so they say n/a and why).
+
+With --sensor-fixture NAME (a tree under tests/fixtures, e.g. jetson-orin-nano) one more live
+screenshot is taken with the sensors read from that fixture tree, to show panes with power rails
+and zones; its title says so, and the speeds in it are still this machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+
+from edgetui.tui.app import EdgeApp  # noqa: E402
+from edgetui.tui.live_screen import LiveScreen  # noqa: E402
+from edgetui.tui.results_screen import ResultsScreen  # noqa: E402
+
+
+def write(app: EdgeApp, out: Path, name: str, title: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(app.export_screenshot(title=title))
+    print(f"wrote {out / name}", flush=True)
+
+
+async def wait_for(pilot, predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        await pilot.pause(0.25)
+
+
+async def shoot(profile: Path, size: tuple[int, int], out: Path, suffix: str, sysfs_root: str | None,
+                live_only: bool, live_after_configs: int) -> None:
+    app = EdgeApp(profiles_dir=str(profile.parent), files=[], sysfs_root=sysfs_root, attach=False)
+    label = f"{size[0]}x{size[1]}"
+    where = f" (sensors: fixture tree {Path(sysfs_root).name}; speeds: this machine)" if sysfs_root else ""
+    async with app.run_test(size=size) as pilot:
+        queue = app.screen
+        # highlight the profile and queue it
+        for _ in range(len(queue.entries)):
+            entry = queue.highlighted()
+            if entry is not None and entry.path.resolve() == profile.resolve():
+                break
+            await pilot.press("j")
+        await pilot.press("space")
+        await pilot.pause()
+        if not live_only:
+            write(app, out, f"queue{suffix}.svg", f"edgetui: queue ({label})")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen), 30, "the live screen")
+        state = app.screen.follower.state
+        # mid-run: a few configurations done and the next one decoding, so every pane has history
+        await wait_for(pilot, lambda: (len(state.outcomes) >= live_after_configs and state.decoding
+                                       and len(state.decode_history) > 8) or app.screen.follower.ended,
+                       900, "the run to be under way")
+        app.tick()
+        await pilot.pause()
+        write(app, out, f"live{suffix}.svg", f"edgetui: live run ({label}){where}")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.ranking is not None,
+                       1800, "the results screen")
+        if live_only:
+            return
+        # weights a person might choose: speed first, then time to first token and memory
+        results = app.screen
+        await pilot.press("plus", "plus")  # decode x3
+        await pilot.press("j", "j", "space")  # TTFT x1
+        for _ in range(6):
+            await pilot.press("j")
+        await pilot.press("space")  # peak memory x1
+        await pilot.pause()
+        assert results.ranking is not None
+        write(app, out, f"results{suffix}.svg", f"edgetui: results ({label})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default=str(REPO / "profiles" / "demo.toml"))
+    ap.add_argument("--out", default=str(REPO / "screenshots"))
+    ap.add_argument("--size", action="append", help="WxH, repeatable (default 120x36 and 80x24)")
+    ap.add_argument("--sensor-fixture", default="jetson-orin-nano",
+                    help="fixture tree for the extra live screenshot ('' for none)")
+    args = ap.parse_args()
+    sizes = [tuple(int(x) for x in s.split("x")) for s in (args.size or ["120x36", "80x24"])]
+    out = Path(args.out)
+    profile = Path(args.profile)
+    with tempfile.TemporaryDirectory() as runs:
+        os.environ["EDGETUI_RUNS_DIR"] = runs  # the screenshot runs stay out of the user's data folder
+        for i, size in enumerate(sizes):
+            suffix = "" if i == 0 else f"-{size[0]}x{size[1]}"
+            asyncio.run(shoot(profile, size, out, suffix, None, live_only=False, live_after_configs=2))
+        if args.sensor_fixture:
+            tree = REPO / "tests" / "fixtures" / args.sensor_fixture
+            asyncio.run(shoot(profile, sizes[0], out, f"-{args.sensor_fixture}-fixture", str(tree),
+                              live_only=True, live_after_configs=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""The live screen on a recorded run cut mid-way (fixed data, frozen clock): panes, keys that
+write control.json, no redraw while hidden or behind a dialog, a dead runner shown as such."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import RichLog, Sparkline, Static
+
+from edgetui.tui.app import EdgeApp
+from edgetui.tui.common import ConfirmScreen, HelpScreen
+from edgetui.tui.live_screen import LiveScreen, power_text, temperature_text
+from edgetui.tui.runs import RunFollower
+from fixtures.tui.scenes import alive, copy_run, cut_mid_decode
+
+
+@pytest.fixture
+def cut_run(tmp_path: Path) -> tuple[Path, float]:
+    run_dir = copy_run("run-jetson", tmp_path / "runs", "20260301-101500-small")
+    return run_dir, cut_mid_decode(run_dir)
+
+
+async def open_live(app: EdgeApp, pilot, run_dir: Path) -> LiveScreen:
+    app.follower = RunFollower(run_dir, alive=alive, clock=app.clock)
+    app.show_live()
+    await pilot.pause()
+    app.tick()
+    await pilot.pause()
+    assert isinstance(app.screen, LiveScreen)
+    return app.screen
+
+
+def text(screen, widget_id: str) -> str:
+    return str(screen.query_one(f"#{widget_id}", Static).render())
+
+
+@pytest.mark.asyncio
+async def test_panes_show_progress_rates_power_temperature_memory_and_the_failure(cut_run, tmp_path):
+    run_dir, t_cut = cut_run
+    app = EdgeApp(profiles_dir=str(tmp_path), attach=False, clock=lambda: t_cut + 2.0, alive=alive)
+    async with app.run_test(size=(120, 40)) as pilot:
+        live = await open_live(app, pilot, run_dir)
+        progress = text(live, "progress-text")
+        assert "config 4/5" in progress and "rep 2/2" in progress
+        assert "done 2" in progress and "failed 1" in progress
+        assert "ETA ~" in progress
+        decode = text(live, "decode-text")
+        assert decode.startswith("decode  ") and "now" in decode and "mean" in decode
+        power = text(live, "power-text")
+        assert "6.40 W now" in power and "jetson:VDD_IN (module, measured)" in power
+        # the other rails, not the total twice
+        assert "VDD_CPU_GPU_CV 1.78 · VDD_SOC 1.42 W" in power and "VDD_IN 6.40" not in power
+        temp = text(live, "temperature-text")
+        assert "48.6 C" in temp and "tj-thermal" in temp and "not throttled" in temp
+        memory = text(live, "memory-text")
+        assert "inference RSS" in memory and "MB" in memory and "GB used" in memory
+        log = live.query_one("#log", RichLog)
+        logged = "\n".join(str(strip.text) for strip in log.lines)
+        assert "FAILED: EngineError: cannot connect" in logged
+        assert live.query_one("#power-spark", Sparkline).display
+
+
+@pytest.mark.asyncio
+async def test_pause_skip_and_abort_write_control_json(cut_run, tmp_path):
+    run_dir, t_cut = cut_run
+    app = EdgeApp(profiles_dir=str(tmp_path), attach=False, clock=lambda: t_cut + 2.0, alive=alive)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_live(app, pilot, run_dir)
+        control = run_dir / "control.json"
+        await pilot.press("p")
+        assert json.loads(control.read_text())["pause"] is True
+        await pilot.press("p")
+        assert json.loads(control.read_text())["pause"] is False
+        await pilot.press("s")
+        assert json.loads(control.read_text())["skip"] == app.follower.state.current.config_id
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert "abort" not in json.loads(control.read_text())
+        await pilot.press("x", "y")
+        assert json.loads(control.read_text())["abort"] is True
+
+
+@pytest.mark.asyncio
+async def test_nothing_redraws_behind_a_dialog_or_while_hidden(cut_run, tmp_path, monkeypatch):
+    run_dir, t_cut = cut_run
+    now = [t_cut + 2.0]
+    app = EdgeApp(profiles_dir=str(tmp_path), attach=False, clock=lambda: now[0], alive=alive)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(app, pilot, run_dir)
+        calls = []
+        real = live.redraw
+        monkeypatch.setattr(live, "redraw", lambda changed=True: (calls.append(changed), real(changed)))
+        app.tick()
+        assert calls  # on top: drawn
+        calls.clear()
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        with (run_dir / "events.jsonl").open("a") as f:
+            f.write(json.dumps({"ev": "phase", "phase": "cooldown", "seconds": 1, "t": t_cut + 3}) + "\n")
+        now[0] += 5
+        app.tick()
+        assert calls == []  # read, but not drawn
+        assert app.follower.state.phase == "cooldown"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is live and "cooldown" in text(live, "progress-text")  # drawn again on return
+
+
+@pytest.mark.asyncio
+async def test_a_dead_runner_is_shown_with_its_log_and_resume_is_offered(cut_run, tmp_path):
+    run_dir, t_cut = cut_run
+    (run_dir / "runner.log").write_text("loading models\nKilled\n")
+    app = EdgeApp(profiles_dir=str(tmp_path), attach=False, clock=lambda: t_cut + 2.0, alive=lambda pid: False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.follower = RunFollower(run_dir, alive=lambda pid: False, clock=app.clock)
+        app.show_live()
+        await pilot.pause()
+        app.tick()
+        await pilot.pause()
+        live = app.screen
+        assert app.follower.died is not None
+        progress = text(live, "progress-text")
+        assert "RUNNER STOPPED" in progress and "u resumes" in progress
+        assert live.check_action("resume", ()) is True
+        assert live.check_action("pause", ()) is False and live.check_action("skip", ()) is False
+        logged = "\n".join(str(strip.text) for strip in live.query_one("#log", RichLog).lines)
+        assert "Killed" in logged
+
+
+def test_pane_texts_say_na_with_the_reason_not_zero():
+    from edgetui.tui.follow import LiveState
+
+    s = LiveState({"power_source": "no power sensor (hwmon: no hwmon chips; rapl: no RAPL zones)",
+                   "sensors": [{"backend": "thermal", "detected": False, "reason": "no thermal zones"},
+                               {"backend": "system", "detected": True, "reason": "psutil"}]})
+    s.feed_sample({"t": 1, "phase": "idle", "power_w": None, "temp_c_max": None, "throttled": None, "v": {}})
+    power = str(power_text(s))
+    assert power.startswith("n/a: no power sensor") and "rapl: no RAPL zones" in power and "0.00 W" not in power
+    temp = str(temperature_text(s))
+    assert temp.startswith("n/a: no temperature sensor") and "thermal: no thermal zones" in temp
+    assert "throttling: n/a" in temp

@@ -1,0 +1,59 @@
+"""Snapshots of each screen on fixed data (recorded runs, a frozen clock), at 80x24 and 200x50.
+Update after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update` and
+look at the SVGs in tests/__snapshots__/ before committing them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgetui.tui.app import EdgeApp
+from edgetui.tui.runs import RunFollower
+from fixtures.tui.scenes import HERE, alive, copy_run, cut_mid_decode
+
+SIZES = [(80, 24), (200, 50)]
+BAD = 'name = "typo"\nrepetitons = 3\n\n[[models]]\nname = "smollm2-135m-q4_1"\n'
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    profiles = tmp_path / "profiles"
+    shutil.copytree(HERE / "profiles", profiles)
+    (profiles / "typo.toml").write_text(BAD)
+    return tmp_path
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_queue_screen(snap_compare, workdir, size):
+    app = EdgeApp(profiles_dir="profiles", runs_dir=workdir / "runs", attach=False)
+    # queue "small", then highlight the profile with an error so its message shows in the details
+    assert snap_compare(app, press=["j", "space", "j", "j"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_live_screen(snap_compare, workdir, size):
+    run_dir = copy_run("run-jetson", workdir / "runs", "20260301-101500-small")
+    t_cut = cut_mid_decode(run_dir)
+    app = EdgeApp(profiles_dir="profiles", runs_dir=workdir / "runs", attach=False, clock=lambda: t_cut + 2.0,
+                  alive=alive)
+
+    async def start(pilot):
+        app.follower = RunFollower(run_dir, alive=alive, clock=app.clock)
+        app.show_live()
+        await pilot.pause()
+        app.tick()
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=start, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_results_screen(snap_compare, workdir, size):
+    copy_run("run-jetson", workdir)
+    copy_run("run-rpi5", workdir)
+    app = EdgeApp(results=["run-jetson", "run-rpi5"], profiles_dir="profiles", attach=False)
+    # decode x2, and TTFT counted too: two criteria, so the Pareto marks mean something
+    assert snap_compare(app, press=["plus", "j", "j", "space"], terminal_size=size)

@@ -111,6 +111,15 @@ class HttpServer:
         except ValueError:
             raise EngineError(f"{self.url + path} answered something that is not JSON: {raw[:120]!r}") from None
 
+    def finish(self, resp: http.client.HTTPResponse) -> None:
+        """Read a stream to its end before closing: a client that hangs up right after the last
+        event races the server's clean-up (llama-cpp-python's server can then keep its model lock
+        and answer nothing more, abetlen/llama-cpp-python#1861)."""
+        try:
+            resp.read()
+        except (OSError, http.client.HTTPException):
+            pass
+
     def lines(self, resp: http.client.HTTPResponse, path: str) -> Iterator[tuple[bytes, float]]:
         """The response's lines as they arrive, each with its monotonic arrival time."""
         where = self.url + path

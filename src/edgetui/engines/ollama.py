@@ -195,6 +195,7 @@ class OllamaEngine(ServerEngine):
                 if obj.get("done"):
                     final, t_end = obj, t
                     break
+            self.server.finish(resp)
         if final is None:
             raise EngineError(f"the stream from {self.server.url}{path} ended after {chunks} chunks "
                               "without its final statistics (server stopped or connection cut)")

@@ -147,6 +147,7 @@ class OpenAIEngine(ServerEngine):
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
                         t_last = t
+            self.server.finish(resp)
         if not done and finish is None:
             raise EngineError(f"the stream from {self.server.url}{self.path} ended after {chunks} chunks "
                               "without finishing (server stopped or connection cut)")

@@ -30,7 +30,7 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
 def test_queue_screen(snap_compare, workdir, size):
     app = EdgeApp(profiles_dir="profiles", runs_dir=workdir / "runs", attach=False)
     # queue "small", then highlight the profile with an error so its message shows in the details
-    assert snap_compare(app, press=["j", "space", "j", "j"], terminal_size=size)
+    assert snap_compare(app, press=["space", "j"], terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

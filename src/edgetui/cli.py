@@ -27,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="edgetui", description="Benchmark, watch and rank small language model configurations on edge boards.")
     p.add_argument("--version", action="version", version=f"edgetui {__version__}")
-    p.add_argument("--profiles", metavar="DIR", help="folder of profiles for the console (default ./profiles)")
+    p.add_argument("--profiles", metavar="DIR", dest="profiles_dir",  # `run` has a positional "profiles"
+                   help="folder of profiles for the console (default ./profiles)")
     p.add_argument("--sysfs-root", metavar="DIR", help="a folder standing for / when reading sensors (tests, fixtures)")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
@@ -114,7 +115,7 @@ def _console(args: argparse.Namespace, results: list[str] | None = None, run_pro
         from edgetui.tui.app import run_console
     except ImportError as exc:
         raise UserError(f"the console is not available ({exc}); use `edgetui run --headless`") from None
-    return run_console(profiles_dir=getattr(args, "profiles", None), files=getattr(args, "files", None) or [],
+    return run_console(profiles_dir=getattr(args, "profiles_dir", None), files=getattr(args, "files", None) or [],
                        results=results, run_profiles=run_profiles,
                        sysfs_root=getattr(args, "sysfs_root", None))
 

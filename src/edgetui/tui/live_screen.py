@@ -27,6 +27,11 @@ def _std(values: Sequence[float]) -> float | None:
     return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
 
 
+def _lines(text: Text, width: int) -> int:
+    """How many rows a text takes when wrapped at width (a close upper bound: words wrap early)."""
+    return sum(max(1, -(-len(line) // width) + (1 if len(line) > width else 0)) for line in text.plain.split("\n"))
+
+
 def _undetected(state: LiveState) -> str:
     reasons = [f"{s.get('backend')}: {s.get('reason')}" for s in state.manifest.get("sensors", [])
                if not s.get("detected") and s.get("backend") != "system"]
@@ -206,8 +211,9 @@ class LiveScreen(Screen):
         super().__init__()
         self.follower = follower
         self._log_seq = 0
-        self._texts: dict[str, object] = {}
+        self._texts: dict[str, Text] = {}
         self._spark: dict[str, tuple[float, ...]] = {}
+        self._keys_state: tuple[bool, ...] = ()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="progress", classes="pane"):
@@ -251,11 +257,18 @@ class LiveScreen(Screen):
         self.redraw()
 
     # ------------------------------------------------------------------ drawing
-    def _set(self, widget_id: str, value: object) -> None:
-        """Update a Static only when its text changed: no repaint for an unchanged pane."""
-        if self._texts.get(widget_id) != value:
-            self._texts[widget_id] = value
-            self.query_one(f"#{widget_id}", Static).update(value)  # type: ignore[arg-type]
+    def _set(self, widget_id: str, value: Text) -> None:
+        """Update a Static only when its text changed (no repaint for an unchanged pane), and ask for
+        a new layout only when its height may change: a layout every tick costs more than the rest
+        of the redraw together, and the point of this screen is to leave the CPU to the model."""
+        old = self._texts.get(widget_id)
+        if old == value:
+            return
+        self._texts[widget_id] = value
+        widget = self.query_one(f"#{widget_id}", Static)
+        width = widget.content_size.width
+        same_height = old is not None and width > 0 and _lines(old, width) == _lines(value, width)
+        widget.update(value, layout=not same_height)
 
     def _spark_set(self, widget_id: str, data: Sequence[float]) -> None:
         values = tuple(data)
@@ -290,7 +303,12 @@ class LiveScreen(Screen):
             if line.seq > self._log_seq:
                 log.write(Text(line.text, style=LOG_STYLES.get(line.style, "")), expand=True)
                 self._log_seq = line.seq
-        self.refresh_bindings()
+        # the footer shows only the keys that apply; rebuild it only when that changes (a refresh
+        # of the bindings recomposes the footer: never per tick)
+        keys_state = (f.active, f.died is not None, s.current is not None, self.check_action("results", ()))
+        if keys_state != self._keys_state:
+            self._keys_state = keys_state
+            self.refresh_bindings()
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -1,0 +1,141 @@
+"""Does the open console slow the model down? Decode tokens/s of the same configuration measured
+headless and with the console open and drawing (its live screen, in a pseudo-terminal), in one
+alternating run: target at least 0.97 of headless on the 2-core development machine.
+
+Each pair runs the same profile twice, once `edgetui run --headless`, once `edgetui run` (the
+console starts the detached runner and draws the live panes at its fixed rate until the queue
+ends); the order alternates from pair to pair so that drift of the machine falls on both. The
+figures compared are decode_tps_mean from each run's results.csv (llama.cpp's own counters).
+
+    .venv/bin/python benchmarks/tui_overhead.py [--pairs 4] [--gen 256] [--reps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fcntl
+import json
+import os
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+
+PROFILE = """name = "overhead"
+description = "SmolLM2 135M, a longer generation, for the console overhead benchmark"
+repetitions = {reps}
+warmup = 1
+idle_baseline_s = 0
+
+[[models]]
+name = "smollm2-135m-q4_1"
+
+[sweep]
+n_threads = [{threads}]
+n_ctx = [1024]
+
+[workload]
+prompt_tokens = [64]
+gen_tokens = {gen}
+"""
+
+
+def decode_mean(results_csv: Path) -> float:
+    with results_csv.open() as f:
+        [row] = list(csv.DictReader(f))
+    if row["status"] != "done":
+        raise SystemExit(f"{results_csv}: the configuration did not finish: {row['error']}")
+    return float(row["decode_tps_mean"])
+
+
+def headless(profile: Path, out: Path, env: dict[str, str]) -> float:
+    subprocess.run([sys.executable, "-m", "edgetui", "run", "--headless", "--out", str(out), str(profile)],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    return decode_mean(out / "results.csv")
+
+
+def drain(fd: int, stop: threading.Event, counter: list[int]) -> None:
+    while not stop.is_set():
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                counter[0] += len(os.read(fd, 1 << 16))
+            except OSError:
+                return
+
+
+def with_console(profile: Path, runs_dir: Path, env: dict[str, str], timeout: float = 1800) -> tuple[float, int]:
+    """`edgetui run PROFILE` in a 120x36 pseudo-terminal; returns decode tok/s and bytes drawn."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
+    console_env = dict(env, TERM="xterm-256color", EDGETUI_RUNS_DIR=str(runs_dir))
+    console = subprocess.Popen([sys.executable, "-m", "edgetui", "run", str(profile)], stdin=slave, stdout=slave,
+                               stderr=slave, env=console_env, start_new_session=True)
+    os.close(slave)
+    stop, drawn = threading.Event(), [0]
+    threading.Thread(target=drain, args=(master, stop, drawn), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            time.sleep(0.5)
+            if console.poll() is not None:
+                raise SystemExit(f"the console exited before the run ended (code {console.returncode})")
+            done = [d for d in runs_dir.glob("*") if (d / "run.json").exists()
+                    and json.loads((d / "run.json").read_text()).get("status") in ("finished", "aborted")]
+            if done:
+                return decode_mean(done[0] / "results.csv"), drawn[0]
+            if time.monotonic() > deadline:
+                raise SystemExit("timed out waiting for the console-driven run")
+    finally:
+        stop.set()
+        os.killpg(console.pid, signal.SIGTERM)
+        console.wait(timeout=10)
+        os.close(master)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument("--gen", type=int, default=256, help="generated tokens per repetition")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        profile = root / "overhead.toml"
+        profile.write_text(PROFILE.format(reps=args.reps, gen=args.gen, threads=args.threads))
+        env = dict(os.environ, EDGETUI_RUNS_DIR=str(root / "unused"))
+        rows = []
+        for i in range(args.pairs):
+            order = ("headless", "console") if i % 2 == 0 else ("console", "headless")
+            got: dict[str, float] = {}
+            for kind in order:
+                if kind == "headless":
+                    got[kind] = headless(profile, root / f"headless-{i}", env)
+                else:
+                    got[kind], drawn = with_console(profile, root / f"console-{i}", env)
+                    if drawn < 10_000:
+                        raise SystemExit(f"the console drew only {drawn} bytes: was it drawing?")
+            rows.append(got)
+            print(f"pair {i + 1} ({order[0]} first): headless {got['headless']:.1f} tok/s, "
+                  f"console {got['console']:.1f} tok/s, ratio {got['console'] / got['headless']:.3f}", flush=True)
+    h = statistics.mean(r["headless"] for r in rows)
+    c = statistics.mean(r["console"] for r in rows)
+    ratios = [r["console"] / r["headless"] for r in rows]
+    print(f"SmolLM2 135M Q4_1, {args.threads} threads, pp64 tg{args.gen}, {args.reps} repetitions per run, "
+          f"{args.pairs} alternating pairs, {os.cpu_count()} CPUs")
+    print(f"decode tok/s: headless mean {h:.1f}, console mean {c:.1f}; ratio of means {c / h:.3f}, "
+          f"median pair ratio {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")
+    print(f"target: at least 0.97 of headless: {'met' if c / h >= 0.97 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.runner import CONTROL_FILE, describe_exit, tail_lines
+from edgetui.runstate import runner_alive
 from edgetui.tui.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
 
 RUNNER_LOG = "runner.log"  # the detached runner's stdout and stderr
@@ -46,21 +47,9 @@ def launch_runner(profile_paths: list[str | Path], run_dir: str | Path, *, sysfs
                                 start_new_session=True, close_fds=True, env=env)
 
 
-def pid_alive(pid: int | None) -> bool:
-    """A live edgetui process with this pid (not a zombie, not a stranger that reused the pid)."""
-    if not pid:
-        return False
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return "edgetui" in " ".join(proc.cmdline())
-    except psutil.AccessDenied:
-        return True  # it exists; we may not read it
-    except psutil.Error:
-        return False
+# A live edgetui runner with this pid (not a zombie, not a stranger that reused the pid): the
+# same check as `edgetui status`.
+pid_alive = runner_alive
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:

@@ -138,3 +138,19 @@ name = "llama3.2-1B-prefill-ax630c"
     with pytest.raises(UserError, match="needs a prompt text"):
         load_profile(write_profile(tmp_path / "b.toml", text.format(workload="gen_tokens = 64")))
     assert load_profile(write_profile(tmp_path / "c.toml", text.format(workload='prompt = "Hi."'))).prompt == "Hi."
+
+
+def test_a_device_without_sys_version_still_runs(device):
+    real = device.handle
+
+    def without_version(msg, send, conn):
+        if msg.get("work_id") == "sys" and msg.get("action") == "version":
+            return send(msg["request_id"], "sys", "None", "None", -3, "action match false")
+        return real(msg, send, conn)
+
+    device.handle = without_version
+    c = config(device.url)
+    e = engine(c)
+    assert e.load().engine_version == "StackFlow (version unknown)"
+    assert e.run_once(c, 0, False).gen_tokens == 30
+    e.close()

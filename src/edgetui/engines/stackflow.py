@@ -109,8 +109,10 @@ class StackFlowEngine(ServerEngine):
     # ------------------------------------------------------------ load
     def load(self) -> LoadInfo:
         self.connect()
-        version_reply = self.reply_to(self.send("version", "sys"), "sys.version")
-        version = version_reply.get("data")
+        try:
+            version = self.reply_to(self.send("version", "sys"), "sys.version").get("data")
+        except EngineError:  # an llm_sys without sys.version: the device still works
+            version = None
         engine_version = f"StackFlow llm_sys {version}" if isinstance(version, str) else "StackFlow (version unknown)"
         installed = self.installed_models()
         if installed is not None and self.model_name not in installed:

@@ -28,6 +28,9 @@ headless-demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+screenshots: setup
+	$(PY) scripts/screenshots.py
+
 bench: setup
 	$(PY) benchmarks/overhead.py
 

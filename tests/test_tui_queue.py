@@ -175,3 +175,19 @@ def test_profiles_given_on_the_command_line_come_first(tmp_path):
     assert [e.name for e in entries] == ["smoke"]
     entries = discover(REPO / "profiles", [str(tmp_path / "mine.toml")])
     assert entries[0].path == tmp_path / "mine.toml"
+
+
+@pytest.mark.asyncio
+async def test_a_second_queue_is_not_started_beside_a_run_in_progress(profiles_dir, tmp_path):
+    from edgetui.tui.live_screen import LiveScreen
+
+    busy = tmp_path / "runs" / "20260101-000000-other"
+    busy.mkdir(parents=True)
+    (busy / "run.json").write_text('{"schema": 1, "status": "running", "runner_pid": 4242, "configs": []}')
+    app = EdgeApp(profiles_dir=str(profiles_dir), runs_dir=tmp_path / "runs", attach=False,
+                  alive=lambda pid: pid == 4242)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("space", "r")
+        await pilot.pause()
+        assert [d.name for d in (tmp_path / "runs").iterdir()] == [busy.name]  # no new run folder
+        assert isinstance(app.screen, LiveScreen) and app.screen.follower.run_dir == busy

@@ -20,7 +20,7 @@ from edgetui.runner import default_runs_dir, new_run_dir
 from edgetui.tui.common import ConfirmScreen, HelpScreen, ScreenActions
 from edgetui.tui.live_screen import LiveScreen
 from edgetui.tui.queue_screen import QueueScreen
-from edgetui.tui.runs import RunFollower, launch_runner, mark_seen, pid_alive, run_to_open
+from edgetui.tui.runs import RunFollower, launch_runner, mark_seen, pid_alive, recent_runs, run_to_open
 
 REFRESH_HZ = 2.0  # reads and redraws per second: a few Hz at most, whatever the token rate
 
@@ -96,13 +96,25 @@ class EdgeApp(App[int]):
 
     # ------------------------------------------------------------------ the run
     def start_run(self, profile_paths: list[Path]) -> None:
-        from edgetui.profile import load_profiles
         from edgetui.errors import UserError
+        from edgetui.profile import load_profiles
 
         try:
             profiles = load_profiles(profile_paths)
         except UserError as exc:
             self.notify(str(exc), title="Cannot run", severity="error", timeout=10)
+            return
+        # one run at a time: a second queue beside the first would skew both runs' measurements
+        busy = next((r for r in recent_runs(self.runs_dir or default_runs_dir(), alive=self.alive)
+                     if r.state == "running"), None)
+        if busy is not None:
+            self.notify(f"a run is already in progress ({busy.path.name}); this queue was not started. "
+                        "Its live screen is open: abort it (x) or wait for it to end.",
+                        title="One run at a time", severity="warning", timeout=10)
+            if self.follower is None or self.follower.run_dir != busy.path:
+                self.follower = RunFollower(busy.path, attach=True, alive=self.alive, clock=self.clock)
+            self.show_live()
+            self._start_ticking()
             return
         run_dir = new_run_dir([p.name for p in profiles])
         if self.runs_dir is not None:

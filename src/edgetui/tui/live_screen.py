@@ -235,7 +235,7 @@ class LiveScreen(Screen):
                 yield Sparkline([], id="memory-spark", classes="minor")
         with Vertical(id="log-pane", classes="pane"):
             yield RichLog(id="log", max_lines=LOG_LINES, wrap=True, markup=False, auto_scroll=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         titles = {"#progress": f"Progress · {self.follower.run_dir.name}", "#tokens": "Tokens/s · this configuration",

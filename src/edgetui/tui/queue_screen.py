@@ -88,9 +88,9 @@ class QueueScreen(Screen):
         Binding("space", "toggle", "Queue/unqueue", id="queue.toggle",
                 tooltip="put the highlighted profile in the queue, or take it out"),
         Binding("r", "run", "Run queue", id="queue.run", tooltip="start the queue as a detached runner"),
-        Binding("K", "move(-1)", "Move up", id="queue.move_up", tooltip="move the queued profile earlier"),
-        Binding("J", "move(1)", "Move down", id="queue.move_down", tooltip="move the queued profile later"),
-        Binding("d", "remove", "Remove", id="queue.remove", tooltip="take the profile out of the queue"),
+        Binding("K", "move(-1)", "Move up", show=False, id="queue.move_up", tooltip="move the queued profile earlier"),
+        Binding("J", "move(1)", "Move down", show=False, id="queue.move_down", tooltip="move the queued profile later"),
+        Binding("d", "remove", "Remove", show=False, id="queue.remove", tooltip="take the profile out of the queue"),
         Binding("a", "add", "Add file", id="queue.add", tooltip="add a profile by its path"),
         Binding("f5", "reload", "Reload", show=False, id="queue.reload", tooltip="read the profiles again (after editing one)"),
         Binding("l", "live", "Live run", id="queue.live", tooltip="the run in progress"),
@@ -119,7 +119,7 @@ class QueueScreen(Screen):
                 yield Static(id="queue-total")
         yield Static(id="details")
         yield Static(id="run-banner")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#profiles-pane").border_title = "Profiles"

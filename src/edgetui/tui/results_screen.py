@@ -199,7 +199,7 @@ class ResultsScreen(Screen):
                 yield DataTable(id="weights", cursor_type="row", cell_padding=0)
                 yield Static(id="weights-hint")
         yield Static(id="policy")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#ranking-pane").border_title = "Ranking"

@@ -191,3 +191,32 @@ async def test_a_second_queue_is_not_started_beside_a_run_in_progress(profiles_d
         await pilot.pause()
         assert [d.name for d in (tmp_path / "runs").iterdir()] == [busy.name]  # no new run folder
         assert isinstance(app.screen, LiveScreen) and app.screen.follower.run_dir == busy
+
+
+@pytest.mark.asyncio
+async def test_keys_are_remapped_by_binding_id_from_the_keymap_file(profiles_dir, tmp_path, monkeypatch):
+    keymap = tmp_path / "keymap.toml"
+    keymap.write_text('"queue.add" = "A"\n')
+    monkeypatch.setenv("EDGETUI_KEYMAP", str(keymap))
+    app = make_app(profiles_dir, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        assert isinstance(app.screen, QueueScreen)  # "a" no longer adds
+        await pilot.press("A")
+        assert isinstance(app.screen, InputScreen)
+        await pilot.press("escape", "question_mark")
+        help_text = str(app.screen.query_one("VerticalScroll Static", Static).render())
+        assert "A  Add file" in help_text and "[queue.add]" in help_text
+
+
+@pytest.mark.asyncio
+async def test_a_broken_keymap_is_reported_and_the_default_keys_kept(profiles_dir, tmp_path, monkeypatch):
+    keymap = tmp_path / "keymap.toml"
+    keymap.write_text('"queue.add" = 3\n')
+    monkeypatch.setenv("EDGETUI_KEYMAP", str(keymap))
+    app = make_app(profiles_dir, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert any("expected a key as a string" in str(n.message) for n in app._notifications)
+        await pilot.press("a")
+        assert isinstance(app.screen, InputScreen)

@@ -7,6 +7,7 @@ top. Quitting, or losing the terminal, leaves the runner running; the next `edge
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,29 @@ from edgetui.tui.queue_screen import QueueScreen
 from edgetui.tui.runs import RunFollower, launch_runner, mark_seen, pid_alive, recent_runs, run_to_open
 
 REFRESH_HZ = 2.0  # reads and redraws per second: a few Hz at most, whatever the token rate
+KEYMAP_FILE = "keymap.toml"  # in the user config folder: binding id = "key", e.g. "queue.run" = "R"
+
+
+def keymap_path() -> Path:
+    import platformdirs
+
+    return Path(os.environ.get("EDGETUI_KEYMAP") or Path(platformdirs.user_config_dir("edgetui")) / KEYMAP_FILE)
+
+
+def load_keymap(path: Path) -> tuple[dict[str, str], str | None]:
+    """The user's key remapping (binding id -> key), or the reason it is not used."""
+    import tomllib
+
+    if not path.exists():
+        return {}, None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return {}, f"{path}: {exc}"
+    bad = [k for k, v in data.items() if not isinstance(v, str)]
+    if bad:
+        return {}, f"{path}: {', '.join(bad)}: expected a key as a string, e.g. \"queue.run\" = \"R\""
+    return dict(data), None
 
 
 class EdgeApp(App[int]):
@@ -60,6 +84,11 @@ class EdgeApp(App[int]):
 
     # ------------------------------------------------------------------ start-up
     def on_mount(self) -> None:
+        keymap, problem = load_keymap(keymap_path())
+        if keymap:
+            self.set_keymap(keymap)
+        if problem:
+            self.notify(problem, title="Keymap not used", severity="warning", timeout=10)
         # pushed rather than returned by get_default_screen, which would not load its CSS_PATH
         self.push_screen(QueueScreen(self.profiles_dir, self.files, queued=self.run_profiles))
         self._timer = self.set_interval(1.0 / REFRESH_HZ, self.tick, pause=True)

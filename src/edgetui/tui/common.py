@@ -102,8 +102,9 @@ class HelpScreen(ModalScreen[None]):
                 if not isinstance(binding, Binding) or not binding.description:
                     continue
                 available = node is not self.target or self.target.check_action(binding.action, ()) is not False
+                key = getattr(self.app, "_keymap", {}).get(binding.id, binding.key)  # as remapped
                 keys = ", ".join(self.app.get_key_display(Binding(k.strip(), binding.action))
-                                 for k in binding.key.split(","))
+                                 for k in key.split(","))
                 if (keys, binding.description) in seen:
                     continue
                 seen.add((keys, binding.description))
@@ -111,6 +112,8 @@ class HelpScreen(ModalScreen[None]):
                 lines.append(binding.description, style="" if available else "dim")
                 if binding.tooltip:
                     lines.append(f"  {binding.tooltip}", style="dim")
+                if binding.id:
+                    lines.append(f"  [{binding.id}]", style="dim italic")
                 if not available:
                     lines.append("  (not now)", style="dim italic")
                 lines.append("\n")
@@ -118,7 +121,10 @@ class HelpScreen(ModalScreen[None]):
             yield Label(f"Keys: {self.target.title or self.target.__class__.__name__}", classes="dialog-title")
             with VerticalScroll():
                 yield Static(lines)
-            yield Static("ctrl+p: command palette (the same actions)   escape: close", classes="dialog-hint")
+            from edgetui.tui.app import keymap_path
+
+            yield Static(f"ctrl+p: command palette (the same actions)   escape: close\n"
+                         f"remap keys by id in {keymap_path()}, e.g. \"queue.run\" = \"R\"", classes="dialog-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -11,7 +11,7 @@ STD_METRICS = ("ttft_ms", "prefill_tps", "decode_tps")
 
 
 def per_token(energy_j: float | None, tokens: int | None) -> float | None:
-    return energy_j / tokens if energy_j is not None and tokens else None
+    return energy_j / tokens if energy_j is not None and tokens is not None and tokens > 0 else None
 
 
 def result_row(
@@ -42,8 +42,8 @@ def result_row(
         "n_batch": config["n_batch"],
         "flash_attn": str(config["flash_attn"]).lower(),
         "kv_cache_type": config["kv_cache_type"],
-        "prompt_tokens": config["prompt_tokens"] if config["prompt_tokens"] is not None
-        else mean(r["prompt_tokens"] for r in counted),
+        # what was prefilled (servers may tokenise to a count other than the one asked for)
+        "prompt_tokens": mean(r.get("prompt_tokens") for r in counted) if counted else config["prompt_tokens"],
         "gen_tokens": config["gen_tokens"],
         "repetitions": len(counted),
         "edgetui_version": __version__,
@@ -71,8 +71,10 @@ def result_row(
     row["net_energy_j_per_token"] = mean(per_token(r.get("net_energy_j"), r.get("gen_tokens_actual"))
                                          for r in counted)
     row["prefill_energy_j_mean"] = mean(r.get("prefill_energy_j") for r in counted)
+    # the decode phase produces the tokens after the first chunk (one token, or a few for StackFlow)
     row["decode_energy_j_per_token"] = mean(
-        per_token(r.get("decode_energy_j"), (r.get("gen_tokens_actual") or 1) - 1) for r in counted)
+        per_token(r.get("decode_energy_j"), (r.get("gen_tokens_actual") or 0) - r.get("first_token_count", 1))
+        for r in counted)
     e = row["energy_j_per_token"]
     row["tokens_per_joule"] = 1.0 / e if e else None
     row["mj_per_mtok"] = e  # J per token is numerically MJ per million tokens: the paper's unit

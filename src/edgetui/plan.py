@@ -74,6 +74,9 @@ class Configuration:
     def describe(self) -> str:
         fa = {True: "on", False: "off"}.get(self.flash_attn, self.flash_attn)  # type: ignore[arg-type]
         prompt = f"pp{self.prompt_tokens}" if self.prompt_tokens is not None else "prompt"
+        if self.engine != "llama_cpp":  # batch, flash attention and KV type are the server's business
+            return f"{self.model} via {self.engine} t{self.n_threads} ngl{self.n_gpu_layers} ctx{self.n_ctx} " \
+                   f"{prompt} tg{self.gen_tokens}"
         return (
             f"{self.model} t{self.n_threads} ngl{self.n_gpu_layers} ctx{self.n_ctx} "
             f"b{self.n_batch} fa:{fa} kv:{self.kv_cache_type} {prompt} tg{self.gen_tokens}"

@@ -449,7 +449,8 @@ class Runner:
         return {
             "board": board.name or board.model or self.host.get("host"),
             "model_path": facts.path, "model_sha256": facts.sha256, "model_size_mb": facts.size_mb,
-            "quant": facts.quant, "power_w_idle": self.idle_w,
+            "quant": facts.quant or self.load_info.get("info", {}).get("model_quantization_level"),
+            "power_w_idle": self.idle_w,
             "power_source": self.sensors.power_source_label if self.sensors.power_backend else None,
             "power_reason": self.sensors.power_reason,
             "volume_cm3": board.volume_cm3, "price_usd": board.price_usd,
@@ -499,6 +500,9 @@ class Runner:
         deadline = time.monotonic() + p.cool_max_s
         self.sampler.set_phase("cooldown")
         while time.monotonic() < deadline:
+            if "temp_c_max" not in self.sampler.latest:  # no sample yet: the sampler has just started
+                time.sleep(0.05)
+                continue
             t = self.sampler.latest.get("temp_c_max")
             if t is None or t < p.cool_below_c:
                 return

@@ -3,7 +3,6 @@ profile's [board] winning field by field, and what the runner records."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -52,7 +52,7 @@ def test_setup_inference_and_exit_speak_stackflows_protocol(device):
     assert setup["work_id"] == "llm" and setup["object"] == "llm.setup"
     assert setup["data"] == {"model": MODEL, "response_format": "llm.utf-8.stream", "input": "llm.utf-8",
                              "enoutput": True, "max_token_len": 256, "prompt": "You are a helpful assistant."}
-    r = e.run_once(c, 0, False)
+    e.run_once(c, 0, False)
     inference = next(m for m in device.received if m.get("action") == "inference")
     assert inference == {"request_id": inference["request_id"], "work_id": "llm.1002", "action": "inference",
                          "object": "llm.utf-8.stream",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import polars as pl
 import pytest

@@ -35,7 +35,7 @@ gen_tokens = {gen}
 """
 
 
-def _wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
+def _wait_for(predicate, timeout: float = 240.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -99,7 +99,7 @@ def test_headless_run_survives_its_terminal_closing(tmp_path, smollm2_path):
         _wait_for(lambda: len(_counted(out)) >= 1, what="a first repetition")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)  # the SSH drop
-    _wait_for(lambda: run_state(out).status != "running", timeout=120, what="the queue to end")
+    _wait_for(lambda: run_state(out).status != "running", timeout=300, what="the queue to end")
     assert run_state(out).status == "finished"
     assert len(_counted(out)) == 6
 
@@ -112,7 +112,7 @@ def test_detached_run_returns_at_once_and_finishes(tmp_path, smollm2_path):
     assert proc.returncode == 0, proc.stderr
     assert "running in the background" in proc.stdout
     assert time.monotonic() - started < 30
-    _wait_for(lambda: (out / "run.json").exists() and run_state(out).status != "running", timeout=120,
+    _wait_for(lambda: (out / "run.json").exists() and run_state(out).status != "running", timeout=300,
               what="the detached run to end")
     assert run_state(out).status == "finished"
     assert json.loads((out / "results.json").read_text())["rows"][0]["status"] == "done"
@@ -172,7 +172,7 @@ def test_a_full_disk_stops_the_queue_with_a_clear_message_and_loses_nothing(tmp_
 
 
 def test_skip_and_abort_through_the_control_file(tmp_path, smollm2_path):
-    from edgetui.runner import write_control
+    from edgetui.control import write_control
 
     text = PROFILE.format(gen=200).replace("n_threads = [1, 2]", "n_threads = [1, 2]\nn_batch = [64, 128]")
     profile = write_profile(tmp_path / "ctl.toml", text)

@@ -3,9 +3,7 @@ and no power sensor on the board."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
 
 from edgetui.sensors import SensorSet
 from edgetui.sensors.rk3588 import Rockchip, parse_devfreq_load, parse_npu_load

@@ -3,7 +3,6 @@ counter file that cannot be read."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest

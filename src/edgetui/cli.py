@@ -122,7 +122,8 @@ def _console(args: argparse.Namespace, results: list[str] | None = None, run_pro
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edgetui.profile import load_profiles
-    from edgetui.runner import Runner, new_run_dir
+    from edgetui.rundirs import new_run_dir
+    from edgetui.runner import Runner
     from edgetui.summary import summary_table
 
     sysfs_root = args.sub_sysfs_root

@@ -79,7 +79,7 @@ def run_state(path: str | Path) -> RunState:
 
 def list_runs(root: str | Path | None = None, limit: int = 20) -> list[RunState]:
     """The newest runs under the runs folder (default: the user's)."""
-    from edgetui.runner import default_runs_dir
+    from edgetui.rundirs import default_runs_dir
 
     base = Path(root) if root else default_runs_dir()
     if not base.is_dir():

@@ -6,7 +6,7 @@ from typing import Any
 
 COLUMNS = [
     ("config_id", "id", "{}"), ("status", "status", "{}"), ("model", "model", "{}"), ("n_threads", "thr", "{}"),
-    ("prompt_tokens", "pp", "{}"), ("gen_tokens", "tg", "{}"), ("ttft_ms_mean", "ttft ms", "{:.0f}"),
+    ("prompt_tokens", "pp", "{:.0f}"), ("gen_tokens", "tg", "{}"), ("ttft_ms_mean", "ttft ms", "{:.0f}"),
     ("prefill_tps_mean", "prefill t/s", "{:.1f}"), ("decode_tps_mean", "decode t/s", "{:.1f}"),
     ("decode_tps_std", "+-", "{:.1f}"), ("power_w_mean", "W", "{:.2f}"), ("energy_j_per_token", "J/tok", "{:.3f}"),
     ("rss_mb_peak", "RSS MB", "{:.0f}"), ("temp_c_max", "max C", "{:.0f}"),

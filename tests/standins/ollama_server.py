@@ -212,7 +212,7 @@ class StandinOllama:
             def _complete(self, body: dict[str, Any], model: str, chat: bool, text: str,
                           options: dict[str, Any]) -> None:
                 t0 = time.monotonic_ns()
-                load_s = standin._load(model, options)
+                standin._load(model, options)
                 t_loaded = time.monotonic_ns()
                 prompt = ["<bos>"] + tokenize(text) + ["<tpl>"] * (TEMPLATE_TOKENS - 1)
                 cached = 0

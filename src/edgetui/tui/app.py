@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.timer import Timer
 
-from edgetui.runner import default_runs_dir, new_run_dir
+from edgetui.rundirs import default_runs_dir, new_run_dir
 from edgetui.tui.common import ConfirmScreen, HelpScreen, ScreenActions
 from edgetui.tui.live_screen import LiveScreen
 from edgetui.tui.queue_screen import QueueScreen

@@ -12,7 +12,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Sparkline, Static
 
-from edgetui.runner import write_control
+from edgetui.control import write_control
 from edgetui.tui.common import ConfirmScreen
 from edgetui.tui.follow import LOG_LINES, LiveState, _mean, fmt_duration, fmt_num
 from edgetui.tui.runs import RunFollower

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from edgetui.errors import UserError
 from edgetui.plan import Configuration, estimate_seconds, expand
 from edgetui.profile import Profile, load_profile
-from edgetui.runner import default_runs_dir
+from edgetui.rundirs import default_runs_dir
 from edgetui.tui.common import InputScreen
 from edgetui.tui.follow import fmt_duration
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgetui.runner import CONTROL_FILE, describe_exit, tail_lines
+from edgetui.child import describe_exit, tail_lines
+from edgetui.control import CONTROL_FILE
 from edgetui.runstate import runner_alive
 from edgetui.tui.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
 
@@ -230,7 +231,7 @@ class RunFollower:
 
     def resume(self, sysfs_root: str | None = None) -> None:
         """Start a runner that continues this run from the first repetition not on disk."""
-        from edgetui.runner import write_control
+        from edgetui.control import write_control
 
         write_control(self.run_dir, abort=False, pause=False)  # an old request must not stop the new runner
         self.process = launch_runner([], self.run_dir, sysfs_root=sysfs_root, resume=True)

@@ -1,0 +1,46 @@
+"""Pause, skip and abort: asked of a running queue through a small file in its run folder,
+so that any process (the console, a second console after an SSH drop) can ask."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONTROL_FILE = "control.json"
+
+
+@dataclass
+class Control:
+    """Pause, skip and abort, asked for through control.json in the run folder (by the
+    console, or `edgetui` attached to a detached run)."""
+
+    path: Path
+    _mtime: float = 0.0
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def poll(self) -> dict[str, Any]:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            return self.state
+        if mtime != self._mtime:
+            self._mtime = mtime
+            try:
+                self.state = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                pass
+        return self.state
+
+
+def write_control(run_dir: str | Path, **state: Any) -> None:
+    from edgetui.store import atomic_write
+
+    path = Path(run_dir) / CONTROL_FILE
+    try:
+        current = json.loads(path.read_text())
+    except (OSError, ValueError):
+        current = {}
+    current.update(state)
+    atomic_write(path, json.dumps(current))

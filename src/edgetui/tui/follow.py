@@ -255,6 +255,9 @@ class LiveState:
             )
             self.n_configs = ev.get("n", self.n_configs)
             self.rss_peak = None
+            # the tokens/s pane is about this configuration: its sparklines start again, on its own scale
+            self.decode_history.clear()
+            self.prefill_history.clear()
             self.decode_now, self.decoding = None, False
             self.add_log(f"[{self.current.index}/{self.current.n}] {self.current.config_id} {self.current.describe}")
         elif kind == "rep_start":

@@ -281,7 +281,7 @@ class ResultsScreen(Screen):
 
     def columns(self) -> list[tuple[str, str]]:
         """Every (column key, header) in display order: rank (with the Pareto mark) and score, the
-        model, the criteria that count, the board and parameters, then the other criteria.
+        model, the criteria that count, the board, the other criteria, then the parameters.
         Headers are two lines (name, unit) so that numeric columns stay narrow."""
         cols = [("rank", "#\n"), ("score", "score\n"), ("model", "model\n")]
         if self.include_failed:
@@ -292,10 +292,10 @@ class ResultsScreen(Screen):
             c = ranking.CRITERIA[key]
             cols.append((f"c:{key}", f"{SHORT.get(key, c.label)} ×{self.weights[key]:g}\n{c.unit}"))
         cols.append(("board", "board\n"))
-        cols.append(("params", "params\n"))
         for key in others:
             c = ranking.CRITERIA[key]
             cols.append((f"c:{key}", f"{SHORT.get(key, c.label)}\n{c.unit}"))
+        cols.append(("params", "params\n"))  # wide: last, so that it does not hide the narrow ones
         cols.append(("missing", "missing\n"))
         return cols
 

@@ -31,6 +31,7 @@ SHORT = {
 FILTER_COLUMNS = ("model", "board", "engine")
 MAX_WEIGHT = 99.0
 BOARD_WIDTH = 22
+MIN_BOARD_WIDTH = 8
 CELL_PADDING = 1  # DataTable's default, each side of a cell
 FIXED_COLUMNS = 2  # rank and score stay in view when the other columns scroll
 TABLE_SCROLLBAR = 1
@@ -72,7 +73,8 @@ class Cell:
         self.justify = justify
 
     def __rich__(self) -> Text:
-        return Text(self.text, style=self.style.strip(), justify=self.justify, no_wrap=True)  # type: ignore[arg-type]
+        return Text(self.text, style=self.style.strip(), justify=self.justify, no_wrap=True,  # type: ignore[arg-type]
+                    overflow="ellipsis")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Cell) and (self.text, self.style) == (other.text, other.style)
@@ -183,6 +185,7 @@ class ResultsScreen(Screen):
         self.rows: dict[str, dict[str, Any]] = {}
         self.cells: dict[str, dict[str, Cell]] = {}
         self.col_offset = 0  # first column shown after rank and score (h and l move it)
+        self.board_cap = BOARD_WIDTH
         self.hidden_right = 0
         self.last_export: Path | None = None
         self.sort_key = "rank"
@@ -218,13 +221,13 @@ class ResultsScreen(Screen):
 
     def _draw_after_layout(self) -> None:
         if self.ranking is not None:
-            self.draw_table()  # now that the table's width is known
+            self.draw_table(rebuild=True)  # now that the table's width is known
 
     def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
         self._fit(event.size.width)
         self.show_policy()
         if self.ranking is not None:
-            self.call_after_refresh(self.draw_table)  # the columns that fit change with the width
+            self.call_after_refresh(self.draw_table, True)  # the columns that fit change with the width
 
     def _fit(self, width: int) -> None:
         self.set_class(width >= 140, "wide")
@@ -305,7 +308,7 @@ class ResultsScreen(Screen):
         for cells in self.cells.values():
             widest = max(widest, len(cells[key].text))
         if key == "board":
-            widest = min(widest, BOARD_WIDTH)
+            widest = min(widest, self.board_cap)
         return widest + 2 * CELL_PADDING
 
     def visible_columns(self) -> list[tuple[str, str]]:
@@ -318,8 +321,13 @@ class ResultsScreen(Screen):
         avail = (table.size.width or max(20, self.size.width - 34)) - TABLE_SCROLLBAR
         used = sum(self._width(k, h) for k, h in fixed)
         shown = list(fixed)
+        self.board_cap = BOARD_WIDTH
         for k, h in rest[self.col_offset:]:
             w = self._width(k, h)
+            if used + w > avail and k == "board" and avail - used >= MIN_BOARD_WIDTH + 2 * CELL_PADDING:
+                # names, unlike figures, may be shortened (with an ellipsis): the board stays in view
+                self.board_cap = avail - used - 2 * CELL_PADDING
+                w = avail - used
             if used + w > avail and len(shown) > FIXED_COLUMNS:
                 break
             shown.append((k, h))
@@ -353,7 +361,9 @@ class ResultsScreen(Screen):
     def row_key(row: dict[str, Any]) -> str:
         return f"{row.get('source')}|{row.get('config_id')}"
 
-    def draw_table(self) -> None:
+    def draw_table(self, rebuild: bool = False) -> None:
+        """Show the ranking: cells updated in place when only values moved, or the table rebuilt
+        when its rows or columns changed (or `rebuild`: a new width)."""
         assert self.ranking is not None
         table = self.query_one("#ranking", DataTable)
         rows = self.ranking.table.to_dicts()
@@ -362,7 +372,8 @@ class ResultsScreen(Screen):
         old_cells = self.cells
         self.cells = new_cells
         cols = self.visible_columns()
-        same_shape = (set(new_rows) == set(self.rows) and [str(k.value) for k in table.columns] == [k for k, _ in cols])
+        same_shape = (not rebuild and set(new_rows) == set(self.rows)
+                      and [str(k.value) for k in table.columns] == [k for k, _ in cols])
         if same_shape:
             # the same rows and columns: update only the cells that changed (rank, score) and the headers
             for key, header in cols:

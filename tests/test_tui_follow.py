@@ -306,3 +306,12 @@ def test_launch_runner_detaches_it_from_the_console_session(tmp_path):
     f = RunFollower(run_dir, process=proc)
     f.poll()
     assert f.died is not None and "no such profile file" in f.died
+
+
+def test_outcomes_repeated_by_a_resumed_runner_are_logged_as_such():
+    s = LiveState()
+    s.feed_event({"ev": "run_start", "n_configs": 2, "resume": True, "t": 1.0})
+    s.feed_event({"ev": "config_end", "config_id": "a", "status": "done", "error": None, "t": 1.1})
+    assert s.counts()["done"] == 1
+    assert any(entry.text == "a: done (recorded before the resume)" for entry in s.log)
+    assert s.log[0].text.startswith("resumed")

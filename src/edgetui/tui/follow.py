@@ -291,6 +291,10 @@ class LiveState:
             error = ev.get("error")
             self.outcomes[cid] = ConfigOutcome(status, error)
             self.decoding = False
+            if self.current is None or self.current.config_id != cid:
+                # an outcome recorded by an earlier pass, repeated by a resumed runner
+                self.add_log(f"{cid}: {status} (recorded before the resume)", "" if status == "done" else "warn")
+                return
             if status == "failed":
                 reason = (error or "no reason given").strip().splitlines()
                 self.add_log(f"  FAILED: {reason[0] if reason else ''}", "error")

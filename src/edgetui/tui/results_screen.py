@@ -388,9 +388,9 @@ class ResultsScreen(Screen):
             cursor = table.cursor_row
             table.clear(columns=True)
             for key, header in cols:
-                # long board names are cut in the table (the row details below give them whole)
-                width = self._width(key, header) - 2 * CELL_PADDING if key == "board" else None
-                table.add_column(Text(header), key=key, width=width)
+                # long board names are cut in the table (the row details below give them whole);
+                # widths given, not measured by the table: the one computed to fit is the one drawn
+                table.add_column(Text(header), key=key, width=self._width(key, header) - 2 * CELL_PADDING)
             for rk, cells in new_cells.items():
                 table.add_row(*(cells[k] for k, _ in cols), key=rk)
             if rows:

@@ -17,6 +17,8 @@ EDGETUI = [sys.executable, "-m", "edgetui"]
 @pytest.fixture(autouse=True)
 def _isolated_runs_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EDGETUI_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+    # a user's own key remapping must not change what the console tests press
+    monkeypatch.setenv("EDGETUI_KEYMAP", str(tmp_path_factory.mktemp("config") / "no-keymap.toml"))
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,7 @@ class Worker:
             stderr=subprocess.STDOUT, pass_fds=(write_fd,), env=env,
         )
         os.close(write_fd)
-        self.events = os.fdopen(read_fd, "r", buffering=1)
+        self.events = os.fdopen(read_fd, "rb", buffering=0)  # read by os.read in next_event
         self._pending = b""  # bytes read from the events pipe, not yet a whole line (next_event)
         self.pid = self.proc.pid
         self.oom_before = oom_kills()

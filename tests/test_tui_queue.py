@@ -60,7 +60,7 @@ async def test_profiles_listed_with_counts_estimates_and_errors_inline(profiles_
         assert table.row_count == 3
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(3)]
         assert rows[0][1:4] == ["smoke", "1", rows[0][3]] and rows[0][3].startswith("~")
-        assert rows[2][1] == "c_bad" and rows[2][4] == "error" and rows[2][2] == "-"
+        assert rows[2][1] == "c_bad" and rows[2][4] == "✗" and rows[2][2] == "-"
         # the bad profile's message, with file and line, is shown without leaving the app
         await pilot.press("j", "j")
         details = text_of(screen.query_one("#details", Static))

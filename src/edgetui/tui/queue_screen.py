@@ -55,11 +55,12 @@ class ProfileEntry:
 
 
 def discover(profiles_dir: str | Path | None, files: list[str]) -> list[ProfileEntry]:
-    """Files named on the command line first, then every *.toml in the profiles folder."""
+    """Files named on the command line first, then every *.toml in the profiles folder and its
+    subfolders (profiles/paper/, profiles/paper-runtime/), top level first."""
     paths: list[Path] = [Path(f) for f in files]
     folder = Path(profiles_dir) if profiles_dir else Path("profiles")
     if folder.is_dir():
-        paths += sorted(folder.glob("*.toml"))
+        paths += sorted(folder.rglob("*.toml"), key=lambda p: (len(p.relative_to(folder).parts), str(p)))
     seen: set[str] = set()
     entries = []
     for p in paths:
@@ -71,6 +72,15 @@ def discover(profiles_dir: str | Path | None, files: list[str]) -> list[ProfileE
 
 
 MAX_DETAIL_CONFIGS = 3
+NAME_WIDTH = 20  # long names are cut in the middle, so that count, estimate and state stay in view
+
+
+def short_name(name: str, width: int = NAME_WIDTH) -> str:
+    """paper-runtime-jetson-orin-ollama-cpu -> paper-runt…-ollama-cpu: both ends tell profiles apart."""
+    if len(name) <= width:
+        return name
+    tail = (width - 1) // 2 + 1
+    return name[: width - 1 - tail] + "…" + name[-tail:]
 
 
 def split_paths(text: str) -> list[str]:
@@ -128,13 +138,13 @@ class QueueScreen(Screen):
         profiles = self.query_one("#profiles", DataTable)
         profiles.add_column("q", key="q", width=2)
         profiles.add_column("profile", key="name")
-        profiles.add_column("configs", key="configs")
+        profiles.add_column("cfg", key="configs")  # narrow headers: usable at 80 columns
         profiles.add_column("est.", key="est")
-        profiles.add_column("state", key="state")
+        profiles.add_column("ok", key="state")
         queue = self.query_one("#queue", DataTable)
         queue.add_column("#", key="n", width=2)
         queue.add_column("profile", key="name")
-        queue.add_column("configs", key="configs")
+        queue.add_column("cfg", key="configs")
         queue.add_column("est.", key="est")
         self.load_entries()
         for key in self._initial_queue:
@@ -163,12 +173,12 @@ class QueueScreen(Screen):
         for e in self.entries:
             mark = str(self.queue.index(e.key) + 1) if e.key in self.queue else ""
             if e.profile is not None:
-                state = Text("ok", style="green")
+                state = Text("✓", style="green")
                 configs = str(len(e.configs or []))
                 est = "~" + fmt_duration(e.seconds)
             else:
-                state, configs, est = Text("error", style="bold red"), "-", "-"
-            profiles.add_row(mark, e.name, configs, est, state, key=e.key)
+                state, configs, est = Text("✗", style="bold red"), "-", "-"  # the reason: Details pane
+            profiles.add_row(mark, short_name(e.name), configs, est, state, key=e.key)
         if self.entries:
             profiles.move_cursor(row=min(max(row, 0), len(self.entries) - 1))
         queue = self.query_one("#queue", DataTable)
@@ -181,7 +191,7 @@ class QueueScreen(Screen):
             n = len(e.configs or [])
             total_configs += n
             total_s += e.seconds or 0.0
-            queue.add_row(str(i), e.name, str(n), "~" + fmt_duration(e.seconds), key=key)
+            queue.add_row(str(i), short_name(e.name), str(n), "~" + fmt_duration(e.seconds), key=key)
         if self.queue:
             queue.move_cursor(row=min(max(qrow, 0), len(self.queue) - 1))
         if self.queue:

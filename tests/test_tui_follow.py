@@ -114,6 +114,15 @@ def test_decode_rate_live_from_progress_and_per_repetition_from_the_engine():
     assert s.decode_history[-1] == 97.0 and s.prefill_history[-1] == 400.0
 
 
+def test_a_new_configuration_starts_with_no_last_repetition():
+    s = LiveState()
+    s.feed_event(config_start("a", 1, 2))
+    s.feed_events(rep("a", 0, False, 100.0, 300.0, 11, 12))
+    assert s.last_rep["decode_tps"] == 100.0
+    s.feed_event(config_start("b", 2, 2, t=13.0))
+    assert s.last_rep is None  # the pane is about configuration b: a's figures must not show as b's
+
+
 def test_warmup_is_shown_but_not_counted_in_the_means():
     s = LiveState()
     s.feed_event(config_start("a", 1, 1))

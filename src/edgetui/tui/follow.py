@@ -259,6 +259,7 @@ class LiveState:
             self.decode_history.clear()
             self.prefill_history.clear()
             self.decode_now, self.decoding = None, False
+            self.last_rep = None  # "last" is this configuration's last repetition, never the previous one's
             self.add_log(f"[{self.current.index}/{self.current.n}] {self.current.config_id} {self.current.describe}")
         elif kind == "rep_start":
             cur = self.current

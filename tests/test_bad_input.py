@@ -159,3 +159,13 @@ def test_a_real_out_of_memory_kill_fails_only_its_configuration(tmp_path, smollm
     assert rows[0]["status"] == "failed"
     assert rows[0]["error"].startswith("out of memory (signal 9)")
     assert rows[1]["status"] == "done"
+
+
+def test_a_folder_holding_a_run_is_never_reused_or_overwritten(tmp_path, smollm2_path):
+    out = tmp_path / "out"
+    first = run_cli("run", "profiles/smoke.toml", "--headless", "--out", str(out), "--sysfs-root", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    before = (out / "repetitions.jsonl").read_bytes()
+    again = run_cli("run", "profiles/smoke.toml", "--headless", "--out", str(out), "--sysfs-root", str(tmp_path))
+    _refused(again, "already holds a run", f"edgetui run --resume {out}")
+    assert (out / "repetitions.jsonl").read_bytes() == before

@@ -145,6 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless and not resume:
         return _console(args, run_profiles=paths)
     out = out or (Path(args.out) if args.out else new_run_dir([p.name for p in profiles]))
+    if not resume and (out / "run.json").exists():  # never mix two runs, never overwrite one
+        raise UserError(f"already holds a run: continue it with `edgetui run --resume {out}`, "
+                        f"or give another --out folder", where=str(out))
     say = _resilient_print()
     runner = Runner(profiles, out, sysfs_root=sysfs_root, power_source=args.power_source, on_line=say, resume=resume)
     runner.store.prepare()

@@ -37,3 +37,26 @@ def run_cli(*args: str, cwd: Path = REPO, timeout: float = 300, env: dict | None
 def write_profile(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def smollm2_profile(name: str, *, repetitions: int = 3, warmup: int = 1, threads: tuple[int, ...] = (1, 2),
+                    n_ctx: int = 256, prompt_tokens: int = 16, gen_tokens: int = 40, extra_sweep: str = "",
+                    description: str = "") -> str:
+    """The text of a small profile on the bundled SmolLM2, with no idle baseline (tests wait on it)."""
+    return f"""name = "{name}"
+description = "{description}"
+repetitions = {repetitions}
+warmup = {warmup}
+idle_baseline_s = 0
+
+[[models]]
+name = "smollm2-135m-q4_1"
+
+[sweep]
+n_threads = [{", ".join(map(str, threads))}]
+n_ctx = [{n_ctx}]
+{extra_sweep}
+[workload]
+prompt_tokens = [{prompt_tokens}]
+gen_tokens = {gen_tokens}
+"""

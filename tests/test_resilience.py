@@ -17,22 +17,8 @@ import pytest
 from edgetui.runstate import run_state
 from edgetui.store import RunStore, read_jsonl, repair_torn_tail
 
-from conftest import EDGETUI, REPO, run_cli, write_profile
+from conftest import EDGETUI, REPO, run_cli, smollm2_profile, write_profile
 
-PROFILE = """
-name = "resume"
-repetitions = 3
-warmup = 1
-idle_baseline_s = 0
-[[models]]
-name = "smollm2-135m-q4_1"
-[sweep]
-n_threads = [1, 2]
-n_ctx = [256]
-[workload]
-prompt_tokens = [16]
-gen_tokens = {gen}
-"""
 
 
 def _wait_for(predicate, timeout: float = 240.0, what: str = "condition") -> None:
@@ -49,7 +35,7 @@ def _counted(out: Path) -> list[dict]:
 
 
 def test_sigkill_of_everything_then_resume_loses_and_duplicates_nothing(tmp_path, smollm2_path):
-    profile = write_profile(tmp_path / "resume.toml", PROFILE.format(gen=40))
+    profile = write_profile(tmp_path / "resume.toml", smollm2_profile("resume", gen_tokens=40))
     out = tmp_path / "out"
     proc = subprocess.Popen([*EDGETUI, "run", str(profile), "--headless", "--out", str(out),
                              "--sysfs-root", str(tmp_path)], cwd=REPO, stdout=subprocess.DEVNULL,
@@ -89,7 +75,7 @@ def test_repair_cuts_only_the_torn_tail(tmp_path):
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is needed to close a terminal")
 def test_headless_run_survives_its_terminal_closing(tmp_path, smollm2_path):
-    profile = write_profile(tmp_path / "hup.toml", PROFILE.format(gen=60))
+    profile = write_profile(tmp_path / "hup.toml", smollm2_profile("resume", gen_tokens=60))
     out = tmp_path / "out"
     session = f"edgetui-hup-{os.getpid()}"
     cmd = " ".join([*EDGETUI, "run", str(profile), "--headless", "--out", str(out), "--sysfs-root", str(tmp_path)])
@@ -105,7 +91,7 @@ def test_headless_run_survives_its_terminal_closing(tmp_path, smollm2_path):
 
 
 def test_detached_run_returns_at_once_and_finishes(tmp_path, smollm2_path):
-    profile = write_profile(tmp_path / "bg.toml", PROFILE.format(gen=16).replace("[1, 2]", "[2]"))
+    profile = write_profile(tmp_path / "bg.toml", smollm2_profile("resume", gen_tokens=16, threads=(2,)))
     out = tmp_path / "out"
     started = time.monotonic()
     proc = run_cli("run", str(profile), "--headless", "--detach", "--out", str(out), "--sysfs-root", str(tmp_path))
@@ -150,7 +136,7 @@ def _fill(path: Path) -> None:
 
 
 def test_a_full_disk_stops_the_queue_with_a_clear_message_and_loses_nothing(tmp_path, small_disk, smollm2_path):
-    profile = write_profile(tmp_path / "full.toml", PROFILE.format(gen=40))
+    profile = write_profile(tmp_path / "full.toml", smollm2_profile("resume", gen_tokens=40))
     out = small_disk / "out"
     proc = subprocess.Popen([*EDGETUI, "run", str(profile), "--headless", "--out", str(out),
                              "--sysfs-root", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
@@ -174,7 +160,7 @@ def test_a_full_disk_stops_the_queue_with_a_clear_message_and_loses_nothing(tmp_
 def test_skip_and_abort_through_the_control_file(tmp_path, smollm2_path):
     from edgetui.control import write_control
 
-    text = PROFILE.format(gen=200).replace("n_threads = [1, 2]", "n_threads = [1, 2]\nn_batch = [64, 128]")
+    text = smollm2_profile("resume", gen_tokens=200, extra_sweep="n_batch = [64, 128]")
     profile = write_profile(tmp_path / "ctl.toml", text)
     out = tmp_path / "out"
     proc = subprocess.Popen([*EDGETUI, "run", str(profile), "--headless", "--out", str(out),

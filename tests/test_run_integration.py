@@ -13,7 +13,7 @@ import pytest
 
 from edgetui.store import RESULT_COLUMNS, read_jsonl
 
-from conftest import EDGETUI, REPO, run_cli, write_profile
+from conftest import EDGETUI, REPO, run_cli, smollm2_profile, write_profile
 
 CONTRACT = RESULT_COLUMNS[: RESULT_COLUMNS.index("cpu_model") + 1]
 
@@ -89,24 +89,11 @@ def test_samples_are_monotonic_and_phases_are_marked(smoke_run):
     assert "config_end" in events
 
 
-KILL_PROFILE = """
-name = "kill"
-repetitions = 1
-warmup = 0
-idle_baseline_s = 0
-[[models]]
-name = "smollm2-135m-q4_1"
-[sweep]
-n_threads = [1, 2]
-n_ctx = [512]
-[workload]
-prompt_tokens = [16]
-gen_tokens = 250
-"""
 
 
 def test_a_killed_child_fails_its_configuration_and_the_queue_goes_on(tmp_path, smollm2_path):
-    profile = write_profile(tmp_path / "kill.toml", KILL_PROFILE)
+    profile = write_profile(tmp_path / "kill.toml", smollm2_profile(
+        "kill", repetitions=1, warmup=0, n_ctx=512, gen_tokens=250))
     out = tmp_path / "out"
     proc = subprocess.Popen([*EDGETUI, "run", str(profile), "--headless", "--out", str(out),
                              "--sysfs-root", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,

@@ -16,23 +16,9 @@ from edgetui.tui.app import EdgeApp
 from edgetui.tui.live_screen import LiveScreen
 from edgetui.tui.results_screen import ResultsScreen
 
-PROFILE = """name = "resume"
-description = "two configurations, long enough to be killed in the middle"
-repetitions = 3
-warmup = 1
-idle_baseline_s = 0
+from conftest import smollm2_profile
 
-[[models]]
-name = "smollm2-135m-q4_1"
-
-[sweep]
-n_threads = [1, 2]
-n_ctx = [256]
-
-[workload]
-prompt_tokens = [32]
-gen_tokens = 64
-"""
+PROFILE = smollm2_profile("resume", description="two configurations, long enough to be killed in the middle", prompt_tokens=32, gen_tokens=64)
 
 
 async def wait_for(pilot, predicate, timeout: float, what: str) -> None:

@@ -16,26 +16,12 @@ import pytest
 
 from edgetui.tui.runs import pid_alive
 
+from conftest import smollm2_profile
+
 pytestmark = [pytest.mark.model, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
 
-PROFILE = """name = "drop"
-description = "two short configurations"
-repetitions = 3
-warmup = 1
-idle_baseline_s = 0
-
-[[models]]
-name = "smollm2-135m-q4_1"
-
-[sweep]
-n_threads = [1, 2]
-n_ctx = [256]
-
-[workload]
-prompt_tokens = [32]
-gen_tokens = 64
-"""
+PROFILE = smollm2_profile("drop", description="two short configurations", prompt_tokens=32, gen_tokens=64)
 
 
 class Tmux:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
+from edgetui.tomlread import tomllib
 
 import polars as pl
 import pytest

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import time
-import tomllib
+from edgetui.tomlread import tomllib
 from pathlib import Path
 
 import pytest

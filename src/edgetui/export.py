@@ -28,10 +28,7 @@ from edgetui.ranking import (CRITERIA, RANK_COLUMNS, Ranking, format_weights, fr
                              validate_weights)
 from edgetui.store import atomic_write
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from edgetui.tomlread import tomllib
 
 FORMAT_NAME = "edgetui ranking"
 FORMAT_VERSION = 1

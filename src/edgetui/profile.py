@@ -7,18 +7,13 @@ the unknown-key suggestions and the README's key reference all come from it.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from edgetui.errors import UserError, close_match_hint
+from edgetui.tomlread import tomllib
 
 ENGINE_KINDS = ("llama_cpp", "ollama", "openai", "stackflow")
 FLASH_ATTN_CHOICES = ("auto", True, False)

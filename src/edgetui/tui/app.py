@@ -35,7 +35,7 @@ def keymap_path() -> Path:
 
 def load_keymap(path: Path) -> tuple[dict[str, str], str | None]:
     """The user's key remapping (binding id -> key), or the reason it is not used."""
-    import tomllib
+    from edgetui.tomlread import tomllib
 
     if not path.exists():
         return {}, None

@@ -75,7 +75,9 @@ class Configuration:
         fa = {True: "on", False: "off"}.get(self.flash_attn, self.flash_attn)  # type: ignore[arg-type]
         prompt = f"pp{self.prompt_tokens}" if self.prompt_tokens is not None else "prompt"
         if self.engine != "llama_cpp":  # batch, flash attention and KV type are the server's business
-            return f"{self.model} via {self.engine} t{self.n_threads} ngl{self.n_gpu_layers} ctx{self.n_ctx} " \
+            threads = f"t{self.n_threads}" if self.n_threads > 0 else "t:server"
+            ngl = f"ngl{self.n_gpu_layers}" if self.n_gpu_layers >= 0 else "ngl:server"
+            return f"{self.model} via {self.engine} {threads} {ngl} ctx{self.n_ctx} " \
                    f"{prompt} tg{self.gen_tokens}"
         return (
             f"{self.model} t{self.n_threads} ngl{self.n_gpu_layers} ctx{self.n_ctx} "

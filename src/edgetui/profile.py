@@ -139,8 +139,10 @@ MODEL = {
     "label": Key(_str(), "name shown in results (default: name, or the file's stem)"),
 }
 SWEEP = {
-    "n_threads": Key(_int(1, 1024), "CPU threads for generation and prompt processing", axis=True),
-    "n_gpu_layers": Key(_int(-1, 10_000), "layers offloaded to the GPU (-1 = all)", [0], axis=True),
+    "n_threads": Key(_int(1, 1024), "CPU threads for generation and prompt processing (default: all physical "
+                     "cores; for a server engine, the server's own choice)", axis=True),
+    "n_gpu_layers": Key(_int(-1, 10_000), "layers offloaded to the GPU (-1 = all; for a server engine, the "
+                        "default -1 lets the server choose)", [0], axis=True),
     "n_ctx": Key(_int(16, 1_048_576), "context length", [2048], axis=True),
     "n_batch": Key(_int(1, 1_048_576), "logical batch size for prompt processing", [512], axis=True),
     "flash_attn": Key(_flash, 'flash attention: "auto" (llama.cpp\'s default), true, false', ["auto"], axis=True),
@@ -358,7 +360,15 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
             raise fail("models", "label", f'two models are labelled "{lab}"; give each a distinct label')
 
     sweep = sections["sweep"]
-    if sweep["n_threads"] is None:
+    given = data.get("sweep", {}) if isinstance(data.get("sweep"), dict) else {}
+    if engine.kind != "llama_cpp":
+        # A server runs elsewhere with its own defaults: what this machine has says nothing of it.
+        # 0 threads and -1 GPU layers mean "send nothing, let the server choose".
+        if "n_threads" not in given:
+            sweep["n_threads"] = [0]
+        if "n_gpu_layers" not in given:
+            sweep["n_gpu_layers"] = [-1]
+    elif sweep["n_threads"] is None:
         sweep["n_threads"] = [default_threads()]
     workload = sections["workload"]
     if workload["prompt"] is not None and workload["prompt_tokens"] is not None:

@@ -49,7 +49,9 @@ class OllamaEngine(ServerEngine):
     # ------------------------------------------------------------ requests
     def options(self, config: Configuration, num_predict: int) -> dict[str, Any]:
         opts: dict[str, Any] = {"num_predict": num_predict, "temperature": config.temperature,
-                                "num_ctx": config.n_ctx, "num_thread": config.n_threads}
+                                "num_ctx": config.n_ctx}
+        if config.n_threads > 0:  # 0: the profile left threads to the server
+            opts["num_thread"] = config.n_threads
         if config.n_gpu_layers >= 0:  # -1: Ollama's own choice (as many layers as fit)
             opts["num_gpu"] = config.n_gpu_layers
         if self.flavour == "hailo-ollama":

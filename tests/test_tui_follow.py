@@ -300,7 +300,7 @@ def test_start_up_offers_an_interrupted_run(tmp_path):
 
 
 def test_launch_runner_detaches_it_from_the_console_session(tmp_path):
-    from edgetui.tui.runs import launch_runner
+    from edgetui.launch import launch_runner
 
     run_dir = tmp_path / "run"
     missing = tmp_path / "missing.toml"

@@ -189,17 +189,9 @@ def _resilient_print():
 
 def _detach(args: argparse.Namespace, out: Path, paths: list[str], resume: bool) -> int:
     """Start the same headless run in a session of its own, logging to out/runner.log."""
-    import subprocess
+    from edgetui.launch import launch_runner
 
-    cmd = [sys.executable, "-m", "edgetui", "run", "--headless"]
-    cmd += ["--resume", str(out)] if resume else ["--out", str(out), *[str(Path(p).resolve()) for p in paths]]
-    if args.power_source:
-        cmd += ["--power-source", args.power_source]
-    if args.sub_sysfs_root:
-        cmd += ["--sysfs-root", args.sub_sysfs_root]
-    with (out / "runner.log").open("ab") as log:
-        proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT)
+    proc = launch_runner(paths, out, sysfs_root=args.sub_sysfs_root, power_source=args.power_source, resume=resume)
     print(f"running in the background, pid {proc.pid}: {out}")
     print(f"follow it with `edgetui status {out}` or open the console with `edgetui`")
     return EXIT_OK

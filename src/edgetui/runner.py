@@ -265,7 +265,7 @@ class Runner:
                         break
                     prior = statuses.get(c.config_id, {}).get("status")
                     if prior in ("done", "failed", "skipped"):
-                        self._finish(c, prior, statuses[c.config_id].get("error"), record=False)
+                        self._finish(c, prior, statuses[c.config_id].get("error"), recorded=statuses[c.config_id])
                         continue
                     worker = self._run_config(c, index, worker, done_reps.get(c.config_id, set()))
             except BaseException:
@@ -300,14 +300,17 @@ class Runner:
             "mem_used_mb_peak": self.peaks.mem_used_mb_peak, "throttled": self.peaks.throttled,
         }
 
-    def _finish(self, c: Configuration, status: str, error: str | None, *, record: bool = True) -> None:
+    def _finish(self, c: Configuration, status: str, error: str | None, *,
+                recorded: dict[str, Any] | None = None) -> None:
+        """Record an outcome and rewrite the results; `recorded`: the outcome an earlier pass wrote
+        (on resume), shown again with its own context, not written twice."""
         reps = [r for r in self.store.reps() if r["config_id"] == c.config_id and not r.get("warmup")]
-        if record:
-            self.store.append_config_status({"config_id": c.config_id, "status": status, "error": error,
-                                             "at": now_iso(), "context": self._context(c)})
+        if recorded is None:
             ctx = self._context(c)
+            self.store.append_config_status({"config_id": c.config_id, "status": status, "error": error,
+                                             "at": now_iso(), "context": ctx})
         else:
-            ctx = self.store.config_statuses().get(c.config_id, {}).get("context") or self._context(c)
+            ctx = recorded.get("context") or self._context(c)
         self.rows[c.config_id] = result_row(c.to_dict(), reps, status=status, error=error, context=ctx)
         self.store.write_results([self.rows[k.config_id] for k in self.configs if k.config_id in self.rows])
         if status == "failed":

@@ -51,15 +51,21 @@ def runner_alive(pid: int | None) -> bool:
         return False
 
 
+def effective_status(manifest: dict, alive=None) -> str:
+    """The manifest's status, except that "running" with its runner gone is "interrupted"."""
+    status = str(manifest.get("status", "running"))
+    if status == "running" and not (alive or runner_alive)(manifest.get("runner_pid")):
+        return "interrupted"
+    return status
+
+
 def run_state(path: str | Path) -> RunState:
     store = RunStore(path)
     manifest = store.read_manifest()
     if manifest is None:
         raise UserError("not a run folder (no run.json)", where=str(path))
     pid = manifest.get("runner_pid")
-    status = manifest.get("status", "running")
-    if status == "running" and not runner_alive(pid):
-        status = "interrupted"
+    status = effective_status(manifest)
     outcomes = store.config_statuses()
     current = None
     last = None

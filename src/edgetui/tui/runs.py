@@ -7,9 +7,7 @@ stdout, so a dropped SSH connection, which hangs up the console's session, never
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,34 +16,13 @@ from typing import Any
 
 from edgetui.child import describe_exit, tail_lines
 from edgetui.control import CONTROL_FILE
-from edgetui.runstate import runner_alive
+from edgetui.launch import RUNNER_LOG, launch_runner
+from edgetui.runstate import effective_status, runner_alive
 from edgetui.tui.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
 
-RUNNER_LOG = "runner.log"  # the detached runner's stdout and stderr
 SEEN_MARK = "console_seen"  # the console has shown this run's outcome once: do not open it again at start
 BACKLOG_BYTES = 64 << 10  # more unread than this: a late attach, skip old progress events unparsed
 LIVENESS_PERIOD_S = 1.0
-
-
-def launch_runner(profile_paths: list[str | Path], run_dir: str | Path, *, sysfs_root: str | None = None,
-                  resume: bool = False) -> subprocess.Popen:
-    """`edgetui run --headless` as a process of its own session, writing into run_dir."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "edgetui", "run", "--headless"]
-    if resume:
-        cmd += ["--resume", str(run_dir)]
-    else:
-        # absolute paths: run.json records them, and a resume may start from another folder
-        cmd += ["--out", str(run_dir), *[str(Path(p).resolve()) for p in profile_paths]]
-    if sysfs_root:
-        cmd += ["--sysfs-root", str(sysfs_root)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    src = str(Path(__file__).resolve().parents[2])  # importable even when not installed
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    with (run_dir / RUNNER_LOG).open("ab") as log:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True, env=env)
 
 
 # A live edgetui runner with this pid (not a zombie, not a stranger that reused the pid): the
@@ -90,10 +67,7 @@ def recent_runs(runs_dir: str | Path, limit: int = 20,
         m = read_manifest(d)
         if m is None:
             continue
-        status = m.get("status")
-        if status == "running" and not alive(m.get("runner_pid")):
-            status = "interrupted"
-        out.append(RunInfo(d, m, str(status)))
+        out.append(RunInfo(d, m, effective_status(m, alive)))
     return out
 
 

@@ -1,0 +1,35 @@
+"""Start `edgetui run --headless` detached: in a session of its own, with no terminal on its
+stdin or stdout, so that a dropped SSH connection never reaches it. Used by `--detach` and by
+the console's run and resume keys."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+RUNNER_LOG = "runner.log"  # the detached runner's stdout and stderr, in its run folder
+
+
+def launch_runner(profile_paths: list[str | Path], run_dir: str | Path, *, sysfs_root: str | None = None,
+                  power_source: str | None = None, resume: bool = False) -> subprocess.Popen:
+    """`edgetui run --headless` as a process of its own session, writing into run_dir."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "edgetui", "run", "--headless"]
+    if resume:
+        cmd += ["--resume", str(run_dir)]
+    else:
+        # absolute paths: run.json records them, and a resume may start from another folder
+        cmd += ["--out", str(run_dir), *[str(Path(p).resolve()) for p in profile_paths]]
+    if power_source:
+        cmd += ["--power-source", power_source]
+    if sysfs_root:
+        cmd += ["--sysfs-root", str(sysfs_root)]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    src = str(Path(__file__).resolve().parents[1])  # importable even when not installed
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    with (run_dir / RUNNER_LOG).open("ab") as log:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, env=env)

@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
 from edgetui.tui.app import EdgeApp  # noqa: E402
-from edgetui.tui.live_screen import LiveScreen  # noqa: E402
-from edgetui.tui.results_screen import ResultsScreen  # noqa: E402
+from edgetui.tui.screens.live import LiveScreen  # noqa: E402
+from edgetui.tui.screens.results import ResultsScreen  # noqa: E402
 
 
 def write(app: EdgeApp, out: Path, name: str, title: str) -> None:

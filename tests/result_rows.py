@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgetui.store import RESULT_COLUMNS, RunStore
+from edgetui.rundir.store import RESULT_COLUMNS, RunStore
 
 
 def make_row(config_id: str, **values: Any) -> dict[str, Any]:

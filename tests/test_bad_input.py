@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from edgetui import gguf
+from edgetui.models import gguf
 
 from conftest import REPO, run_cli, write_profile
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from edgetui.boards import CATALOGUE, by_name, engine_is_local, match_model, resolve
-from edgetui.hostinfo import board_model
-from edgetui.profile import BoardSpec, load_profile
-from edgetui.runner import Runner
-from edgetui.sampler import Sampler
+from edgetui.sensors.catalogue import CATALOGUE, by_name, engine_is_local, match_model, resolve
+from edgetui.sensors.host import board_model
+from edgetui.profiles.schema import BoardSpec, load_profile
+from edgetui.run.runner import Runner
+from edgetui.run.sampler import Sampler
 
 from fixtures.sensor_helpers import FIXTURES, path_with
 

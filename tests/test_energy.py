@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgetui.energy import PowerTrace, counter_delta, covers, integrate_power
-from edgetui.stats import mean, rel_diff, std
+from edgetui.run.energy import PowerTrace, counter_delta, covers, integrate_power
+from edgetui.run.stats import mean, rel_diff, std
 
 
 def test_constant_power_gives_power_times_time():

@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-import edgetui.sampler as sampler_module
-from edgetui.sampler import Sampler
+import edgetui.run.sampler as sampler_module
+from edgetui.run.sampler import Sampler
 from edgetui.sensors import SensorSet
 
 from fixtures.sensor_helpers import context, copy_fixture

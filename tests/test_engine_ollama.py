@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from edgetui.engines.base import EngineError, metrics
-from edgetui.engines.http_engines import engine_class
-from edgetui.plan import Configuration
+from edgetui.engines.registry import engine_class
+from edgetui.profiles.plan import Configuration
 
 from conftest import run_cli, write_profile
 

@@ -18,8 +18,8 @@ from importlib.metadata import version
 import pytest
 
 from edgetui.engines.base import EngineError, metrics
-from edgetui.engines.http_engines import engine_class
-from edgetui.plan import Configuration
+from edgetui.engines.registry import engine_class
+from edgetui.profiles.plan import Configuration
 
 from conftest import run_cli, write_profile
 

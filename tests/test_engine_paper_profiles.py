@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.engines.http_engines import engine_class
-from edgetui.plan import expand
-from edgetui.profile import load_profile
+from edgetui.engines.registry import engine_class
+from edgetui.profiles.plan import expand
+from edgetui.profiles.schema import load_profile
 
 from conftest import REPO
 

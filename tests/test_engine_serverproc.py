@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from edgetui.serverproc import find_server, find_server_for
+from edgetui.engines.serverproc import find_server, find_server_for
 
 
 @pytest.fixture
@@ -60,6 +60,6 @@ def test_what_cannot_be_found_says_why():
 
 def test_stackflow_urls_default_to_port_10001(monkeypatch):
     seen = {}
-    monkeypatch.setattr("edgetui.serverproc.by_port", lambda port: seen.setdefault("port", port))
+    monkeypatch.setattr("edgetui.engines.serverproc.by_port", lambda port: seen.setdefault("port", port))
     find_server_for("stackflow", "tcp://127.0.0.1")
     assert seen["port"] == 10001

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from edgetui.engines.base import EngineError, metrics
-from edgetui.engines.http_engines import engine_class
+from edgetui.engines.registry import engine_class
 from edgetui.errors import UserError
-from edgetui.plan import Configuration
-from edgetui.profile import load_profile
+from edgetui.profiles.plan import Configuration
+from edgetui.profiles.schema import load_profile
 
 from conftest import write_profile
 

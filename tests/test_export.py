@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from edgetui.errors import UserError
-from edgetui.export import CSV_MAGIC, export_ranking, load_ranking_export
-from edgetui.ranking import frame_from_rows, load_results, rank
+from edgetui.ranking.export import CSV_MAGIC, export_ranking, load_ranking_export
+from edgetui.ranking.rank import frame_from_rows, load_results, rank
 
 from conftest import REPO
 from result_rows import make_row, write_run

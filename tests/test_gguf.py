@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgetui import gguf
+from edgetui.models import gguf
 from edgetui.errors import UserError
 
 

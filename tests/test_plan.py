@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edgetui.plan import Configuration, expand
-from edgetui.profile import load_profile
+from edgetui.profiles.plan import Configuration, expand
+from edgetui.profiles.schema import load_profile
 
 from conftest import write_profile
 

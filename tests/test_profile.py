@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edgetui.errors import UserError
-from edgetui.plan import expand
-from edgetui.profile import load_profile, load_profiles, schema_markdown
+from edgetui.profiles.plan import expand
+from edgetui.profiles.schema import load_profile, load_profiles, schema_markdown
 
 from conftest import REPO, run_cli, write_profile
 
@@ -100,7 +100,7 @@ def test_readme_documents_every_profile_key():
 
 
 def test_readme_documents_every_result_column():
-    from edgetui.store import COLUMN_DOCS, RESULT_COLUMNS
+    from edgetui.rundir.store import COLUMN_DOCS, RESULT_COLUMNS
 
     readme = (REPO / "README.md").read_text()
     assert set(COLUMN_DOCS) == set(RESULT_COLUMNS)

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from edgetui.errors import UserError
-from edgetui.ranking import (CRITERIA, DEFAULT_WEIGHTS, MISSING_POLICY, NORMALISATION, frame_from_rows,
+from edgetui.ranking.rank import (CRITERIA, DEFAULT_WEIGHTS, MISSING_POLICY, NORMALISATION, frame_from_rows,
                              load_results, pareto_mask, parse_weights, rank)
 
 from result_rows import make_row, write_run
@@ -38,7 +38,7 @@ def test_parse_weights_reads_keys_and_results_column_aliases():
 
 
 def test_every_criterion_column_is_a_results_column():
-    from edgetui.store import RESULT_COLUMNS
+    from edgetui.rundir.store import RESULT_COLUMNS
 
     for c in CRITERIA.values():
         assert c.column in RESULT_COLUMNS, c
@@ -370,7 +370,7 @@ def test_missing_values_in_merged_files_stay_missing(tmp_path):
 
 
 def test_pareto_is_reused_on_a_weight_change_but_recomputed_when_a_value_changes():
-    from edgetui.ranking import clear_pareto_cache
+    from edgetui.ranking.rank import clear_pareto_cache
 
     rows = [make_row("a", decode_tps_mean=10.0, ttft_ms_mean=100.0),
             make_row("b", decode_tps_mean=20.0, ttft_ms_mean=200.0),

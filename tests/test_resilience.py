@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.runstate import run_state
-from edgetui.store import RunStore, read_jsonl, repair_torn_tail
+from edgetui.rundir.state import run_state
+from edgetui.rundir.store import RunStore, read_jsonl, repair_torn_tail
 
 from conftest import EDGETUI, REPO, run_cli, smollm2_profile, write_profile
 
@@ -158,7 +158,7 @@ def test_a_full_disk_stops_the_queue_with_a_clear_message_and_loses_nothing(tmp_
 
 
 def test_skip_and_abort_through_the_control_file(tmp_path, smollm2_path):
-    from edgetui.control import write_control
+    from edgetui.rundir.control import write_control
 
     text = smollm2_profile("resume", gen_tokens=200, extra_sweep="n_batch = [64, 128]")
     profile = write_profile(tmp_path / "ctl.toml", text)

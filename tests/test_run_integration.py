@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.store import RESULT_COLUMNS, read_jsonl
+from edgetui.rundir.store import RESULT_COLUMNS, read_jsonl
 
 from conftest import EDGETUI, REPO, run_cli, smollm2_profile, write_profile
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgetui.errors import UserError
-from edgetui.profile import load_profile
+from edgetui.profiles.schema import load_profile
 from edgetui.sensors import PowerChoiceError, SensorSet
 from edgetui.sensors.external import ExternalMeter, MeterLog, parse_timestamp
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.sampler import Sampler
+from edgetui.run.sampler import Sampler
 from edgetui.sensors import SensorSet, make_context
 
 from conftest import run_cli

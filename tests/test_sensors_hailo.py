@@ -9,7 +9,7 @@ import types
 import pytest
 
 from edgetui.sensors import SensorSet
-from edgetui.sensors.boards import detected_accelerators
+from edgetui.sensors.registry import detected_accelerators
 from edgetui.sensors.hailo import Hailo, parse_identify, parse_power
 
 from fixtures.sensor_helpers import FIXTURES, by_name, context

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgetui.sensors import SensorSet
-from edgetui.sensors.boards import detected_power_mode
+from edgetui.sensors.registry import detected_power_mode
 from edgetui.sensors.jetson import JetsonSysfs, parse_nvpmodel
 
 from fixtures.sensor_helpers import FIXTURES, by_name as readings_by_name, context, copy_fixture, deny

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from edgetui.store import read_jsonl
+from edgetui.rundir.store import read_jsonl
 
 from conftest import EDGETUI, REPO, write_profile
 

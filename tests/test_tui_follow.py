@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgetui.tui.follow import HISTORY, LOG_LINES, JsonlTail, LiveState, fmt_duration
-from edgetui.tui.runs import RUNNER_LOG, SEEN_MARK, RunFollower, mark_seen, recent_runs, run_to_open
+from edgetui.rundir.follow import HISTORY, LOG_LINES, JsonlTail, LiveState, fmt_duration
+from edgetui.run.session import RUNNER_LOG, SEEN_MARK, RunFollower, mark_seen, recent_runs, run_to_open
 
 
 def line(rec: dict) -> str:
@@ -300,7 +300,7 @@ def test_start_up_offers_an_interrupted_run(tmp_path):
 
 
 def test_launch_runner_detaches_it_from_the_console_session(tmp_path):
-    from edgetui.launch import launch_runner
+    from edgetui.run.launch import launch_runner
 
     run_dir = tmp_path / "run"
     missing = tmp_path / "missing.toml"

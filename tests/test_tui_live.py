@@ -10,9 +10,9 @@ import pytest
 from textual.widgets import RichLog, Sparkline, Static
 
 from edgetui.tui.app import EdgeApp
-from edgetui.tui.common import ConfirmScreen, HelpScreen
-from edgetui.tui.live_screen import LiveScreen, power_text, temperature_text
-from edgetui.tui.runs import RunFollower
+from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
+from edgetui.tui.screens.live import LiveScreen, power_text, temperature_text
+from edgetui.run.session import RunFollower
 from fixtures.tui.scenes import alive, copy_run, cut_mid_decode
 
 
@@ -131,7 +131,7 @@ async def test_a_dead_runner_is_shown_with_its_log_and_resume_is_offered(cut_run
 
 
 def test_pane_texts_say_na_with_the_reason_not_zero():
-    from edgetui.tui.follow import LiveState
+    from edgetui.rundir.follow import LiveState
 
     s = LiveState({"power_source": "no power sensor (hwmon: no hwmon chips; rapl: no RAPL zones)",
                    "sensors": [{"backend": "thermal", "detected": False, "reason": "no thermal zones"},

@@ -10,8 +10,9 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from edgetui.tui.app import EdgeApp
-from edgetui.tui.common import ConfirmScreen, HelpScreen, InputScreen, ScreenActions
-from edgetui.tui.queue_screen import QueueScreen
+from edgetui.tui.dialogs import ConfirmScreen, HelpScreen, InputScreen
+from edgetui.tui.palette import ScreenActions
+from edgetui.tui.screens.queue import QueueScreen
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -147,7 +148,7 @@ async def test_q_quits_at_once_when_no_run_is_active(profiles_dir, tmp_path):
 
 @pytest.mark.asyncio
 async def test_q_asks_first_while_a_run_is_active_and_says_the_run_goes_on(profiles_dir, tmp_path):
-    from edgetui.tui.runs import RunFollower
+    from edgetui.run.session import RunFollower
 
     run_dir = tmp_path / "runs" / "20260101-000000-smoke"
     run_dir.mkdir(parents=True)
@@ -168,7 +169,7 @@ async def test_q_asks_first_while_a_run_is_active_and_says_the_run_goes_on(profi
 
 
 def test_profiles_given_on_the_command_line_come_first(tmp_path):
-    from edgetui.tui.queue_screen import discover
+    from edgetui.tui.screens.queue import discover
 
     shutil.copy(REPO / "profiles" / "smoke.toml", tmp_path / "mine.toml")
     entries = discover(tmp_path / "no-such-dir", [str(tmp_path / "mine.toml")])
@@ -179,7 +180,7 @@ def test_profiles_given_on_the_command_line_come_first(tmp_path):
 
 @pytest.mark.asyncio
 async def test_a_second_queue_is_not_started_beside_a_run_in_progress(profiles_dir, tmp_path):
-    from edgetui.tui.live_screen import LiveScreen
+    from edgetui.tui.screens.live import LiveScreen
 
     busy = tmp_path / "runs" / "20260101-000000-other"
     busy.mkdir(parents=True)

@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import DataTable, Input, Select, Static
 
 from edgetui.tui.app import EdgeApp
-from edgetui.tui.common import InputScreen
-from edgetui.tui.results_screen import FilterScreen, ResultsScreen, fmt_value
+from edgetui.tui.dialogs import InputScreen
+from edgetui.tui.screens.results import FilterScreen, ResultsScreen, fmt_value
 from fixtures.tui.scenes import copy_run
 
 

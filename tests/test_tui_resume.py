@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from edgetui.tui.app import EdgeApp
-from edgetui.tui.live_screen import LiveScreen
-from edgetui.tui.results_screen import ResultsScreen
+from edgetui.tui.screens.live import LiveScreen
+from edgetui.tui.screens.results import ResultsScreen
 
 from conftest import smollm2_profile
 

@@ -13,9 +13,9 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from edgetui.tui.app import EdgeApp
-from edgetui.tui.common import ConfirmScreen, InputScreen
-from edgetui.tui.live_screen import LiveScreen
-from edgetui.tui.results_screen import ResultsScreen
+from edgetui.tui.dialogs import ConfirmScreen, InputScreen
+from edgetui.tui.screens.live import LiveScreen
+from edgetui.tui.screens.results import ResultsScreen
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 300
@@ -66,7 +66,7 @@ async def test_queue_run_results_weights_and_export(tmp_path, smollm2_path, monk
         assert follower.process.wait(timeout=30) == 0
         assert (follower.run_dir / "console_seen").exists()
         # this machine has no power sensor: the pane says n/a and why, never 0 W
-        from edgetui.tui.live_screen import power_text
+        from edgetui.tui.screens.live import power_text
 
         assert str(power_text(state)).startswith("n/a: no power sensor")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgetui.tui.app import EdgeApp
-from edgetui.tui.runs import RunFollower
+from edgetui.run.session import RunFollower
 from fixtures.tui.scenes import HERE, alive, copy_run, cut_mid_decode
 
 SIZES = [(80, 24), (200, 50)]

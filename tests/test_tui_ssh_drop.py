@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.tui.runs import pid_alive
+from edgetui.run.session import pid_alive
 
 from conftest import smollm2_profile
 

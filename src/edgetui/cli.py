@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             return cmd_status(args)
         if args.command == "rank":
-            from edgetui.rank_cli import cmd_rank
+            from edgetui.ranking.cli import cmd_rank
 
             return cmd_rank(args)
         if args.command == "results":
@@ -121,15 +121,15 @@ def _console(args: argparse.Namespace, results: list[str] | None = None, run_pro
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edgetui.profile import load_profiles
-    from edgetui.rundirs import new_run_dir
-    from edgetui.runner import Runner
-    from edgetui.summary import summary_table
+    from edgetui.profiles.schema import load_profiles
+    from edgetui.rundir.layout import new_run_dir
+    from edgetui.run.runner import Runner
+    from edgetui.run.summary import summary_table
 
     sysfs_root = args.sub_sysfs_root
     resume = bool(args.resume)
     if resume:
-        from edgetui.store import RunStore
+        from edgetui.rundir.store import RunStore
 
         manifest = RunStore(args.resume).read_manifest()
         if manifest is None:
@@ -159,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     say(f"edgetui {__version__}: {len(runner.configs)} configuration(s) -> {out}")
     say(f"power source: {runner.sensors.power_source_label}")
-    from edgetui.runner import StoreWriteError
+    from edgetui.run.runner import StoreWriteError
 
     try:
         failed = runner.run()
@@ -189,7 +189,7 @@ def _resilient_print():
 
 def _detach(args: argparse.Namespace, out: Path, paths: list[str], resume: bool) -> int:
     """Start the same headless run in a session of its own, logging to out/runner.log."""
-    from edgetui.launch import launch_runner
+    from edgetui.run.launch import launch_runner
 
     proc = launch_runner(paths, out, sysfs_root=args.sub_sysfs_root, power_source=args.power_source, resume=resume)
     print(f"running in the background, pid {proc.pid}: {out}")
@@ -198,7 +198,7 @@ def _detach(args: argparse.Namespace, out: Path, paths: list[str], resume: bool)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from edgetui.runstate import list_runs, run_state
+    from edgetui.rundir.state import list_runs, run_state
 
     states = [run_state(d) for d in args.runs] if args.runs else list_runs()
     if not states:
@@ -209,10 +209,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sensors(args: argparse.Namespace) -> int:
-    from edgetui.boards import resolve
-    from edgetui.hostinfo import board_model
+    from edgetui.sensors.catalogue import resolve
+    from edgetui.sensors.host import board_model
     from edgetui.sensors import SensorSet, make_context
-    from edgetui.sensors.boards import detected_accelerators
+    from edgetui.sensors.registry import detected_accelerators
 
     ctx = make_context(args.sub_sysfs_root or args.sysfs_root)
     sensors = SensorSet(ctx)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgetui.plan import Configuration
+from edgetui.profiles.plan import Configuration
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -116,15 +116,3 @@ class Engine(ABC):
         self.emit({"ev": "progress", "config_id": config.config_id, "rep": rep, "warmup": warmup,
                    "phase": phase, "tokens": tokens, "t": time.monotonic()})
 
-
-def engine_class(kind: str) -> type[Engine]:
-    """The engine for a profile's [engine] kind."""
-    if kind == "llama_cpp":
-        from edgetui.engines.llama_cpp import LlamaCppEngine
-
-        return LlamaCppEngine
-    try:
-        from edgetui.engines import http_engines  # the server engines (their own issue)
-    except ImportError:
-        raise EngineError(f'engine "{kind}" is not available in this build') from None
-    return http_engines.engine_class(kind)

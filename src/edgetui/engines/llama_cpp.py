@@ -13,18 +13,9 @@ import time
 from pathlib import Path
 
 from edgetui.engines.base import PROGRESS_PERIOD_S, Engine, EngineError, LoadInfo, RepResult
-from edgetui.plan import Configuration
+from edgetui.engines.prompt import PROMPT_TEXT
+from edgetui.profiles.plan import Configuration
 
-# A fixed, ordinary English text: prompts of N tokens are its first N tokens (repeated if needed).
-PROMPT_TEXT = (
-    "Edge devices bring language models close to the people who use them. A small board on a desk, "
-    "in a vehicle or in a field station can answer questions, summarise notes and translate short "
-    "messages without sending anything to a data centre. Choosing the right board, model and settings "
-    "is a matter of measurement: how fast the first token arrives, how many tokens follow each second, "
-    "how much energy each token costs, how hot the board gets and how much memory the model needs. "
-    "Explain, step by step, how you would compare three such boards fairly, what you would record for "
-    "each run, and which mistakes would make the comparison misleading. "
-)
 
 KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
 FLASH = {"auto": -1, False: 0, True: 1}

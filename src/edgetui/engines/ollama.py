@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from edgetui.engines.base import EngineError, LoadInfo, RepResult
-from edgetui.engines.http_engines import HttpServer, ServerEngine, ns_to_ms
-from edgetui.plan import Configuration
+from edgetui.engines.server import HttpServer, ServerEngine, ns_to_ms
+from edgetui.profiles.plan import Configuration
 
 HAILO_BANNER = "hailo-ollama"
 UNLOAD_WAIT_S = 15.0

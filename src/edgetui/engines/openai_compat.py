@@ -19,8 +19,8 @@ import time
 from typing import Any
 
 from edgetui.engines.base import EngineError, LoadInfo, RepResult
-from edgetui.engines.http_engines import HttpServer, ServerEngine
-from edgetui.plan import Configuration
+from edgetui.engines.server import HttpServer, ServerEngine
+from edgetui.profiles.plan import Configuration
 
 
 def model_matches(server_id: str, wanted: str) -> bool:

@@ -28,9 +28,9 @@ import uuid
 from typing import Any
 
 from edgetui.engines.base import Emit, EngineError, LoadInfo, RepResult
-from edgetui.engines.http_engines import ServerEngine, describe_os_error
-from edgetui.plan import Configuration
-from edgetui.serverproc import url_host_port
+from edgetui.engines.server import ServerEngine, describe_os_error
+from edgetui.profiles.plan import Configuration
+from edgetui.engines.serverproc import url_host_port
 
 DEFAULT_PORT = 10001
 TOKENS_PER_CHUNK = 3  # llm_llm's runner: decoded text goes out every 3 tokens

@@ -21,7 +21,7 @@ def backend_classes() -> list[type[Backend]]:
 
     classes: list[type[Backend]] = [SystemLoad, ThermalZones, Hwmon, Rapl]
     try:  # board backends (their own issue); absent modules are simply not offered
-        from edgetui.sensors.boards import board_backend_classes
+        from edgetui.sensors.registry import board_backend_classes
 
         classes += board_backend_classes()
     except ImportError:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgetui.hostinfo import board_model
+from edgetui.sensors.host import board_model
 from edgetui.sensors.base import Backend, Probe, Reading, read_number, read_text
 from edgetui.sensors.sysfs import hwmon_named
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from edgetui.hostinfo import board_model
+from edgetui.sensors.host import board_model
 from edgetui.sensors.base import Backend, Probe, Reading, read_text
 from edgetui.sensors.sysfs import device_tree_strings, read_with_reason
 

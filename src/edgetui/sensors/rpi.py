@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from edgetui.hostinfo import board_model
+from edgetui.sensors.host import board_model
 from edgetui.sensors.base import Backend, Probe, Reading, read_text
 
 _PMIC_LINE = re.compile(r"^\s*(?P<rail>\S+?)_(?P<q>[AV])\s+(?:current|volt)\(\d+\)=(?P<v>[-+0-9.eE]+)[AV]\s*$")

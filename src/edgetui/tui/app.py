@@ -17,36 +17,15 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.timer import Timer
 
-from edgetui.rundirs import default_runs_dir, new_run_dir
-from edgetui.tui.common import ConfirmScreen, HelpScreen, ScreenActions
-from edgetui.tui.live_screen import LiveScreen
-from edgetui.tui.queue_screen import QueueScreen
-from edgetui.tui.runs import RunFollower, launch_runner, mark_seen, pid_alive, recent_runs, run_to_open
+from edgetui.rundir.layout import default_runs_dir, new_run_dir
+from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
+from edgetui.tui.keymap import keymap_path, load_keymap
+from edgetui.tui.palette import ScreenActions
+from edgetui.tui.screens.live import LiveScreen
+from edgetui.tui.screens.queue import QueueScreen
+from edgetui.run.session import RunFollower, launch_runner, mark_seen, pid_alive, recent_runs, run_to_open
 
 REFRESH_HZ = 2.0  # reads and redraws per second: a few Hz at most, whatever the token rate
-KEYMAP_FILE = "keymap.toml"  # in the user config folder: binding id = "key", e.g. "queue.run" = "R"
-
-
-def keymap_path() -> Path:
-    import platformdirs
-
-    return Path(os.environ.get("EDGETUI_KEYMAP") or Path(platformdirs.user_config_dir("edgetui")) / KEYMAP_FILE)
-
-
-def load_keymap(path: Path) -> tuple[dict[str, str], str | None]:
-    """The user's key remapping (binding id -> key), or the reason it is not used."""
-    from edgetui.tomlread import tomllib
-
-    if not path.exists():
-        return {}, None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return {}, f"{path}: {exc}"
-    bad = [k for k, v in data.items() if not isinstance(v, str)]
-    if bad:
-        return {}, f"{path}: {', '.join(bad)}: expected a key as a string, e.g. \"queue.run\" = \"R\""
-    return dict(data), None
 
 
 class EdgeApp(App[int]):
@@ -126,7 +105,7 @@ class EdgeApp(App[int]):
     # ------------------------------------------------------------------ the run
     def start_run(self, profile_paths: list[Path]) -> None:
         from edgetui.errors import UserError
-        from edgetui.profile import load_profiles
+        from edgetui.profiles.schema import load_profiles
 
         try:
             profiles = load_profiles(profile_paths)
@@ -210,7 +189,7 @@ class EdgeApp(App[int]):
         if not has_rows:
             self.notify("the run ended without a finished configuration", severity="warning")
             return
-        from edgetui.tui.results_screen import ResultsScreen
+        from edgetui.tui.screens.results import ResultsScreen
 
         current = self.screen
         if isinstance(current, ResultsScreen) and current.paths == [str(f.run_dir)]:
@@ -236,7 +215,7 @@ class EdgeApp(App[int]):
         self.push_screen(LiveScreen(self.follower))
 
     def show_results(self, paths: list[str | Path] | list[Path] | list[str]) -> None:
-        from edgetui.tui.results_screen import ResultsScreen  # polars is imported here, not at start-up
+        from edgetui.tui.screens.results import ResultsScreen  # polars is imported here, not at start-up
 
         self.push_screen(ResultsScreen(list(paths)))
 

@@ -13,11 +13,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from edgetui.errors import UserError
-from edgetui.plan import Configuration, estimate_seconds, expand
-from edgetui.profile import Profile, load_profile
-from edgetui.rundirs import default_runs_dir
-from edgetui.tui.common import InputScreen
-from edgetui.tui.follow import fmt_duration
+from edgetui.profiles.plan import Configuration, estimate_seconds, expand
+from edgetui.profiles.schema import Profile, load_profile
+from edgetui.rundir.layout import default_runs_dir
+from edgetui.tui.dialogs import InputScreen
+from edgetui.rundir.follow import fmt_duration
 
 
 @dataclass
@@ -341,7 +341,7 @@ class QueueScreen(Screen):
         self.notify(f"{len(self.entries)} profile(s) read")
 
     def action_results(self) -> None:
-        from edgetui.tui.runs import recent_runs
+        from edgetui.run.session import recent_runs
 
         runs = recent_runs(self.app.runs_dir or default_runs_dir(), alive=self.app.alive)  # type: ignore[attr-defined]
         default = str(runs[0].path) if runs else ""

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import psutil
 
-from edgetui.energy import PowerTrace
+from edgetui.run.energy import PowerTrace
 from edgetui.sensors import SensorSet
 
 

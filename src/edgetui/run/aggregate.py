@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgetui import __version__
-from edgetui.stats import maximum, mean, std
+from edgetui.run.stats import maximum, mean, std
 
 STD_METRICS = ("ttft_ms", "prefill_tps", "decode_tps")
 

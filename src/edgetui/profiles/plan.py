@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from edgetui.profile import Profile
+from edgetui.profiles.schema import Profile
 
 # Parameters that change what is measured; they, and nothing else, make the id.
 ID_FIELDS = (

@@ -35,7 +35,7 @@ class Control:
 
 
 def write_control(run_dir: str | Path, **state: Any) -> None:
-    from edgetui.store import atomic_write
+    from edgetui.rundir.store import atomic_write
 
     path = Path(run_dir) / CONTROL_FILE
     try:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgetui.child import describe_exit, tail_lines
-from edgetui.control import CONTROL_FILE
-from edgetui.launch import RUNNER_LOG, launch_runner
-from edgetui.runstate import effective_status, runner_alive
-from edgetui.tui.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
+from edgetui.run.child import describe_exit, tail_lines
+from edgetui.rundir.control import CONTROL_FILE
+from edgetui.run.launch import RUNNER_LOG, launch_runner
+from edgetui.rundir.state import effective_status, runner_alive
+from edgetui.rundir.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
 
 SEEN_MARK = "console_seen"  # the console has shown this run's outcome once: do not open it again at start
 BACKLOG_BYTES = 64 << 10  # more unread than this: a late attach, skip old progress events unparsed
@@ -205,7 +205,7 @@ class RunFollower:
 
     def resume(self, sysfs_root: str | None = None) -> None:
         """Start a runner that continues this run from the first repetition not on disk."""
-        from edgetui.control import write_control
+        from edgetui.rundir.control import write_control
 
         write_control(self.run_dir, abort=False, pause=False)  # an old request must not stop the new runner
         self.process = launch_runner([], self.run_dir, sysfs_root=sysfs_root, resume=True)

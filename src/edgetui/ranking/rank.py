@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from edgetui.errors import UserError, close_match_hint
-from edgetui.store import RESULT_COLUMNS, load_result_rows
+from edgetui.rundir.store import RESULT_COLUMNS, load_result_rows
 
 
 @dataclass(frozen=True)
@@ -233,14 +233,14 @@ def load_results(paths: Sequence[str | Path]) -> pl.DataFrame:
 def _rows_of(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     if p.is_file() and (p.suffix == ".toml" or (p.suffix == ".csv" and _is_export_csv(p))):
-        from edgetui.export import load_ranking_export
+        from edgetui.ranking.export import load_ranking_export
 
         return load_ranking_export(p).result_rows()
     return load_result_rows(p)
 
 
 def _is_export_csv(p: Path) -> bool:
-    from edgetui.export import CSV_MAGIC
+    from edgetui.ranking.export import CSV_MAGIC
 
     try:
         with p.open(encoding="utf-8") as f:

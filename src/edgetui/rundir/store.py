@@ -8,7 +8,7 @@
     results.csv       one row per configuration (rewritten atomically after each)
     results.json      the same rows as JSON
     logs/<id>.log     the engine's own output, per configuration
-    control.json      pause, skip and abort asked of the runner (edgetui.control)
+    control.json      pause, skip and abort asked of the runner (edgetui.rundir.control)
     runner.log        a detached runner's own output (console or --detach)
     console_seen      marks that a console has shown this run's outcome once
 """

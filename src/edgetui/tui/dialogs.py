@@ -1,17 +1,17 @@
-"""Dialogs and the command palette provider shared by every screen."""
+"""Dialogs shared by every screen: confirm, input, help."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
+
+from edgetui.tui.keymap import keymap_path
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -121,37 +121,8 @@ class HelpScreen(ModalScreen[None]):
             yield Label(f"Keys: {self.target.title or self.target.__class__.__name__}", classes="dialog-title")
             with VerticalScroll():
                 yield Static(lines)
-            from edgetui.tui.app import keymap_path
-
             yield Static(f"ctrl+p: command palette (the same actions)   escape: close\n"
                          f"remap keys by id in {keymap_path()}, e.g. \"queue.run\" = \"R\"", classes="dialog-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-class ScreenActions(Provider):
-    """The command palette offers the keyed actions of the screen it was opened from."""
-
-    def _commands(self) -> list[tuple[str, str, str]]:
-        screen = self.screen
-        out = []
-        for binding in getattr(screen, "BINDINGS", []):
-            if not isinstance(binding, Binding) or not binding.description:
-                continue
-            if screen.check_action(binding.action, ()) is False:
-                continue
-            key = self.app.get_key_display(Binding(binding.key.split(",")[0], binding.action))
-            out.append((binding.description, binding.action, binding.tooltip or f"key: {key}"))
-        return out
-
-    async def discover(self) -> Hits:
-        for name, action, help_text in self._commands():
-            yield DiscoveryHit(name, partial(self.screen.run_action, action), help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, action, help_text in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), partial(self.screen.run_action, action), help=help_text)

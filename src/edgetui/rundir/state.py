@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 
 from edgetui.errors import UserError
-from edgetui.store import RunStore, read_jsonl
+from edgetui.rundir.store import RunStore, read_jsonl
 
 
 @dataclass
@@ -85,7 +85,7 @@ def run_state(path: str | Path) -> RunState:
 
 def list_runs(root: str | Path | None = None, limit: int = 20) -> list[RunState]:
     """The newest runs under the runs folder (default: the user's)."""
-    from edgetui.rundirs import default_runs_dir
+    from edgetui.rundir.layout import default_runs_dir
 
     base = Path(root) if root else default_runs_dir()
     if not base.is_dir():

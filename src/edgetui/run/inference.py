@@ -28,8 +28,8 @@ def main() -> int:
     def emit(ev: dict[str, Any]) -> None:
         events.write(json.dumps(ev, separators=(",", ":")) + "\n")
 
-    from edgetui.engines.base import engine_class
-    from edgetui.plan import Configuration
+    from edgetui.engines.registry import engine_class
+    from edgetui.profiles.plan import Configuration
 
     engine = None
     for line in sys.stdin:

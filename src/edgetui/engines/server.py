@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edgetui.engines.base import PROGRESS_PERIOD_S, Engine, EngineError, Emit
-from edgetui.plan import Configuration
+from edgetui.engines.prompt import PROMPT_TEXT
+from edgetui.profiles.plan import Configuration
 
 MAX_FIT_TRIES = 10
 FILLERS = (" a", " and so", " and so on")  # one, two, three words to close a gap
@@ -174,8 +175,6 @@ class ServerEngine(Engine):
     def fit_prompt(self, want: int) -> tuple[str, int]:
         """A body text that, after a tag, the server counts as `want` prompt tokens (its template
         and special tokens included): words of a fixed text are added or removed until it does."""
-        from edgetui.engines.llama_cpp import PROMPT_TEXT
-
         words = PROMPT_TEXT.split()
         tag = "[000] "
 
@@ -232,19 +231,3 @@ class ServerEngine(Engine):
 def ns_to_ms(value: Any) -> float | None:
     return value / 1e6 if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
-
-def engine_class(kind: str) -> type[Engine]:
-    """The server engine for a profile's [engine] kind."""
-    if kind == "ollama":
-        from edgetui.engines.ollama import OllamaEngine
-
-        return OllamaEngine
-    if kind == "openai":
-        from edgetui.engines.openai_compat import OpenAIEngine
-
-        return OpenAIEngine
-    if kind == "stackflow":
-        from edgetui.engines.stackflow import StackFlowEngine
-
-        return StackFlowEngine
-    raise EngineError(f'unknown engine "{kind}"')

@@ -1,4 +1,4 @@
-"""The results screen: the ranking (edgetui.ranking, the same code as `edgetui rank`) in a table,
+"""The results screen: the ranking (edgetui.ranking.rank, the same code as `edgetui rank`) in a table,
 a weights editor beside it, filters, sorting and export. Nothing is ranked here: every change
 calls ranking.rank() again and the table is updated from what it returns.
 
@@ -18,9 +18,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Label, Select, Static
 
-from edgetui import export, ranking
+from edgetui.ranking import export, rank as ranking
 from edgetui.errors import UserError
-from edgetui.tui.common import ConfirmScreen, InputScreen
+from edgetui.tui.dialogs import ConfirmScreen, InputScreen
 
 # Short column headers for the criteria (the full label is in the weights pane and the help).
 SHORT = {

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from edgetui.errors import EXIT_OK, UserError
-from edgetui.ranking import CRITERIA, DEFAULT_WEIGHTS, Ranking, format_weights, load_results, parse_weights, rank
+from edgetui.ranking.rank import CRITERIA, DEFAULT_WEIGHTS, Ranking, format_weights, load_results, parse_weights, rank
 
 # Configuration parameters shown beside board and model (the rest is in the export).
 PARAM_COLUMNS = (("quant", "quant"), ("engine", "engine"), ("n_threads", "thr"), ("n_gpu_layers", "ngl"),
@@ -42,7 +42,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
                         f"{_present(df, list(filters) or ['status'])}")
     print(format_ranking(ranking))
     if args.export:
-        from edgetui.export import export_ranking
+        from edgetui.ranking.export import export_ranking
 
         out = export_ranking(ranking, args.export, force=args.force)
         print(f"\nexported: {out}")

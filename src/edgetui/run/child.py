@@ -49,13 +49,13 @@ def tail_lines(path: Path, n: int = LOG_TAIL_LINES) -> str:
     return "\n".join(line for line in lines[-n:] if line.strip())
 
 
-class WorkerDied(Exception):
+class ChildDied(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-class Worker:
+class InferenceChild:
     """One inference child process and its two pipes."""
 
     def __init__(self, log_path: Path) -> None:
@@ -66,7 +66,7 @@ class Worker:
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
         self.log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgetui.worker"], stdin=subprocess.PIPE, stdout=self.log,
+            [sys.executable, "-m", "edgetui.run.inference"], stdin=subprocess.PIPE, stdout=self.log,
             stderr=subprocess.STDOUT, pass_fds=(write_fd,), env=env,
         )
         os.close(write_fd)
@@ -81,10 +81,10 @@ class Worker:
             self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
-            raise WorkerDied(self.death_reason()) from None
+            raise ChildDied(self.death_reason()) from None
 
     def next_event(self, timeout: float) -> dict[str, Any] | None:
-        """The next event, None on timeout; WorkerDied when the child is gone."""
+        """The next event, None on timeout; ChildDied when the child is gone."""
         # Lines are split from a buffer of our own: select() sees only the pipe, so a second line
         # already pulled into a file object's read buffer (two events in one read) would wait
         # unseen behind it forever while the child waits for its next command.
@@ -92,11 +92,11 @@ class Worker:
             ready, _, _ = select.select([self.events], [], [], timeout)
             if not ready:
                 if self.proc.poll() is not None:
-                    raise WorkerDied(self.death_reason())
+                    raise ChildDied(self.death_reason())
                 return None
             chunk = os.read(self.events.fileno(), 65536)
             if not chunk:
-                raise WorkerDied(self.death_reason())
+                raise ChildDied(self.death_reason())
             self._pending += chunk
         line, _, self._pending = self._pending.partition(b"\n")
         return json.loads(line)
@@ -120,7 +120,7 @@ class Worker:
         try:
             self.send({"cmd": "quit"})
             self.proc.wait(timeout=30)
-        except (WorkerDied, subprocess.TimeoutExpired):
+        except (ChildDied, subprocess.TimeoutExpired):
             self.kill()
         self.close_files()
 

@@ -12,10 +12,10 @@ from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Sparkline, Static
 
-from edgetui.control import write_control
-from edgetui.tui.common import ConfirmScreen
-from edgetui.tui.follow import LOG_LINES, LiveState, _mean, fmt_duration, fmt_num
-from edgetui.tui.runs import RunFollower
+from edgetui.rundir.control import write_control
+from edgetui.tui.dialogs import ConfirmScreen
+from edgetui.rundir.follow import LOG_LINES, LiveState, _mean, fmt_duration, fmt_num
+from edgetui.run.session import RunFollower
 
 LOG_STYLES = {"error": "bold red", "warn": "yellow", "ok": "green", "": ""}
 

@@ -24,9 +24,9 @@ import tomli_w
 
 from edgetui import __version__
 from edgetui.errors import UserError
-from edgetui.ranking import (CRITERIA, RANK_COLUMNS, Ranking, format_weights, frame_from_rows, parse_weights,
+from edgetui.ranking.rank import (CRITERIA, RANK_COLUMNS, Ranking, format_weights, frame_from_rows, parse_weights,
                              validate_weights)
-from edgetui.store import atomic_write
+from edgetui.rundir.store import atomic_write
 
 from edgetui.tomlread import tomllib
 

@@ -15,20 +15,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from edgetui import __version__, gguf, models
-from edgetui.aggregate import result_row
-from edgetui.child import Worker, WorkerDied
-from edgetui.control import CONTROL_FILE, Control
-from edgetui.boards import engine_is_local, resolve as resolve_board
+from edgetui import __version__, models
+from edgetui.models import gguf
+from edgetui.run.aggregate import result_row
+from edgetui.run.child import InferenceChild, ChildDied
+from edgetui.rundir.control import CONTROL_FILE, Control
+from edgetui.sensors.catalogue import engine_is_local, resolve as resolve_board
 from edgetui.engines.base import RepResult, disagreements, metrics
 from edgetui.errors import UserError
-from edgetui.hostinfo import host_info
-from edgetui.plan import Configuration, expand
-from edgetui.profile import Profile
-from edgetui.sampler import Sampler
+from edgetui.sensors.host import host_info
+from edgetui.profiles.plan import Configuration, expand
+from edgetui.profiles.schema import Profile
+from edgetui.run.sampler import Sampler
 from edgetui.sensors import PowerChoiceError, SensorSet, make_context
-from edgetui.sensors.boards import detected_accelerators, detected_power_mode
-from edgetui.store import RunStore, read_jsonl
+from edgetui.sensors.registry import detected_accelerators, detected_power_mode
+from edgetui.rundir.store import RunStore, read_jsonl
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -257,7 +258,7 @@ class Runner:
         statuses = self.store.config_statuses() if self.resume else {}
         index = 0
         for group in self._groups():
-            worker: Worker | None = None
+            worker: InferenceChild | None = None
             try:
                 for c in group:
                     index += 1
@@ -348,7 +349,7 @@ class Runner:
             time.sleep(1.0)
         self.on_line(f"still above {p.cool_below_c:g} C after {p.cool_max_s:g} s: going on")
 
-    def _run_config(self, c: Configuration, index: int, worker: Worker | None, done: set[int]) -> Worker | None:
+    def _run_config(self, c: Configuration, index: int, worker: InferenceChild | None, done: set[int]) -> InferenceChild | None:
         n = len(self.configs)
         self.current = c
         self.config_started_at = now_iso()
@@ -385,7 +386,7 @@ class Runner:
                 self.on_line("  aborted")
             self.current = None
             return None
-        except WorkerDied as exc:
+        except ChildDied as exc:
             self.on_line(f"  failed: {exc.reason.splitlines()[0]}")
             self._finish(c, "failed", exc.reason)
             return None
@@ -408,7 +409,7 @@ class Runner:
         when Ollama has started its model runner)."""
         if c.engine == "llama_cpp":
             return []
-        from edgetui.serverproc import find_server_for
+        from edgetui.engines.serverproc import find_server_for
 
         e = self.profiles[c.profile].engine
         found = find_server_for(c.engine, c.engine_url, pid=e.server_pid, process=e.server_process,
@@ -420,10 +421,10 @@ class Runner:
             self.on_line(f"  {note}")
         return found.pids
 
-    def _start_worker(self, c: Configuration) -> Worker:
+    def _start_worker(self, c: Configuration) -> InferenceChild:
         log = self.store.log_path(c.config_id)
         self.load_info = {}
-        worker = Worker(log)
+        worker = InferenceChild(log)
         self.sampler.set_target_pids([worker.pid])
         self.sampler.set_phase("load")
         self.event({"ev": "phase", "phase": "load", "config_id": c.config_id, "pid": worker.pid})
@@ -437,7 +438,7 @@ class Runner:
         self.on_line(f"  loaded in {ev['load_s']:.2f} s ({ev['engine_version']})")
         return worker
 
-    def _await(self, worker: Worker, wanted: str) -> dict[str, Any]:
+    def _await(self, worker: InferenceChild, wanted: str) -> dict[str, Any]:
         """Forward progress events until the wanted one; an error event fails the configuration."""
         while True:
             self._check_control(wait=False)
@@ -454,7 +455,7 @@ class Runner:
             if ev["ev"] == wanted:
                 return ev
 
-    def _run_rep(self, worker: Worker, c: Configuration, rep: int, warm: bool) -> None:
+    def _run_rep(self, worker: InferenceChild, c: Configuration, rep: int, warm: bool) -> None:
         self.event({"ev": "rep_start", "config_id": c.config_id, "rep": rep, "warmup": warm,
                     "of": c.repetitions})
         worker.send({"cmd": "run", "config": c.to_dict(), "rep": rep, "warmup": warm})

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgetui.plan import Configuration, estimate_seconds
+from edgetui.profiles.plan import Configuration, estimate_seconds
 
 HISTORY = 120  # points kept per sparkline
 LOG_LINES = 300  # log lines kept for the log pane

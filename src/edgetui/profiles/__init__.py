@@ -1,0 +1,1 @@
+"""Profiles: the TOML schema and its expansion into a plan of configurations."""

@@ -1,0 +1,1 @@
+"""Rankings: criteria, rank and Pareto front, exports, and `edgetui rank`."""

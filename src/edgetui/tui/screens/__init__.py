@@ -1,0 +1,1 @@
+"""The console's three screens, each with its .tcss."""

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo headless-demo test screenshots bench clean
+.PHONY: setup demo headless-demo test lint screenshots bench clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,12 @@ headless-demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# ruff (mistakes, not taste), mypy on the package, and the import contracts
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 screenshots: setup
 	$(PY) scripts/screenshots.py

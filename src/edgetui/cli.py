@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from edgetui import __version__
 from edgetui.errors import EXIT_BAD_INPUT, EXIT_FAILED_CONFIGS, EXIT_OK, UserError
@@ -19,7 +20,7 @@ def _err(msg: str) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 too; keep our prefix and no usage dump
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 too; keep our prefix and no usage dump
         _err(f"{message} (see `{self.prog} --help`)")
         raise SystemExit(EXIT_BAD_INPUT)
 

@@ -25,7 +25,7 @@ import json
 import socket
 import time
 import uuid
-from typing import Any
+from typing import Any, BinaryIO
 
 from edgetui.engines.base import Emit, EngineError, LoadInfo, RepResult
 from edgetui.engines.server import ServerEngine, describe_os_error
@@ -51,7 +51,7 @@ class StackFlowEngine(ServerEngine):
         self.port = port or DEFAULT_PORT
         self.where = f"tcp://{self.host}:{self.port}"
         self.sock: socket.socket | None = None
-        self.reader = None
+        self.reader: BinaryIO | None = None
         self.work_id: str | None = None
 
     # ------------------------------------------------------------ the connection

@@ -72,7 +72,7 @@ class Configuration:
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def describe(self) -> str:
-        fa = {True: "on", False: "off"}.get(self.flash_attn, self.flash_attn)  # type: ignore[arg-type]
+        fa = {True: "on", False: "off"}[self.flash_attn] if isinstance(self.flash_attn, bool) else self.flash_attn
         prompt = f"pp{self.prompt_tokens}" if self.prompt_tokens is not None else "prompt"
         if self.engine != "llama_cpp":  # batch, flash attention and KV type are the server's business
             threads = f"t{self.n_threads}" if self.n_threads > 0 else "t:server"

@@ -77,7 +77,8 @@ def _flash(v: Any) -> str | bool:
 def _dims(v: Any) -> tuple[float, float, float]:
     if not isinstance(v, list) or len(v) != 3:
         raise ValueError("three numbers in mm, [length, width, height]")
-    return tuple(_num(0, 10_000, lo_open=True)(x) for x in v)  # type: ignore[return-value]
+    length, width, height = (_num(0, 10_000, lo_open=True)(x) for x in v)
+    return length, width, height
 
 
 def _fmt_choices(choices: tuple[Any, ...] | None) -> str:

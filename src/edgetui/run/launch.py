@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 RUNNER_LOG = "runner.log"  # the detached runner's stdout and stderr, in its run folder
 
 
-def launch_runner(profile_paths: list[str | Path], run_dir: str | Path, *, sysfs_root: str | None = None,
+def launch_runner(profile_paths: Sequence[str | Path], run_dir: str | Path, *, sysfs_root: str | None = None,
                   power_source: str | None = None, resume: bool = False) -> subprocess.Popen:
     """`edgetui run --headless` as a process of its own session, writing into run_dir."""
     run_dir = Path(run_dir)

@@ -81,7 +81,7 @@ class SensorSet:
                 if b.total_power(b.read()) is not None:
                     return b, ""
         notes = [f"{s.backend.name}: {s.backend.power_note}" for s in self.statuses  # e.g. a board with none
-                 if s.probe.detected and getattr(s.backend, "power_note", None)]
+                 if s.probe.detected and s.backend.power_note]
         reasons = notes + [f"{s.backend.name}: {s.probe.reason}" for s in self.statuses
                            if s.backend.power_priority is not None]
         return None, "no power sensor (" + "; ".join(reasons) + ")"

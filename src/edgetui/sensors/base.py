@@ -112,6 +112,7 @@ class Backend(ABC):
 
     name: str = "?"
     power_priority: int | None = None
+    power_note: str | None = None  # why a detected backend gives no power (e.g. a board with none)
 
     def __init__(self, ctx: SensorContext) -> None:
         self.ctx = ctx

@@ -156,8 +156,8 @@ def resolve(spec=None, model: str | None = None, *, root: Path = Path("/"),
         setattr(facts, key, value)
         if own is not None:
             facts.sources[key] = "profile"
-        elif from_entry is not None:
-            facts.sources[key] = f"catalogue:{entry.key}"  # type: ignore[union-attr]
+        elif entry is not None and from_entry is not None:
+            facts.sources[key] = f"catalogue:{entry.key}"
     if entry:
         facts.name = name or entry.name
         facts.note = entry.source

@@ -116,7 +116,8 @@ class MeterLog:
             t = parse_timestamp(fields[c["time"]])
             volts = self._number(fields[c["volts"]]) if "volts" in c else None
             amps = self._number(fields[c["amps"]]) if "amps" in c else None
-            watts = self._number(fields[c["watts"]]) if "watts" in c else volts * amps  # type: ignore[operator]
+            watts = (self._number(fields[c["watts"]]) if "watts" in c
+                     else self._number(fields[c["volts"]]) * self._number(fields[c["amps"]]))
         except (IndexError, ValueError, TypeError):
             self.bad_rows += 1
             return
@@ -215,7 +216,9 @@ class ExternalMeter(Backend):
             return Probe(False, "no meter configured (profile [power] meter_csv or meter_watts)")
         if self.fixed_w is not None:
             return Probe(True, f"fixed wattage typed in the profile: {self.fixed_w:g} W (external, not measured)")
-        path = Path(self.csv).expanduser()  # type: ignore[arg-type]
+        if not self.csv:  # configured means a csv or a fixed wattage
+            return Probe(False, "no meter configured (profile [power] meter_csv or meter_watts)")
+        path = Path(self.csv).expanduser()
         if not path.is_file():
             return Probe(False, f"meter log {path} not found (start the meter's logger before the run)")
         self.log = MeterLog(path)

@@ -6,6 +6,8 @@ rails the sysfs backend cannot find, and adds its own view of temperatures and G
 
 from __future__ import annotations
 
+from typing import Any
+
 from edgetui.sensors.base import Backend, Probe, Reading
 
 JTOP_INTERVAL_S = 0.5  # shorter intervals are unstable in jtop
@@ -17,7 +19,7 @@ class Jtop(Backend):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self._jetson = None
+        self._jetson: Any = None  # the jtop client once probed
 
     def probe(self) -> Probe:
         try:

@@ -6,6 +6,8 @@ What it covers: the GPU card(s) only, not the CPU or the rest of the machine."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from edgetui.sensors.base import Backend, Probe, Reading
 
 # Reasons that mean the clocks are held down now (not "idle" 0x1, app clocks 0x2, sync boost 0x10).
@@ -19,7 +21,7 @@ class Nvml(Backend):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self._nvml = None
+        self._nvml: Any = None  # the pynvml module once probed
         self._handles: list = []
         self._energy_start_mj: dict[int, float] = {}
         self._has_energy = False

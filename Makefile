@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,server]"
+	$(PY) -m pip install --quiet -e ".[dev,server,plot]"
 	$(VENV)/bin/edgetui models fetch
 	touch $(STAMP)
 

@@ -1,4 +1,4 @@
-"""Command line: `edgetui` (the console), `run`, `rank`, `results`, `sensors`, `models`, `status`.
+"""Command line: `edgetui` (the console), `run`, `rank`, `plot`, `results`, `sensors`, `models`, `status`.
 
 The console and these commands call the same core functions."""
 
@@ -63,12 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--filter", action="append", default=[], metavar="COL=VALUE",
                    help="keep rows whose model, board or engine equals VALUE (repeatable)")
 
+    g = sub.add_parser("plot", help="the trade-off figure of results (the console's `g`) as an SVG or PNG file")
+    g.add_argument("results", nargs="+")
+    g.add_argument("--out", required=True, metavar="FILE", help="FILE.svg or FILE.png")
+    g.add_argument("--x", default="decode_tps", metavar="CRITERION", help="horizontal axis (default decode_tps)")
+    g.add_argument("--y", default="power_w", metavar="CRITERION", help="vertical axis (default power_w)")
+    g.add_argument("--weights", help="as for `rank`: the row with the best score is circled")
+    g.add_argument("--filter", action="append", default=[], metavar="COL=VALUE",
+                   help="keep rows whose model, board or engine equals VALUE (repeatable)")
+    g.add_argument("--force", action="store_true", help="overwrite an existing file")
+
     res = sub.add_parser("results", help="open earlier results in the console's results screen")
     res.add_argument("results", nargs="+")
     return p
 
 
-COMMANDS = ("run", "sensors", "models", "rank", "results", "status")
+COMMANDS = ("run", "sensors", "models", "rank", "plot", "results", "status")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             from edgetui.ranking.cli import cmd_rank
 
             return cmd_rank(args)
+        if args.command == "plot":
+            from edgetui.ranking.cli import cmd_plot
+
+            return cmd_plot(args)
         if args.command == "results":
             return _console(args, results=args.results)
         return _console(args)

@@ -1,4 +1,5 @@
-"""`edgetui rank RESULTS... [--weights ...] [--filter COL=VALUE] [--export FILE] [--force]`.
+"""`edgetui rank RESULTS... [--weights ...] [--filter COL=VALUE] [--export FILE] [--force]` and
+`edgetui plot RESULTS... --out FILE.svg|FILE.png [--x C] [--y C]`.
 
 The same core as the console's results screen: ranking.load_results, ranking.rank and
 export.export_ranking; this module only parses the arguments and prints a plain table.
@@ -30,7 +31,7 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
     return filters
 
 
-def cmd_rank(args: argparse.Namespace) -> int:
+def _ranking_of(args: argparse.Namespace) -> tuple[Ranking, dict[str, list[str]]]:
     weights = parse_weights(args.weights) if args.weights else dict(DEFAULT_WEIGHTS)
     filters = parse_filters(getattr(args, "filter", None) or [])
     df = load_results(args.results)
@@ -40,12 +41,34 @@ def cmd_rank(args: argparse.Namespace) -> int:
         why = f"after the filter(s) {shown}" if filters else "that finished (all failed or skipped)"
         raise UserError(f"no configurations left to rank {why}; "
                         f"{_present(df, list(filters) or ['status'])}")
+    return ranking, filters
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    ranking, _ = _ranking_of(args)
     print(format_ranking(ranking))
     if args.export:
         from edgetui.ranking.export import export_ranking
 
         out = export_ranking(ranking, args.export, force=args.force)
         print(f"\nexported: {out}")
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """`edgetui plot RESULTS... --out FILE.svg|FILE.png [--x C] [--y C]`: the console's trade-off figure."""
+    from edgetui.ranking.plotdata import best_row_key, plot_axis, tradeoff_data
+    from edgetui.ranking.plotfile import check_out_path, write_figure
+
+    x, y = plot_axis(args.x, "--x"), plot_axis(args.y, "--y")  # refused before any file is read
+    out = check_out_path(args.out, force=args.force)
+    ranking, _ = _ranking_of(args)
+    data = tradeoff_data(ranking, x, y, highlight=best_row_key(ranking))
+    write_figure(data, out)
+    print(f"{len(data)} of {data.n_rows} configuration(s) plotted, {data.front.size} on the Pareto front")
+    if data.note:
+        print(data.note)
+    print(f"written: {out}")
     return EXIT_OK
 
 

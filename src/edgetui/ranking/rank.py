@@ -322,8 +322,9 @@ def _to_bool(name: str, v: Any, rows: list[dict[str, Any]], i: int) -> bool | No
 
 
 # ------------------------------------------------------------------ ranking
-def _value_expr(key: str, columns: Iterable[str]) -> pl.Expr:
-    """The value a criterion ranks on: its column as a float, non-finite values as missing."""
+def value_expr(key: str, columns: Iterable[str]) -> pl.Expr:
+    """The value a criterion ranks on: its column as a float, non-finite values as missing (the
+    ranking and the trade-off plot read every criterion through this one expression)."""
     cols = set(columns)
     c = CRITERIA[key]
     col = pl.col(c.column).cast(pl.Float64) if c.column in cols else pl.lit(None, dtype=pl.Float64)
@@ -380,7 +381,7 @@ def rank(
     if not include_failed and "status" in df.columns:
         work = work.filter(pl.col("status") == "done")
 
-    work = work.with_columns([_value_expr(k, df.columns) for k in keys])
+    work = work.with_columns([value_expr(k, df.columns) for k in keys])
     norm_exprs = []
     for k in keys:
         v = pl.col(f"value_{k}")

@@ -1,0 +1,228 @@
+"""What the trade-off figure shows: one point per ranked row on two criteria, the Pareto front of
+those two joined, the boards with their volume, and a note on the rows left out.
+
+The console's plot (results screen, `g`) and `edgetui plot` both draw what `tradeoff_data` returns,
+so the two figures never disagree. The points are the ranking's rows (after its filters, merged
+boards included); a row without one of the two values is counted in the note, never put at zero.
+Any criterion of rank.CRITERIA can be an axis: a criterion added there is plottable at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgetui.errors import UserError
+from edgetui.ranking.rank import CRITERIA, Criterion, Ranking, criterion_key, pareto_mask, value_expr
+
+DEFAULT_X = "decode_tps"
+DEFAULT_Y = "power_w"
+
+
+def row_key(source: object, config_id: object) -> str:
+    """A ranked row's identity across merged boards (the results screen keys its rows the same way)."""
+    return f"{source}|{config_id}"
+
+
+@dataclass(frozen=True)
+class PlotPoint:
+    key: str  # row_key(source, config_id)
+    config_id: str
+    source: str
+    board: str  # "unknown board" when the row names none
+    model: str
+    rank: int
+    x: float
+    y: float
+    volume_cm3: float | None
+    on_front: bool
+
+
+@dataclass(frozen=True)
+class BoardGroup:
+    """The points of one board; its volume gives the mark size in the file, the legend in the console."""
+
+    board: str
+    volume_cm3: float | None
+    n_points: int
+
+    @property
+    def label(self) -> str:
+        vol = f"{self.volume_cm3:.0f} cm³" if self.volume_cm3 is not None else "volume n/a"
+        return f"{self.board} ({vol})"
+
+
+@dataclass
+class TradeOffData:
+    """The plotted rows as arrays (a ranking of 100k rows stays cheap to redraw), in rank order.
+
+    xs, ys: the two values; on_front: Pareto-optimal on x and y; group: index into groups;
+    keys, models, ranks: per plotted row. front: indices of the front's points by increasing x.
+    """
+
+    x: Criterion
+    y: Criterion
+    xs: np.ndarray
+    ys: np.ndarray
+    on_front: np.ndarray
+    group: np.ndarray
+    keys: list[str]
+    models: list[str]
+    ranks: list[int]
+    groups: list[BoardGroup]  # by volume (smallest first), boards without a volume last
+    front: np.ndarray
+    n_rows: int  # rows in the ranking
+    missing_x: int  # rows without an x value (some may lack y too)
+    missing_y: int
+    n_left_out: int  # rows without x or without y
+    highlighted_key: str | None = None  # asked to be marked, plotted or not
+    sources: list[str] = field(default_factory=list)
+    _index: dict[str, int] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def point(self, i: int) -> PlotPoint:
+        g = self.groups[int(self.group[i])]
+        source, _, config_id = self.keys[i].rpartition("|")
+        return PlotPoint(key=self.keys[i], config_id=config_id, source=source, board=g.board, model=self.models[i],
+                         rank=self.ranks[i], x=float(self.xs[i]), y=float(self.ys[i]), volume_cm3=g.volume_cm3,
+                         on_front=bool(self.on_front[i]))
+
+    @property
+    def points(self) -> list[PlotPoint]:
+        return [self.point(i) for i in range(len(self))]
+
+    @property
+    def front_points(self) -> list[PlotPoint]:
+        return [self.point(int(i)) for i in self.front]
+
+    def index_of(self, key: str | None) -> int | None:
+        """The position of a row_key among the plotted rows (None when not plotted)."""
+        if key is None:
+            return None
+        if self._index is None:
+            self._index = {k: i for i, k in enumerate(self.keys)}
+        return self._index.get(key)
+
+    @property
+    def highlighted(self) -> PlotPoint | None:
+        i = self.index_of(self.highlighted_key)
+        return None if i is None else self.point(i)
+
+    @property
+    def x_title(self) -> str:
+        return axis_title(self.x)
+
+    @property
+    def y_title(self) -> str:
+        return axis_title(self.y)
+
+    @property
+    def front_label(self) -> str:
+        return f"Pareto front ({arrow(self.x)} {short_name(self.x)}, {arrow(self.y)} {short_name(self.y)})"
+
+    @property
+    def note(self) -> str:
+        """'12 rows without mean power not shown' ('' when every row is plotted)."""
+        if not self.n_left_out:
+            return ""
+        n = self.n_left_out
+        rows = f"{n} row{'s' if n != 1 else ''}"
+        if self.missing_x and self.missing_y:
+            return (f"{rows} not shown: {self.missing_x} without {self.x.label}, "
+                    f"{self.missing_y} without {self.y.label}")
+        label = self.x.label if self.missing_x else self.y.label
+        return f"{rows} without {label} not shown"
+
+    @property
+    def highlighted_note(self) -> str:
+        """Why the row asked to be marked is not on the plot ('' when it is, or none was asked)."""
+        if self.highlighted_key is None or self.index_of(self.highlighted_key) is not None:
+            return ""
+        return "the highlighted row is not plotted (a value is missing)"
+
+
+def axis_title(c: Criterion) -> str:
+    """'decode (tok/s), higher is better'."""
+    return f"{c.label} ({c.unit}), {c.direction}"
+
+
+def short_name(c: Criterion) -> str:
+    return c.label.split(" (")[0]
+
+
+def arrow(c: Criterion) -> str:
+    return "↑" if c.higher_is_better else "↓"
+
+
+def plot_axis(name: str, where: str) -> str:
+    """The criterion key for an axis (a key or its results column); UserError naming every valid one."""
+    try:
+        return criterion_key(name)
+    except UserError as exc:
+        raise UserError(exc.message, where=where) from None
+
+
+def tradeoff_data(ranking: Ranking, x: str = DEFAULT_X, y: str = DEFAULT_Y, *,
+                  highlight: str | None = None) -> TradeOffData:
+    """The figure of a ranking on criteria x and y (keys or results column names).
+
+    highlight: a row_key to mark (the console's cursor row; `edgetui plot` marks the best score).
+    """
+    xk, yk = plot_axis(x, "--x"), plot_axis(y, "--y")
+    if xk == yk:
+        raise UserError(f"x and y are the same criterion ({xk}): choose two", where="--y")
+    xc, yc = CRITERIA[xk], CRITERIA[yk]
+    t = ranking.table
+    cols = t.columns
+    values = t.select(value_expr(xk, cols).alias("_x"), value_expr(yk, cols).alias("_y"))
+    xs = values["_x"].to_numpy().astype(np.float64)  # missing -> NaN
+    ys = values["_y"].to_numpy().astype(np.float64)
+    has_x, has_y = ~np.isnan(xs), ~np.isnan(ys)
+    complete = has_x & has_y
+    idx = np.flatnonzero(complete)
+    xs, ys = xs[idx], ys[idx]
+    on_front = pareto_mask(np.column_stack([xs, ys]), [xc.higher_is_better, yc.higher_is_better])
+
+    def column(name: str) -> list[Any]:
+        values = t[name].to_list() if name in cols else [None] * t.height
+        return [values[i] for i in idx]
+
+    keys = [row_key(s, c) for s, c in zip(column("source"), column("config_id"))]
+    boards = [b if b is not None else "unknown board" for b in column("board")]
+    models = [str(m) if m is not None else "unknown model" for m in column("model")]
+    ranks = [int(r) if r is not None else 0 for r in column("rank")]
+    groups, group = _groups(boards, column("volume_cm3"))
+    front = np.flatnonzero(on_front)
+    front = front[np.lexsort((ys[front], xs[front]))]
+    return TradeOffData(
+        x=xc, y=yc, xs=xs, ys=ys, on_front=on_front, group=group, keys=keys, models=models, ranks=ranks,
+        groups=groups, front=front, n_rows=t.height, missing_x=int((~has_x).sum()),
+        missing_y=int((~has_y).sum()), n_left_out=int((~complete).sum()), highlighted_key=highlight,
+        sources=ranking.sources)
+
+
+def _groups(boards: list[str], volumes: list[Any]) -> tuple[list[BoardGroup], np.ndarray]:
+    """The boards (by volume, smallest first; without a volume last) and each point's board index."""
+    seen: dict[str, list[int]] = {}
+    for i, b in enumerate(boards):
+        seen.setdefault(str(b), []).append(i)
+    groups = []
+    for board, members in seen.items():
+        vol = next((float(volumes[i]) for i in members if isinstance(volumes[i], (int, float))), None)
+        groups.append(BoardGroup(board, vol, len(members)))
+    groups.sort(key=lambda g: (g.volume_cm3 is None, g.volume_cm3 or 0.0, g.board))
+    position = {g.board: n for n, g in enumerate(groups)}
+    return groups, np.array([position[str(b)] for b in boards], dtype=np.int64)
+
+
+def best_row_key(ranking: Ranking) -> str | None:
+    """The row with the best score (rank 1, first in the table), or None for an empty ranking."""
+    t = ranking.table
+    if t.height == 0:
+        return None
+    first = t.row(0, named=True)
+    return row_key(first.get("source"), first.get("config_id"))

@@ -100,7 +100,7 @@ def test_readme_documents_every_profile_key():
 
 
 def test_readme_documents_every_result_column():
-    from edgetui.rundir.store import COLUMN_DOCS, RESULT_COLUMNS
+    from edgetui.rundir.columns import COLUMN_DOCS, RESULT_COLUMNS
 
     readme = (REPO / "README.md").read_text()
     assert set(COLUMN_DOCS) == set(RESULT_COLUMNS)

@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from edgetui.errors import UserError, close_match_hint
+from edgetui.rundir.columns import COLUMN_KINDS
 from edgetui.rundir.store import RESULT_COLUMNS, load_result_rows
 
 
@@ -74,16 +75,13 @@ MISSING_POLICY = ("a missing value counts as the worst (0) for that criterion, n
                   "energy per token net of idle falls back to gross energy per token where no idle "
                   "baseline was measured (energy_basis = gross)")
 
-# Columns whose values are text / whole numbers / flags; every other known column is a float.
-STRING_COLUMNS = frozenset({
-    "config_id", "status", "error", "profile", "board", "engine", "model", "model_path", "model_sha256",
-    "quant", "flash_attn", "power_source", "started_at", "edgetui_version", "engine_version", "host",
-    "cpu_model", "kv_cache_type", "timing_source", "power_mode", "board_model", "os", "kernel", "governor",
-    "flash_attn_in_force", "source", "missing", "energy_basis",
-})
-INT_COLUMNS = frozenset({"n_threads", "n_gpu_layers", "n_ctx", "n_batch", "gen_tokens", "repetitions",
-                         "timing_flags", "rank"})
-BOOL_COLUMNS = frozenset({"throttled", "pareto"})
+# Column types: the results columns' from their declarations, the ranking's own beside them.
+_RANKING_KINDS = {"rank": "int", "score": "float", "pareto": "bool", "missing": "text", "energy_basis": "text",
+                  "source": "text"}
+_KINDS = {**COLUMN_KINDS, **_RANKING_KINDS}
+STRING_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind == "text")
+INT_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind == "int")
+BOOL_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind == "bool")
 
 # Columns the ranking adds in front of the results columns.
 RANK_COLUMNS = ("rank", "score", "pareto", "missing", "energy_basis")

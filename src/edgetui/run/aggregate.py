@@ -6,6 +6,7 @@ from typing import Any
 
 from edgetui import __version__
 from edgetui.run.stats import maximum, mean, std
+from edgetui.rundir.columns import CONFIG_COLUMNS, CONTEXT_COLUMNS, typed_row
 
 STD_METRICS = ("ttft_ms", "prefill_tps", "decode_tps")
 
@@ -29,30 +30,16 @@ def result_row(
     load time, peaks from the sampler).
     """
     counted = [r for r in reps if not r.get("warmup")]
-    row: dict[str, Any] = {
-        "config_id": config["config_id"],
-        "status": status,
-        "error": error,
-        "profile": config["profile"],
-        "engine": config["engine"],
-        "model": config["model"],
-        "n_threads": config["n_threads"],
-        "n_gpu_layers": config["n_gpu_layers"],
-        "n_ctx": config["n_ctx"],
-        "n_batch": config["n_batch"],
-        "flash_attn": str(config["flash_attn"]).lower(),
-        "kv_cache_type": config["kv_cache_type"],
-        # what was prefilled (servers may tokenise to a count other than the one asked for)
-        "prompt_tokens": mean(r.get("prompt_tokens") for r in counted) if counted else config["prompt_tokens"],
-        "gen_tokens": config["gen_tokens"],
-        "repetitions": len(counted),
-        "edgetui_version": __version__,
-    }
-    for key in ("board", "model_path", "model_sha256", "model_size_mb", "quant", "load_s", "power_w_idle",
-                "power_source", "temp_c_max", "throttled", "rss_mb_peak", "mem_used_mb_peak", "volume_cm3",
-                "price_usd", "started_at", "engine_version", "host", "cpu_model", "power_mode", "board_model",
-                "os", "kernel", "governor", "flash_attn_in_force", "sample_hz", "load_energy_j"):
-        row[key] = context.get(key)
+    row: dict[str, Any] = {"config_id": config["config_id"], "status": status, "error": error}
+    # what was asked for, and the facts of the set-up, as the column declarations list them
+    row.update({col: config[col] for col in CONFIG_COLUMNS})
+    row.update({col: context.get(col) for col in CONTEXT_COLUMNS})
+    row["flash_attn"] = str(config["flash_attn"]).lower()
+    # what was prefilled (servers may tokenise to a count other than the one asked for)
+    if counted:
+        row["prompt_tokens"] = mean(r.get("prompt_tokens") for r in counted)
+    row["repetitions"] = len(counted)
+    row["edgetui_version"] = __version__
 
     for m in STD_METRICS:
         row[f"{m}_mean"] = mean(r.get(m) for r in counted)
@@ -89,4 +76,4 @@ def result_row(
     price = row["price_usd"]
     row["tps_per_litre"] = tps / (vol / 1000.0) if tps is not None and vol else None
     row["tps_per_usd"] = tps / price if tps is not None and price else None
-    return row
+    return typed_row(row)

@@ -25,91 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.errors import UserError
+from edgetui.rundir.columns import RESULT_COLUMNS
 
 SCHEMA_VERSION = 1
-
-# The columns of results.csv, in order; the first block is the documented contract.
-RESULT_COLUMNS = [
-    "config_id", "status", "error", "profile", "board", "engine", "model", "model_path", "model_sha256",
-    "model_size_mb", "quant", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn",
-    "prompt_tokens", "gen_tokens", "repetitions", "load_s", "ttft_ms_mean", "ttft_ms_std",
-    "prefill_tps_mean", "prefill_tps_std", "decode_tps_mean", "decode_tps_std", "e2e_tps_mean",
-    "power_w_mean", "power_w_idle", "power_source", "energy_j_per_token", "net_energy_j_per_token",
-    "tokens_per_joule", "mj_per_mtok", "temp_c_max", "throttled", "rss_mb_peak", "mem_used_mb_peak",
-    "volume_cm3", "tps_per_litre", "price_usd", "tps_per_usd", "started_at", "edgetui_version",
-    "engine_version", "host", "cpu_model",
-    # beyond the contract
-    "kv_cache_type", "gen_tokens_mean", "decode_tps_wall_mean", "prefill_tps_wall_mean", "timing_source",
-    "timing_flags", "decode_energy_j_per_token", "power_mode", "board_model", "os", "kernel", "governor",
-    "flash_attn_in_force", "sample_hz", "load_energy_j", "prefill_energy_j_mean",
-]
-
-# What each column means (the README's column table is checked against this).
-COLUMN_DOCS = {
-    "config_id": "stable id of the configuration (hash of what is measured)",
-    "status": "done, failed or skipped",
-    "error": "why it failed (exit code or signal and the engine's last log lines)",
-    "profile": "profile name",
-    "board": "board name (profile, catalogue, or the machine's model string)",
-    "engine": "llama_cpp, ollama, openai or stackflow",
-    "model": "model label",
-    "model_path": "GGUF file used",
-    "model_sha256": "its sha256",
-    "model_size_mb": "its size, MB",
-    "quant": "quantisation (from the GGUF header)",
-    "n_threads": "CPU threads (generation and batch)",
-    "n_gpu_layers": "layers offloaded to a GPU",
-    "n_ctx": "context length",
-    "n_batch": "batch size",
-    "flash_attn": "flash attention as asked (auto, true, false)",
-    "prompt_tokens": "prompt tokens prefilled",
-    "gen_tokens": "tokens asked for",
-    "repetitions": "counted repetitions (warm-ups excluded)",
-    "load_s": "model load time, s",
-    "ttft_ms_mean": "time to first token, ms (wall clock)",
-    "ttft_ms_std": "its sample standard deviation",
-    "prefill_tps_mean": "prompt processing, tokens/s (engine timers)",
-    "prefill_tps_std": "its standard deviation",
-    "decode_tps_mean": "generation, tokens/s (engine timers)",
-    "decode_tps_std": "its standard deviation",
-    "e2e_tps_mean": "tokens produced / whole request time",
-    "power_w_mean": "mean power during the repetitions, W",
-    "power_w_idle": "idle power before the queue, W",
-    "power_source": "the power sensor, its scope and method, or why there is none",
-    "energy_j_per_token": "energy per generated token, J (gross)",
-    "net_energy_j_per_token": "the same above idle power, J",
-    "tokens_per_joule": "1 / energy_j_per_token",
-    "mj_per_mtok": "the paper's MJ per million tokens (= J/token)",
-    "temp_c_max": "hottest reading during the configuration, C",
-    "throttled": "throttling seen during it (empty: no sensor)",
-    "rss_mb_peak": "peak memory of the inference process (or server), MB",
-    "mem_used_mb_peak": "peak system memory used, MB",
-    "volume_cm3": "board volume, cm^3",
-    "tps_per_litre": "decode tokens/s per litre of board",
-    "price_usd": "board price, USD",
-    "tps_per_usd": "decode tokens/s per dollar",
-    "started_at": "when the configuration started (UTC)",
-    "edgetui_version": "edgetui version",
-    "engine_version": "engine and version",
-    "host": "host name",
-    "cpu_model": "CPU model",
-    "kv_cache_type": "KV cache type",
-    "gen_tokens_mean": "tokens actually produced, mean",
-    "decode_tps_wall_mean": "generation tokens/s by the wall clock",
-    "prefill_tps_wall_mean": "prompt tokens/s by the wall clock",
-    "timing_source": "which clock the rates come from",
-    "timing_flags": "repetitions where engine and wall clock differ by over 5%",
-    "decode_energy_j_per_token": "decode-phase energy per decoded token, J",
-    "power_mode": "power mode (nvpmodel) in force",
-    "board_model": "/proc/device-tree/model or DMI",
-    "os": "operating system",
-    "kernel": "kernel release",
-    "governor": "CPU frequency governor",
-    "flash_attn_in_force": "what flash attention resolved to",
-    "sample_hz": "sensor sampling rate",
-    "load_energy_j": "energy of the model load, J",
-    "prefill_energy_j_mean": "energy of the prefill phase, J",
-}
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -195,7 +113,9 @@ def _csv_cell(v: Any) -> Any:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return f"{v:.6g}"
+        # every digit that tells the float apart (as results.json has it): the ranking reads this
+        # file, and six digits could split or merge ties that the JSON does not
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
     return v
 
 

@@ -9,7 +9,10 @@ eval_count, eval_duration), or, like hailo-ollama, only total_duration and eval_
 It "tokenizes" by words and punctuation, adds a fixed template overhead, keeps a prefix
 cache as Ollama does (prompt_eval_count counts cached tokens too, prompt_eval_duration only
 the others), and sleeps for prefill and decode at set rates, so that the rates an engine
-derives can be checked against the ones set here."""
+derives can be checked against the ones set here.
+
+It can also misbehave, as a server in the field may (MISBEHAVIOURS): for one model's completions
+(`misbehave[model] = "endless"`) or for every request (`misbehave_all = "silent"`)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,15 @@ from typing import Any
 TEMPLATE_TOKENS = 6  # "<|im_start|>user\n ... <|im_end|>\n<|im_start|>assistant\n"
 WORDS = ("edge", "boards", "measure", "tokens", "per", "second", "and", "energy", "per", "token", ".")
 HAILO_OPTIONS = {"temperature", "seed", "top_k", "top_p", "frequency_penalty", "num_predict", "use_mlock"}
+MISBEHAVIOURS = {
+    "endless": "ignores num_predict: a token every endless_period_s until the client hangs up",
+    "trickle": "one byte of a stream line every trickle_period_s, never a whole line",
+    "flood": "one line of flood_bytes (100 MB), streamed in 64 kB pieces, never held whole",
+    "silent": "accepts the request and sends no byte until the client hangs up",
+    "html": "answers 200 with an HTML page (a router's login, a proxy)",
+    "empty": "answers 200 with an empty body",
+    "truncated": "announces a chunk and closes the connection halfway through it",
+}
 
 
 def tokenize(text: str) -> list[str]:
@@ -55,6 +67,12 @@ class StandinOllama:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.stopping = threading.Event()
         self.last_final: dict[str, Any] = {}  # the statistics of the last completion, as sent
+        self.misbehave: dict[str, str] = {}  # model -> one of MISBEHAVIOURS, for its completions
+        self.misbehave_all: str | None = None  # one of MISBEHAVIOURS, for every request
+        self.endless_period_s = 0.01
+        self.trickle_period_s = 1.0
+        self.flood_bytes = 100 * 1024 * 1024
+        self.flood_sent = 0  # bytes of the flood line the client took before hanging up
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -136,6 +154,8 @@ class StandinOllama:
 
             # -------------------------------------------------------------- routes
             def do_GET(self) -> None:
+                if standin.misbehave_all:
+                    return self._misbehave(standin.misbehave_all)
                 if self.path == "/":
                     self._send_text("hailo-ollama is running" if standin.flavour == "hailo-ollama"
                                     else "Ollama is running")
@@ -158,6 +178,8 @@ class StandinOllama:
             def do_POST(self) -> None:
                 body = self._body()
                 standin.requests.append((self.path, body))
+                if standin.misbehave_all:
+                    return self._misbehave(standin.misbehave_all)
                 if self.path in ("/api/generate", "/api/chat"):
                     self._generate(body, chat=self.path == "/api/chat")
                 elif self.path == "/api/show":
@@ -198,6 +220,8 @@ class StandinOllama:
                 if not text:  # a load request: Ollama's answer carries no statistics
                     standin._load(model, options)
                     return self._send_json(200, self._final(model, chat, "load", {}))
+                if model in standin.misbehave:
+                    return self._misbehave(standin.misbehave[model], model, chat)
                 self._complete(body, model, chat, text, options)
 
             def _final(self, model: str, chat: bool, reason: str, stats: dict[str, Any]) -> dict[str, Any]:
@@ -274,6 +298,77 @@ class StandinOllama:
                     out.setdefault("message", None)
                 out["done"] = False
                 return out
+
+            # -------------------------------------------------------------- misbehaviours
+            def _misbehave(self, mode: str, model: str = "m", chat: bool = False) -> None:
+                self.close_connection = True
+                try:
+                    getattr(self, "_" + mode)(model, chat)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client hung up: what a client should do to such a server
+
+            def _endless(self, model: str, chat: bool) -> None:
+                self._start_stream()
+                i = 0
+                while not standin.stopping.is_set():
+                    self._chunk(self._piece(model, chat, (" " if i else "") + WORDS[i % len(WORDS)]))
+                    i += 1
+                    time.sleep(standin.endless_period_s)
+
+            def _trickle(self, model: str, chat: bool) -> None:
+                self._start_stream()
+                line = (json.dumps(self._piece(model, chat, "edge")) + "\n").encode()
+                for i in range(10 ** 9):
+                    if standin.stopping.wait(standin.trickle_period_s):
+                        return
+                    self.wfile.write(b"1\r\n" + line[i % len(line):][:1] + b"\r\n")
+                    self.wfile.flush()
+
+            def _flood(self, model: str, chat: bool) -> None:
+                self._start_stream()
+                piece = b"x" * (64 * 1024)
+                head = b'{"model": "' + model.encode() + b'", "response": "'
+                self.wfile.write(f"{len(head):x}\r\n".encode() + head + b"\r\n")
+                standin.flood_sent = len(head)
+                while standin.flood_sent < standin.flood_bytes and not standin.stopping.is_set():
+                    self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    standin.flood_sent += len(piece)
+                self._chunk_bytes(b'", "done": false}\n')
+                self._end_stream()
+
+            def _chunk_bytes(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
+            def _silent(self, model: str, chat: bool) -> None:
+                self.connection.settimeout(0.2)
+                while not standin.stopping.is_set():
+                    try:
+                        if not self.connection.recv(1):
+                            return  # the client hung up
+                    except TimeoutError:
+                        continue
+
+            def _html(self, model: str, chat: bool) -> None:
+                page = b"<!DOCTYPE html><html><head><title>Router login</title></head><body>Sign in</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def _empty(self, model: str, chat: bool) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _truncated(self, model: str, chat: bool) -> None:
+                self._start_stream()
+                line = (json.dumps(self._piece(model, chat, "edge")) + "\n").encode()
+                self.wfile.write(f"{len(line) * 3:x}\r\n".encode() + line)  # a third of what it announced
+                self.wfile.flush()
+                self.connection.shutdown(2)
 
             def _fail(self) -> None:
                 if standin.fail == "error":

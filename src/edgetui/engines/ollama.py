@@ -6,7 +6,9 @@ the decode, load_duration for a load. They are passed on as the server gives the
 cross-checked against the chunks counted and the wall clock. Hailo-Ollama reports only
 eval_count and total_duration: its rates are the wall clock's.
 
-edgetui never pulls a model unless the profile says pull = true."""
+edgetui never pulls a model unless the profile says pull = true. A server that ignores
+num_predict is read no further than gen_tokens chunks and a few messages more (StreamBudget in
+engines/server.py says why the configuration then fails)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import time
 from typing import Any
 
 from edgetui.engines.base import EngineError, LoadInfo, RepResult
-from edgetui.engines.server import HttpServer, ServerEngine, ns_to_ms
+from edgetui.engines.httpclient import HttpServer, cut_line
+from edgetui.engines.server import ServerEngine, StreamBudget, ns_to_ms, request_timeout_s
 from edgetui.profiles.plan import Configuration
 
 HAILO_BANNER = "hailo-ollama"
@@ -40,7 +43,7 @@ class OllamaEngine(ServerEngine):
 
     def __init__(self, config: Configuration, model_path: str | None, emit) -> None:
         super().__init__(config, model_path, emit)
-        self.server = HttpServer(config.engine_url, self.timeout_s)  # type: ignore[arg-type]
+        self.server = HttpServer(config.engine_url, self.timeout_s, self.request_timeout_s)  # type: ignore[arg-type]
         self.api = config.engine_api or "generate"
         if self.api not in ("generate", "chat"):
             raise EngineError(f'the ollama engine drives api = "generate" or "chat", not "{self.api}"')
@@ -119,8 +122,10 @@ class OllamaEngine(ServerEngine):
         """Pull the model (asked for by the profile); the time it took, which is not load time."""
         t0 = time.monotonic()
         last: dict[str, Any] = {}
-        with self.server.open("POST", "/api/pull", {"model": self.model_name, "stream": True}) as resp:
-            for line, _ in self.server.lines(resp, "/api/pull"):
+        # No whole-request deadline: a pull takes as long as the download; each read has timeout_s.
+        with self.server.open("POST", "/api/pull", {"model": self.model_name, "stream": True},
+                              whole_request=False) as stream:
+            for line, _ in stream.lines():
                 if not line.strip():
                     continue
                 try:
@@ -173,15 +178,17 @@ class OllamaEngine(ServerEngine):
         t_first = t_end = None
         self.progress(config, rep, warmup, "prefill", 0)
         t_start = time.monotonic()
-        with self.server.open("POST", path, body) as resp:
-            for line, t in self.server.lines(resp, path):
+        budget = StreamBudget(config.gen_tokens, "num_predict")
+        with self.server.open("POST", path, body, deadline_s=request_timeout_s(config)) as stream:
+            for line, t in stream.lines():
                 if not line.strip():
                     continue
                 try:
                     obj = json.loads(line)
                 except ValueError:
-                    raise EngineError(f"{self.server.url}{path} sent a line that is not JSON: {line[:120]!r}") \
-                        from None
+                    raise EngineError(cut_line(stream.where, line)) from None
+                if not isinstance(obj, dict):
+                    raise EngineError(f"{stream.where} sent a line that is not a JSON object: {line[:120]!r}")
                 if obj.get("error"):
                     raise EngineError(f"{self.flavour} reported an error after {chunks} chunks: {obj['error']}")
                 message = obj.get("message") or {}
@@ -197,12 +204,18 @@ class OllamaEngine(ServerEngine):
                 if obj.get("done"):
                     final, t_end = obj, t
                     break
-            self.server.finish(resp)
+                budget.message(chunks)  # past the margin: the request is closed on the way out
+            if final is not None:
+                stream.drain()
         if final is None:
             raise EngineError(f"the stream from {self.server.url}{path} ended after {chunks} chunks "
                               "without its final statistics (server stopped or connection cut)")
+        assert t_end is not None  # set with final
         if t_first is None:
             raise EngineError(f"{self.flavour} produced no tokens (done_reason: {final.get('done_reason')})")
+        overrun = budget.overrun_note(chunks)
+        if overrun:
+            extra["server_overrun"] = overrun
         return self.result(final, chunks, t_start, t_first, t_end, "".join(pieces), extra)
 
     def result(self, final: dict[str, Any], chunks: int, t_start: float, t_first: float, t_end: float,

@@ -9,7 +9,10 @@ do not know.
 Token counts come from the server where it gives them (usage with stream_options.include_usage,
 llama-server's timings), else from the chunks counted; the prompt's count then comes from a
 one-token request of the same prompt after the run. llama-server's timings are its engine
-timers; other servers are timed by the wall clock (TTFT at the first content chunk)."""
+timers; other servers are timed by the wall clock (TTFT at the first content chunk).
+
+A server that ignores max_tokens is read no further than gen_tokens chunks and a few events more
+(StreamBudget in engines/server.py says why the configuration then fails)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ import time
 from typing import Any
 
 from edgetui.engines.base import EngineError, LoadInfo, RepResult
-from edgetui.engines.server import HttpServer, ServerEngine
+from edgetui.engines.httpclient import HttpServer, cut_line
+from edgetui.engines.server import ServerEngine, StreamBudget, request_timeout_s
 from edgetui.profiles.plan import Configuration
 
 
@@ -36,7 +40,7 @@ class OpenAIEngine(ServerEngine):
 
     def __init__(self, config: Configuration, model_path: str | None, emit) -> None:
         super().__init__(config, model_path, emit)
-        self.server = HttpServer(config.engine_url, self.timeout_s)  # type: ignore[arg-type]
+        self.server = HttpServer(config.engine_url, self.timeout_s, self.request_timeout_s)  # type: ignore[arg-type]
         if self.server.prefix.endswith("/v1"):  # "http://host:port/v1", as OpenAI clients take it
             self.server.prefix = self.server.prefix[: -len("/v1")]
         self.api = config.engine_api or "completions"
@@ -114,9 +118,10 @@ class OpenAIEngine(ServerEngine):
         t_first = t_last = None
         self.progress(config, rep, warmup, "prefill", 0)
         t_start = time.monotonic()
-        with self.server.open("POST", self.path, body) as resp:
-            for line, t in self.server.lines(resp, self.path):
-                line = line.strip()
+        budget = StreamBudget(config.gen_tokens, "max_tokens")
+        with self.server.open("POST", self.path, body, deadline_s=request_timeout_s(config)) as stream:
+            for raw, t in stream.lines():
+                line = raw.strip()
                 if not line.startswith(b"data:"):
                     continue  # blank separators, ": ping" comments, event names
                 payload = line[5:].strip()
@@ -126,8 +131,9 @@ class OpenAIEngine(ServerEngine):
                 try:
                     obj = json.loads(payload)
                 except ValueError:
-                    raise EngineError(f"{self.server.url}{self.path} sent an event that is not JSON: "
-                                      f"{payload[:120]!r}") from None
+                    raise EngineError(cut_line(stream.where, raw, "an event")) from None
+                if not isinstance(obj, dict):
+                    raise EngineError(f"{stream.where} sent an event that is not a JSON object: {payload[:120]!r}")
                 if obj.get("error"):
                     err = obj["error"]
                     raise EngineError(f"the server reported an error after {chunks} chunks: "
@@ -147,12 +153,17 @@ class OpenAIEngine(ServerEngine):
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
                         t_last = t
-            self.server.finish(resp)
+                budget.message(chunks)  # past the margin: the request is closed on the way out
+            if done or finish is not None:
+                stream.drain()
         if not done and finish is None:
             raise EngineError(f"the stream from {self.server.url}{self.path} ended after {chunks} chunks "
                               "without finishing (server stopped or connection cut)")
         if t_first is None or t_last is None:
             raise EngineError(f"the server produced no tokens (finish_reason: {finish})")
+        overrun = budget.overrun_note(chunks)
+        if overrun:
+            extra["server_overrun"] = overrun
         return self.result(config, text, chunks, usage, timings, finish, t_start, t_first, t_last,
                            "".join(pieces), extra)
 

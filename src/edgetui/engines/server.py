@@ -1,137 +1,76 @@
 """Engines that drive an inference server over the network (Ollama, Hailo-Ollama,
-OpenAI-compatible servers, M5Stack StackFlow): what they share.
+OpenAI-compatible servers over HTTP, M5Stack StackFlow over TCP): what they share, whatever the
+wire (engines/httpclient.py speaks HTTP, engines/streams.py bounds every read).
 
-- HTTP with the standard library only, streaming line by line, every failure (refused,
-  timeout, HTTP error, a stream cut short) turned into an EngineError with a clear reason.
 - The workload: an exact prompt length in tokens is found by asking the server how it
   counts candidate prompts (a one-token request each), then verified on every repetition.
 - Prefix caches: servers reuse the KV cache of a prompt prefix they saw before, which
   would turn a repeated prompt into no prefill at all. Each repetition's prompt therefore
-  starts with its own short tag ("[001] "), recorded with the result."""
+  starts with its own short tag ("[001] "), recorded with the result.
+- A server that misbehaves fails one configuration, never the queue: each request has a deadline
+  besides the per-read timeout (request_timeout_s, by default timeout_s plus gen_tokens at a floor
+  rate), and a stream is read no further than the tokens asked for plus a few messages for its
+  final statistics (StreamBudget)."""
 
 from __future__ import annotations
 
-import http.client
-import json
-import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from edgetui.engines.base import PROGRESS_PERIOD_S, Engine, EngineError, Emit
 from edgetui.engines.prompt import PROMPT_TEXT
 from edgetui.profiles.plan import Configuration
+from edgetui.profiles.schema import REQUEST_FLOOR_TPS
 
 MAX_FIT_TRIES = 10
 FILLERS = (" a", " and so", " and so on")  # one, two, three words to close a gap
-ERROR_BODY_CHARS = 300
+# Messages a stream may send after its last asked-for token: its final chunk, a usage chunk, an
+# end marker, a keep-alive or two. Past these, the server is generating tokens nobody asked for.
+OVERRUN_MARGIN = 8
 
 
-def describe_os_error(exc: BaseException, where: str, timeout_s: float) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return f"cannot connect to {where}: connection refused (is the server running?)"
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return f"no answer from {where} within {timeout_s:g} s (timeout_s in [engine])"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve the host of {where}: {exc.strerror or exc}"
-    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-        return f"{where} closed the connection ({type(exc).__name__})"
-    return f"cannot talk to {where}: {type(exc).__name__}: {exc}"
+def request_timeout_s(config: Configuration) -> float:
+    """The longest one whole request may take: the profile's request_timeout_s, else timeout_s (the
+    wait for a first answer, prefill included) plus gen_tokens at REQUEST_FLOOR_TPS, slower than any
+    board worth measuring, so that only a server that never finishes reaches it."""
+    if config.engine_request_timeout_s is not None:
+        return config.engine_request_timeout_s
+    return config.engine_timeout_s + config.gen_tokens / REQUEST_FLOOR_TPS
 
 
-def server_error_text(body: bytes) -> str:
-    """The server's own words from an error body (Ollama and OpenAI servers put them in "error")."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return text[:ERROR_BODY_CHARS] or "(empty body)"
-    err = obj.get("error", obj.get("detail", obj)) if isinstance(obj, dict) else obj
-    if isinstance(err, dict):
-        err = err.get("message") or err
-    return str(err)[:ERROR_BODY_CHARS]
+class StreamBudget:
+    """How far a stream is read: until the tokens asked for have arrived, then OVERRUN_MARGIN more
+    messages for the final statistics, then no further.
 
+    A server that goes on past that margin ignored the limit it was sent (num_predict,
+    max_tokens, StackFlow's pause), and the configuration fails with that reason rather than
+    keeping the counted figures: the server's own statistics (eval_count/eval_duration, usage,
+    timings) come only in its final chunk, after the tokens nobody asked for or never, and would
+    time a different workload than the configuration's; a chunk count is not a token count
+    (servers merge tokens into chunks), so the wall clock cannot cut the stream at exactly
+    gen_tokens either. A server that overruns within the margin and then sends its statistics
+    is kept: those statistics count and time the same tokens, and the overrun is noted in the
+    repetition's record (overrun_note)."""
 
-class HttpServer:
-    """A base URL, and JSON requests to it with one timeout for connecting and for each read."""
+    def __init__(self, asked: int, limit_name: str) -> None:
+        self.asked = asked
+        self.limit_name = limit_name
+        self.past = -1  # messages since the asked-for tokens arrived (-1: not yet)
 
-    def __init__(self, url: str, timeout_s: float) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise EngineError(f'engine url "{url}" is not an http:// or https:// address')
-        self.url = url.rstrip("/")
-        self.scheme = parts.scheme
-        self.host = parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.prefix = parts.path.rstrip("/")
-        self.timeout_s = timeout_s
+    def message(self, chunks: int) -> None:
+        """After each message of the stream, with the content chunks counted so far."""
+        if chunks < self.asked:
+            return
+        self.past += 1
+        if self.past > OVERRUN_MARGIN:
+            raise EngineError(f"server ignored {self.limit_name}: sent {chunks} chunks for {self.asked} tokens "
+                              f"and had not finished {OVERRUN_MARGIN} messages later (request closed)")
 
-    def _connection(self) -> http.client.HTTPConnection:
-        cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-        return cls(self.host, self.port, timeout=self.timeout_s)
-
-    @contextmanager
-    def open(self, method: str, path: str, body: Any = None) -> Iterator[http.client.HTTPResponse]:
-        """An open response with status 2xx; an EngineError naming the server's reason otherwise."""
-        where = self.url + path
-        conn = self._connection()
-        try:
-            headers = {"Accept": "application/json, application/x-ndjson, text/event-stream"}
-            data = None
-            if body is not None:
-                data = json.dumps(body).encode()
-                headers["Content-Type"] = "application/json"
-            try:
-                conn.request(method, self.prefix + path, body=data, headers=headers)
-                resp = conn.getresponse()
-            except (OSError, http.client.HTTPException) as exc:
-                raise EngineError(describe_os_error(exc, where, self.timeout_s)) from None
-            if resp.status >= 400:
-                try:
-                    detail = server_error_text(resp.read())
-                except (OSError, http.client.HTTPException):
-                    detail = "(no body)"
-                raise EngineError(f"{where} answered HTTP {resp.status}: {detail}")
-            yield resp
-        finally:
-            conn.close()
-
-    def text(self, method: str, path: str, body: Any = None) -> str:
-        with self.open(method, path, body) as resp:
-            try:
-                return resp.read().decode("utf-8", errors="replace")
-            except (OSError, http.client.HTTPException) as exc:
-                raise EngineError(describe_os_error(exc, self.url + path, self.timeout_s)) from None
-
-    def json(self, method: str, path: str, body: Any = None) -> Any:
-        raw = self.text(method, path, body)
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise EngineError(f"{self.url + path} answered something that is not JSON: {raw[:120]!r}") from None
-
-    def finish(self, resp: http.client.HTTPResponse) -> None:
-        """Read a stream to its end before closing: a client that hangs up right after the last
-        event races the server's clean-up (llama-cpp-python's server can then keep its model lock
-        and answer nothing more, abetlen/llama-cpp-python#1861)."""
-        try:
-            resp.read()
-        except (OSError, http.client.HTTPException):
-            pass
-
-    def lines(self, resp: http.client.HTTPResponse, path: str) -> Iterator[tuple[bytes, float]]:
-        """The response's lines as they arrive, each with its monotonic arrival time."""
-        where = self.url + path
-        while True:
-            try:
-                line = resp.readline()
-            except (OSError, http.client.HTTPException) as exc:
-                raise EngineError("stream broken: " + describe_os_error(exc, where, self.timeout_s)) from None
-            if not line:
-                return
-            yield line, time.monotonic()
+    def overrun_note(self, chunks: int) -> str | None:
+        if chunks <= self.asked:
+            return None
+        return f"server ignored {self.limit_name}: sent {chunks} chunks for {self.asked} tokens"
 
 
 class ServerEngine(Engine):
@@ -145,6 +84,7 @@ class ServerEngine(Engine):
             raise EngineError(f'the "{config.engine}" engine needs the server\'s model name ([[models]] name)')
         self.model_name = config.model_name
         self.timeout_s = config.engine_timeout_s
+        self.request_timeout_s = request_timeout_s(config)
         self._tag_counter = 0
         self._fitted: dict[int, tuple[str, int]] = {}  # prompt_tokens -> (body text, tokens counted)
 

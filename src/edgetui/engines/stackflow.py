@@ -17,26 +17,36 @@ The llm unit decodes and sends its output every 3 tokens, so the tokens produced
 estimated as 3 per chunk (the last chunk at an end of sequence may hold fewer), the first
 chunk arrives 3 tokens in, and all rates are the wall clock's. Each row says so. max_token_len
 caps prompt and generated positions together; it comes from n_ctx. The unit cannot be asked
-for an exact number of tokens: edgetui pauses it once gen_tokens have arrived."""
+for an exact number of tokens: edgetui pauses it once gen_tokens have arrived, and a unit that
+goes on regardless fails the configuration (StreamBudget in engines/server.py says why).
+
+Every read of the connection is bounded (engines/streams.py): timeout_s per read, a deadline per
+request (request_timeout_s), 16 MB per line."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import time
 import uuid
-from typing import Any, BinaryIO
+from typing import Any
 
 from edgetui.engines.base import Emit, EngineError, LoadInfo, RepResult
-from edgetui.engines.server import ServerEngine, describe_os_error
-from edgetui.profiles.plan import Configuration
+from edgetui.engines.server import OVERRUN_MARGIN, ServerEngine, request_timeout_s
 from edgetui.engines.serverproc import url_host_port
+from edgetui.engines.streams import BoundedSocketIO, Deadline, DeadlinePassed, TooLarge, describe_failure, read_line
+from edgetui.profiles.plan import Configuration
 
 DEFAULT_PORT = 10001
 TOKENS_PER_CHUNK = 3  # llm_llm's runner: decoded text goes out every 3 tokens
 SYSTEM_PROMPT = "You are a helpful assistant."
 STREAM_FORMAT = "llm.utf-8.stream"
 CLOSE_WAIT_S = 5.0
+
+
+class StackFlowRefused(EngineError):
+    """The device answered a request with an error code (as opposed to not answering at all)."""
 
 
 class StackFlowEngine(ServerEngine):
@@ -51,7 +61,8 @@ class StackFlowEngine(ServerEngine):
         self.port = port or DEFAULT_PORT
         self.where = f"tcp://{self.host}:{self.port}"
         self.sock: socket.socket | None = None
-        self.reader: BinaryIO | None = None
+        self.io: BoundedSocketIO | None = None
+        self.reader: io.BufferedReader | None = None
         self.work_id: str | None = None
 
     # ------------------------------------------------------------ the connection
@@ -59,8 +70,14 @@ class StackFlowEngine(ServerEngine):
         try:
             self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
         except OSError as exc:
-            raise EngineError(describe_os_error(exc, self.where, self.timeout_s)) from None
-        self.reader = self.sock.makefile("rb")
+            raise EngineError(describe_failure(exc, self.where, self.timeout_s)) from None
+        self.io = BoundedSocketIO(self.sock, self.timeout_s)
+        self.reader = io.BufferedReader(self.io)
+
+    def start_request(self, seconds: float) -> None:
+        """Reads from here on end at the deadline of the request about to be sent."""
+        assert self.io is not None
+        self.io.deadline = Deadline(seconds)
 
     def send(self, action: str, work_id: str, obj: str | None = None, data: Any = None) -> str:
         request_id = uuid.uuid4().hex[:12]
@@ -71,28 +88,40 @@ class StackFlowEngine(ServerEngine):
             msg["data"] = data
         assert self.sock is not None
         try:
+            self.sock.settimeout(self.timeout_s)
             self.sock.sendall(json.dumps(msg).encode())
         except OSError as exc:
-            raise EngineError(describe_os_error(exc, self.where, self.timeout_s)) from None
+            raise EngineError(describe_failure(exc, self.where, self.timeout_s)) from None
         return request_id
+
+    def ask(self, action: str, work_id: str, what: str, obj: str | None = None, data: Any = None) -> dict[str, Any]:
+        """One request and its reply, within request_timeout_s."""
+        self.start_request(self.request_timeout_s)
+        return self.reply_to(self.send(action, work_id, obj, data), what)
 
     def receive(self) -> tuple[dict[str, Any], float]:
         """The next message and its monotonic arrival time."""
-        assert self.reader is not None
+        assert self.reader is not None and self.io is not None
         while True:
             try:
-                line = self.reader.readline()
-            except OSError as exc:
-                raise EngineError(describe_os_error(exc, self.where, self.timeout_s)) from None
+                line = read_line(self.reader)
+            except (OSError, DeadlinePassed, TooLarge) as exc:
+                raise EngineError(describe_failure(exc, self.where, self.timeout_s, self.io.deadline)) from None
             t = time.monotonic()
             if not line:
                 raise EngineError(f"{self.where} closed the connection")
             if not line.strip():
                 continue
             try:
-                return json.loads(line), t
+                msg = json.loads(line)
             except ValueError:
+                if not line.endswith(b"\n"):
+                    raise EngineError(f"{self.where} closed the connection in the middle of a message: "
+                                      f"{line[:120]!r}") from None
                 raise EngineError(f"{self.where} sent something that is not JSON: {line[:120]!r}") from None
+            if not isinstance(msg, dict):
+                raise EngineError(f"{self.where} sent something that is not a JSON object: {line[:120]!r}")
+            return msg, t
 
     def reply_to(self, request_id: str, what: str) -> dict[str, Any]:
         """The reply to one request; its error, if any, as an EngineError."""
@@ -102,7 +131,7 @@ class StackFlowEngine(ServerEngine):
                 continue  # a late stream chunk or another client's message
             err = msg.get("error") or {}
             if err.get("code", 0) != 0:
-                raise EngineError(f"StackFlow {what} failed: {err.get('message') or 'no message'} "
+                raise StackFlowRefused(f"StackFlow {what} failed: {err.get('message') or 'no message'} "
                                   f"(error code {err.get('code')})")
             return msg
 
@@ -110,8 +139,8 @@ class StackFlowEngine(ServerEngine):
     def load(self) -> LoadInfo:
         self.connect()
         try:
-            version = self.reply_to(self.send("version", "sys"), "sys.version").get("data")
-        except EngineError:  # an llm_sys without sys.version: the device still works
+            version = self.ask("version", "sys", "sys.version").get("data")
+        except StackFlowRefused:  # an llm_sys without sys.version: the device still works
             version = None
         engine_version = f"StackFlow llm_sys {version}" if isinstance(version, str) else "StackFlow (version unknown)"
         installed = self.installed_models()
@@ -122,8 +151,8 @@ class StackFlowEngine(ServerEngine):
                  "enoutput": True, "max_token_len": self.config.n_ctx, "prompt": SYSTEM_PROMPT}
         t0 = time.monotonic()
         try:
-            reply = self.reply_to(self.send("setup", "llm", "llm.setup", setup), "setup")
-        except EngineError as exc:
+            reply = self.ask("setup", "llm", "setup", "llm.setup", setup)
+        except StackFlowRefused as exc:
             raise EngineError(f"{exc}; is max_token_len = n_ctx = {self.config.n_ctx} within the model's limit?") \
                 from None
         t1 = time.monotonic()
@@ -138,8 +167,8 @@ class StackFlowEngine(ServerEngine):
     def installed_models(self) -> list[str] | None:
         """The LLM models on the device (sys.lsmode), or None when it does not say."""
         try:
-            reply = self.reply_to(self.send("lsmode", "sys"), "sys.lsmode")
-        except EngineError:
+            reply = self.ask("lsmode", "sys", "sys.lsmode")
+        except StackFlowRefused:
             return None
         modes = reply.get("data")
         if not isinstance(modes, list):
@@ -159,6 +188,7 @@ class StackFlowEngine(ServerEngine):
         late_chunks = 0
         extra: dict[str, Any] = {}
         self.progress(config, rep, warmup, "prefill", 0)
+        self.start_request(request_timeout_s(config))
         t_start = time.monotonic()
         request_id = self.send("inference", self.work_id, STREAM_FORMAT, {"delta": text, "index": 0, "finish": True})
         while True:
@@ -178,6 +208,10 @@ class StackFlowEngine(ServerEngine):
             if data.get("delta"):
                 if pause_id is not None:
                     late_chunks += 1  # sent before the unit saw the pause: produced, not counted
+                    if late_chunks > OVERRUN_MARGIN:
+                        raise EngineError(f"StackFlow ignored pause: sent {chunks + late_chunks} chunks for "
+                                          f"{config.gen_tokens} tokens and had not finished {OVERRUN_MARGIN} "
+                                          "chunks after the pause (request closed)")
                 else:
                     chunks += 1
                     t_first = t_first or t
@@ -191,7 +225,8 @@ class StackFlowEngine(ServerEngine):
                 break
         if t_first is None or t_last is None:
             raise EngineError("StackFlow produced no text (did the model stop at once?)")
-        stopped = "by edgetui's pause after gen_tokens" if pause_id else "by the model (end of sequence or max_token_len)"
+        stopped = ("by edgetui's pause after gen_tokens" if pause_id
+                   else "by the model (end of sequence or max_token_len)")
         extra.update(chunks=chunks, stopped=stopped,
                      gen_tokens_method=f"estimated: {TOKENS_PER_CHUNK} tokens per chunk (StackFlow sends no counts)")
         if late_chunks:
@@ -207,12 +242,16 @@ class StackFlowEngine(ServerEngine):
             return
         if self.work_id:
             try:
-                self.sock.settimeout(CLOSE_WAIT_S)
+                if self.io is not None:
+                    self.io.read_timeout_s = CLOSE_WAIT_S
+                self.start_request(CLOSE_WAIT_S)
                 self.reply_to(self.send("exit", self.work_id), "exit")
-            except (EngineError, OSError):
+            except (EngineError, OSError, AssertionError):
                 pass  # closing anyway: a unit left behind is freed by the device's next reset
         try:
+            if self.reader is not None:
+                self.reader.close()  # the socket's file keeps it open until closed
             self.sock.close()
         except OSError:
             pass
-        self.sock = None
+        self.sock = self.reader = self.io = None

@@ -41,6 +41,7 @@ class Configuration:
     # Server engines only (ollama, openai, stackflow): how to talk to the server.
     engine_api: str | None = None
     engine_timeout_s: float = 300.0
+    engine_request_timeout_s: float | None = None  # None: derived (engines/server.py request_timeout_s)
     engine_pull: bool = False
     temperature: float = 0.0
 
@@ -108,6 +109,7 @@ def expand(profile: Profile) -> list[Configuration]:
                 kv_cache_type=kv, prompt_tokens=ptok, prompt=ptext, gen_tokens=gen,
                 repetitions=profile.repetitions, warmup=profile.warmup,
                 engine_api=profile.engine.api, engine_timeout_s=profile.engine.timeout_s,
+                engine_request_timeout_s=profile.engine.request_timeout_s,
                 engine_pull=profile.engine.pull, temperature=profile.engine.temperature,
             )
         )

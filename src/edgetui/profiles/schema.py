@@ -18,6 +18,10 @@ from edgetui.tomlread import tomllib
 ENGINE_KINDS = ("llama_cpp", "ollama", "openai", "stackflow")
 FLASH_ATTN_CHOICES = ("auto", True, False)
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
+# The decode rate a server request's default deadline allows for: slower than any board worth
+# measuring (a 7B model on a Raspberry Pi 4 does about 1 token/s), so only a server that never
+# finishes reaches it.
+REQUEST_FLOOR_TPS = 0.5
 
 # ---------------------------------------------------------------- key checks
 
@@ -128,6 +132,9 @@ ENGINE = {
     "url": Key(_str(), "server base URL for ollama, openai and stackflow engines"),
     "api": Key(_str(choices=("generate", "chat", "completions")), "which endpoint of the server to drive"),
     "timeout_s": Key(_num(0, 86400, lo_open=True), "longest wait for a server answer, seconds", 300.0),
+    "request_timeout_s": Key(_num(0, 864000, lo_open=True), "longest a whole server request may take, seconds, "
+                             f"past which the configuration fails (default: timeout_s + gen_tokens / "
+                             f"{REQUEST_FLOOR_TPS:g} tokens/s)"),
     "pull": Key(_bool, "let the engine pull a model the server lacks (ollama)", False),
     "temperature": Key(_num(0, 10), "sampling temperature sent to servers (llama_cpp is always greedy)", 0.0),
     "server_pid": Key(_int(1, 2**31), "pid of the inference server, to follow its memory"),
@@ -192,6 +199,7 @@ class EngineSpec:
     url: str | None = None
     api: str | None = None
     timeout_s: float = 300.0
+    request_timeout_s: float | None = None
     pull: bool = False
     temperature: float = 0.0
     server_pid: int | None = None

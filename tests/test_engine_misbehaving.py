@@ -1,0 +1,122 @@
+"""Servers that misbehave (issue 16): an endless stream, a trickle, a flood, silence, HTML, an empty
+body, a truncated chunk. Each must fail its configuration with its reason within the request's
+deadline, without holding a flood in memory, and the queue must go on."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from edgetui.engines.base import EngineError
+from edgetui.engines.registry import engine_class
+from edgetui.engines.server import OVERRUN_MARGIN, request_timeout_s
+from edgetui.engines.streams import MAX_LINE_BYTES, MB
+from edgetui.profiles.plan import Configuration
+
+
+sys.path.insert(0, str(Path(__file__).parent))
+from standins.ollama_server import StandinOllama  # noqa: E402
+
+GOOD, BAD = "good:1b", "bad:1b"
+DEADLINE_S = 2.0
+# Far above DEADLINE_S, so that it is the whole-request deadline that ends a trickle or a silence.
+READ_TIMEOUT_S = 20.0
+# A test that got here did not hang; a loaded machine may be slow, so this is no measurement.
+NOT_HUNG_S = 30.0
+
+
+def ollama_config(url: str, model: str = BAD, **kw) -> Configuration:
+    base = dict(profile="p", engine="ollama", engine_url=url, model=model, model_name=model, model_path=None,
+                n_threads=0, n_gpu_layers=-1, n_ctx=1024, n_batch=512, flash_attn="auto", kv_cache_type="f16",
+                prompt_tokens=None, prompt="Explain how to compare edge boards.", gen_tokens=10, repetitions=1,
+                warmup=0, engine_api="generate", engine_timeout_s=READ_TIMEOUT_S,
+                engine_request_timeout_s=DEADLINE_S)
+    base.update(kw)
+    return Configuration(**base)
+
+
+@pytest.fixture
+def server():
+    s = StandinOllama(models=(BAD, GOOD)).start()
+    yield s
+    s.stop()
+
+
+def run_bad(server: StandinOllama, mode: str, **kw) -> tuple[str, float]:
+    """Load, then one repetition of the misbehaving model: its failure and how long it took."""
+    c = ollama_config(server.url, **kw)
+    e = engine_class("ollama")(c, None, lambda ev: None)
+    e.load()
+    server.misbehave[BAD] = mode
+    t0 = time.monotonic()
+    with pytest.raises(EngineError) as failed:
+        e.run_once(c, 0, False)
+    return str(failed.value), time.monotonic() - t0
+
+
+def test_the_default_deadline_is_timeout_plus_gen_tokens_at_the_floor_rate():
+    c = ollama_config("http://127.0.0.1:1", engine_timeout_s=300.0, engine_request_timeout_s=None, gen_tokens=128)
+    assert request_timeout_s(c) == 300.0 + 128 / 0.5
+    assert request_timeout_s(ollama_config("http://127.0.0.1:1", engine_request_timeout_s=7.5)) == 7.5
+
+
+def test_an_endless_stream_is_closed_past_the_tokens_asked_for(server):
+    message, took = run_bad(server, "endless", engine_request_timeout_s=NOT_HUNG_S)
+    # closed by the budget, long before the deadline
+    assert message.startswith(f"server ignored num_predict: sent {10 + OVERRUN_MARGIN + 1} chunks for 10 tokens")
+    assert took < NOT_HUNG_S
+
+
+def test_a_trickle_is_abandoned_at_the_request_deadline(server):
+    server.trickle_period_s = 0.2
+    message, took = run_bad(server, "trickle")
+    assert f"did not finish the request within {DEADLINE_S:g} s (request_timeout_s in [engine]; it sent" in message
+    assert took < NOT_HUNG_S
+
+
+def test_a_connection_with_no_byte_is_abandoned_at_the_request_deadline(server):
+    message, _ = run_bad(server, "silent")
+    assert f"did not finish the request within {DEADLINE_S:g} s" in message
+
+
+def test_a_silence_shorter_than_the_deadline_ends_at_the_read_timeout(server):
+    message, _ = run_bad(server, "silent", engine_timeout_s=1.0, engine_request_timeout_s=NOT_HUNG_S)
+    assert "no answer from" in message and "within 1 s (timeout_s in [engine])" in message
+
+
+def test_a_100_mb_line_is_refused_without_being_held(server):
+    tracemalloc.start()
+    try:
+        message, _ = run_bad(server, "flood", engine_request_timeout_s=NOT_HUNG_S)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "sent a line over 16 MB: refused" in message
+    assert server.flood_sent < server.flood_bytes  # the client hung up in the middle of the line
+    # At most the limit is held, in a copy or two while a line is assembled; never the 100 MB.
+    assert peak < 3 * MAX_LINE_BYTES + 8 * MB < server.flood_bytes
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("html", "answered an HTML page, not JSON"),
+    ("empty", "answered an empty body where JSON was expected"),
+])
+def test_html_or_an_empty_body_where_json_is_due_is_named(server, mode, reason):
+    server.misbehave_all = mode
+    with pytest.raises(EngineError, match=reason):
+        engine_class("ollama")(ollama_config(server.url), None, lambda ev: None).load()
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("html", "answered an HTML page, not JSON"),
+    ("empty", "ended after 0 chunks without its final statistics"),
+    ("truncated", r"stream broken: the answer from .* was cut short|cut in the middle of a line"),
+])
+def test_a_stream_that_is_html_empty_or_cut_is_named(server, mode, reason):
+    message, _ = run_bad(server, mode)
+    assert re.search(reason, message), message

@@ -71,10 +71,21 @@ def test_repetitions_agree_with_llama_cpp_counters(smoke_run):
         # the wall clock sees the same decode, plus a little Python per token
         assert r["decode_tps_wall"] == pytest.approx(r["decode_tps_engine"], rel=0.15)
         assert r["t_start"] < r["t_first_token"] < r["t_end"]
+        # a time for every token, in order, the first at the first token, the last at the end
+        times = r["token_ms"]
+        assert len(times) == 32 and times == sorted(times)
+        # (two clocks read back to back: apart by what a loaded machine's scheduler makes of it)
+        assert times[0] == pytest.approx(r["ttft_ms"], rel=0.05, abs=5.0)
+        assert times[-1] == pytest.approx((r["t_end"] - r["t_start"]) * 1000, rel=0.05, abs=5.0)
     with (out / "results.csv").open() as f:
         row = next(csv.DictReader(f))
     mean = sum(r["decode_tps"] for r in reps) / 3
     assert float(row["decode_tps_mean"]) == pytest.approx(mean, rel=1e-5)
+    # the latency distribution is in results.csv; the token times themselves are not
+    assert 0 < float(row["itl_ms_p50"]) <= float(row["itl_ms_p90"]) <= float(row["itl_ms_p99"])
+    # time per output token is the wall-clock decode rate's reciprocal, repetition by repetition
+    assert float(row["tpot_ms_mean"]) == pytest.approx(sum(1000 / r["decode_tps_wall"] for r in reps) / 3, rel=1e-4)
+    assert not any("token_ms" in k for k in row)
 
 
 def test_samples_are_monotonic_and_phases_are_marked(smoke_run):

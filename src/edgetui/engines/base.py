@@ -49,6 +49,12 @@ class RepResult:
     extra: dict[str, Any] = field(default_factory=dict)
     # Tokens that arrived together at t_first_token (StackFlow streams text 3 tokens at a time)
     first_token_count: int = 1
+    # When output arrived, ms after t_start: one entry per token (llama.cpp) or per streamed chunk
+    # (servers); the first is the first token. Kept in repetitions.jsonl for the latency
+    # distribution (inter-token latency percentiles), never in results.csv.
+    token_ms: list[float] | None = None
+    # How many tokens each entry of token_ms carried (None: one each)
+    token_counts: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgetui import __version__
+from edgetui.run.latency import latency_columns
 from edgetui.run.stats import maximum, mean, std
 from edgetui.rundir.columns import CONFIG_COLUMNS, CONTEXT_COLUMNS, typed_row
 
@@ -48,6 +49,7 @@ def result_row(
     row["decode_tps_wall_mean"] = mean(r.get("decode_tps_wall") for r in counted)
     row["prefill_tps_wall_mean"] = mean(r.get("prefill_tps_wall") for r in counted)
     row["gen_tokens_mean"] = mean(r.get("gen_tokens_actual") for r in counted)
+    row.update(latency_columns(counted))
     sources = sorted({str(r["timing_source"]) for r in counted if r.get("timing_source")})
     row["timing_source"] = ", ".join(sources) or None
     row["timing_flags"] = sum(1 for r in counted if r.get("timing_flags"))

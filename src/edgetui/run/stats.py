@@ -31,3 +31,15 @@ def rel_diff(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or a == 0:
         return None
     return abs(a - b) / abs(a)
+
+
+def percentile(values: Iterable[float | None], q: float) -> float | None:
+    """The q-th percentile (0-100), linear between the two nearest ranks (numpy's default method);
+    None when there are no values."""
+    vs = sorted(clean(values))
+    if not vs:
+        return None
+    pos = (len(vs) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(vs) - 1)
+    return vs[lo] + (vs[hi] - vs[lo]) * (pos - lo)

@@ -100,6 +100,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("sample_hz", FLOAT, CONTEXT, "sensor sampling rate"),
     Column("load_energy_j", FLOAT, CONTEXT, "energy of the model load, J"),
     Column("prefill_energy_j_mean", FLOAT, MEASURED, "energy of the prefill phase, J"),
+    Column("itl_ms_p50", FLOAT, MEASURED,
+           "inter-token latency, median over every token of the counted repetitions, ms (wall clock)"),
+    Column("itl_ms_p90", FLOAT, MEASURED, "inter-token latency, 90th percentile, ms"),
+    Column("itl_ms_p99", FLOAT, MEASURED, "inter-token latency, 99th percentile, ms"),
+    Column("tpot_ms_mean", FLOAT, MEASURED,
+           "time per output token: decode time / (tokens - 1), mean over repetitions, ms"),
 )
 
 # The first block (up to cpu_model) is the documented, stable contract.

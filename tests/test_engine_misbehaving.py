@@ -4,6 +4,7 @@ deadline, without holding a flood in memory, and the queue must go on."""
 
 from __future__ import annotations
 
+import csv
 import re
 import sys
 import time
@@ -17,6 +18,8 @@ from edgetui.engines.registry import engine_class
 from edgetui.engines.server import OVERRUN_MARGIN, request_timeout_s
 from edgetui.engines.streams import MAX_LINE_BYTES, MB
 from edgetui.profiles.plan import Configuration
+
+from conftest import run_cli, write_profile
 
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -120,3 +123,46 @@ def test_html_or_an_empty_body_where_json_is_due_is_named(server, mode, reason):
 def test_a_stream_that_is_html_empty_or_cut_is_named(server, mode, reason):
     message, _ = run_bad(server, mode)
     assert re.search(reason, message), message
+
+
+def test_a_headless_queue_fails_each_misbehaving_server_and_goes_on(tmp_path):
+    """edgetui run --headless: each misbehaving model's configuration fails with its reason within
+    the deadline, and the configuration after it in the queue still runs."""
+    modes = ("endless", "trickle", "flood", "silent")
+    s = StandinOllama(models=(*[f"{m}:1b" for m in modes], GOOD)).start()
+    s.misbehave = {f"{m}:1b": m for m in modes}
+    models = "".join(f'[[models]]\nname = "{m}"\n' for m in (*s.misbehave, GOOD))
+    profile = write_profile(tmp_path / "misbehaving.toml", f"""
+name = "misbehaving"
+repetitions = 1
+warmup = 0
+idle_baseline_s = 0
+[engine]
+kind = "ollama"
+url = "{s.url}"
+timeout_s = {READ_TIMEOUT_S}
+request_timeout_s = {DEADLINE_S}
+{models}
+[workload]
+prompt = "Explain how to compare edge boards."
+gen_tokens = 10
+""")
+    out = tmp_path / "out"
+    try:
+        proc = run_cli("run", str(profile), "--headless", "--out", str(out), "--sysfs-root", str(tmp_path),
+                       timeout=240)
+    finally:
+        s.stop()
+    rows = {r["model"]: r for r in csv.DictReader((out / "results.csv").open())}
+    assert list(rows) == [*s.misbehave, GOOD], proc.stdout + proc.stderr
+    assert rows[GOOD]["status"] == "done" and float(rows[GOOD]["gen_tokens_mean"]) == 10
+    reasons = {
+        "endless:1b": f"server ignored num_predict: sent {10 + OVERRUN_MARGIN + 1} chunks for 10 tokens",
+        "trickle:1b": f"did not finish the request within {DEADLINE_S:g} s",
+        "flood:1b": "sent a line over 16 MB: refused",
+        "silent:1b": f"did not finish the request within {DEADLINE_S:g} s (request_timeout_s in [engine]; "
+                     "it sent no byte)",
+    }
+    for model, reason in reasons.items():
+        assert rows[model]["status"] == "failed" and reason in rows[model]["error"], rows[model]
+    assert proc.returncode != 0, proc.stdout  # a queue with failed configurations says so

@@ -11,7 +11,7 @@ cache as Ollama does (prompt_eval_count counts cached tokens too, prompt_eval_du
 the others), and sleeps for prefill and decode at set rates, so that the rates an engine
 derives can be checked against the ones set here.
 
-It can also misbehave, as a server in the field may (MISBEHAVIOURS): for one model's completions
+It can also misbehave, as a server in the field may (standins/misbehave.py): for one model's completions
 (`misbehave[model] = "endless"`) or for every request (`misbehave_all = "silent"`)."""
 
 from __future__ import annotations
@@ -21,21 +21,14 @@ import re
 import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from standins.misbehave import MisbehavingHandler, Misbehaviour
 
 TEMPLATE_TOKENS = 6  # "<|im_start|>user\n ... <|im_end|>\n<|im_start|>assistant\n"
 WORDS = ("edge", "boards", "measure", "tokens", "per", "second", "and", "energy", "per", "token", ".")
 HAILO_OPTIONS = {"temperature", "seed", "top_k", "top_p", "frequency_penalty", "num_predict", "use_mlock"}
-MISBEHAVIOURS = {
-    "endless": "ignores num_predict: a token every endless_period_s until the client hangs up",
-    "trickle": "one byte of a stream line every trickle_period_s, never a whole line",
-    "flood": "one line of flood_bytes (100 MB), streamed in 64 kB pieces, never held whole",
-    "silent": "accepts the request and sends no byte until the client hangs up",
-    "html": "answers 200 with an HTML page (a router's login, a proxy)",
-    "empty": "answers 200 with an empty body",
-    "truncated": "announces a chunk and closes the connection halfway through it",
-}
 
 
 def tokenize(text: str) -> list[str]:
@@ -46,12 +39,13 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class StandinOllama:
+class StandinOllama(Misbehaviour):
     """Set the attributes before a request to change what the next requests see."""
 
     def __init__(self, models: tuple[str, ...] = ("qwen2.5:0.5b",), *, flavour: str = "ollama",
                  prefill_tps: float = 4000.0, decode_tps: float = 400.0, load_s: float = 0.05,
                  pullable: tuple[str, ...] = ()) -> None:
+        super().__init__()
         self.models = list(models)
         self.flavour = flavour  # "ollama" or "hailo-ollama"
         self.prefill_tps = prefill_tps
@@ -65,14 +59,9 @@ class StandinOllama:
         self.loaded: dict[str, dict[str, Any]] = {}  # model -> load-time options
         self.last_prompt: list[str] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.stopping = threading.Event()
         self.last_final: dict[str, Any] = {}  # the statistics of the last completion, as sent
         self.misbehave: dict[str, str] = {}  # model -> one of MISBEHAVIOURS, for its completions
         self.misbehave_all: str | None = None  # one of MISBEHAVIOURS, for every request
-        self.endless_period_s = 0.01
-        self.trickle_period_s = 1.0
-        self.flood_bytes = 100 * 1024 * 1024
-        self.flood_sent = 0  # bytes of the flood line the client took before hanging up
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -104,11 +93,16 @@ class StandinOllama:
     def _handler(self):
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(MisbehavingHandler):
+            knobs = standin
+            model, chat = "m", False  # of the request under way, for the misbehaviours' lines
 
-            def log_message(self, *args: Any) -> None:
-                pass
+            def piece_line(self, i: int) -> bytes:
+                word = (" " if i else "") + WORDS[i % len(WORDS)]
+                return (json.dumps(self._piece(self.model, self.chat, word)) + "\n").encode()
+
+            def flood_head(self) -> bytes:
+                return b'{"model": "' + self.model.encode() + b'", "done": false, "response": "'
 
             # -------------------------------------------------------------- plumbing
             def _send_json(self, status: int, obj: Any) -> None:
@@ -127,20 +121,8 @@ class StandinOllama:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _start_stream(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-ndjson")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-
             def _chunk(self, obj: Any) -> None:
-                data = (json.dumps(obj) + "\n").encode()
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-
-            def _end_stream(self) -> None:
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
+                self._chunk_bytes((json.dumps(obj) + "\n").encode())
 
             def _body(self) -> dict[str, Any]:
                 n = int(self.headers.get("Content-Length") or 0)
@@ -155,7 +137,7 @@ class StandinOllama:
             # -------------------------------------------------------------- routes
             def do_GET(self) -> None:
                 if standin.misbehave_all:
-                    return self._misbehave(standin.misbehave_all)
+                    return self.misbehave(standin.misbehave_all)
                 if self.path == "/":
                     self._send_text("hailo-ollama is running" if standin.flavour == "hailo-ollama"
                                     else "Ollama is running")
@@ -179,7 +161,7 @@ class StandinOllama:
                 body = self._body()
                 standin.requests.append((self.path, body))
                 if standin.misbehave_all:
-                    return self._misbehave(standin.misbehave_all)
+                    return self.misbehave(standin.misbehave_all)
                 if self.path in ("/api/generate", "/api/chat"):
                     self._generate(body, chat=self.path == "/api/chat")
                 elif self.path == "/api/show":
@@ -221,7 +203,8 @@ class StandinOllama:
                     standin._load(model, options)
                     return self._send_json(200, self._final(model, chat, "load", {}))
                 if model in standin.misbehave:
-                    return self._misbehave(standin.misbehave[model], model, chat)
+                    self.model, self.chat = model, chat
+                    return self.misbehave(standin.misbehave[model])
                 self._complete(body, model, chat, text, options)
 
             def _final(self, model: str, chat: bool, reason: str, stats: dict[str, Any]) -> dict[str, Any]:
@@ -298,77 +281,6 @@ class StandinOllama:
                     out.setdefault("message", None)
                 out["done"] = False
                 return out
-
-            # -------------------------------------------------------------- misbehaviours
-            def _misbehave(self, mode: str, model: str = "m", chat: bool = False) -> None:
-                self.close_connection = True
-                try:
-                    getattr(self, "_" + mode)(model, chat)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client hung up: what a client should do to such a server
-
-            def _endless(self, model: str, chat: bool) -> None:
-                self._start_stream()
-                i = 0
-                while not standin.stopping.is_set():
-                    self._chunk(self._piece(model, chat, (" " if i else "") + WORDS[i % len(WORDS)]))
-                    i += 1
-                    time.sleep(standin.endless_period_s)
-
-            def _trickle(self, model: str, chat: bool) -> None:
-                self._start_stream()
-                line = (json.dumps(self._piece(model, chat, "edge")) + "\n").encode()
-                for i in range(10 ** 9):
-                    if standin.stopping.wait(standin.trickle_period_s):
-                        return
-                    self.wfile.write(b"1\r\n" + line[i % len(line):][:1] + b"\r\n")
-                    self.wfile.flush()
-
-            def _flood(self, model: str, chat: bool) -> None:
-                self._start_stream()
-                piece = b"x" * (64 * 1024)
-                head = b'{"model": "' + model.encode() + b'", "response": "'
-                self.wfile.write(f"{len(head):x}\r\n".encode() + head + b"\r\n")
-                standin.flood_sent = len(head)
-                while standin.flood_sent < standin.flood_bytes and not standin.stopping.is_set():
-                    self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-                    standin.flood_sent += len(piece)
-                self._chunk_bytes(b'", "done": false}\n')
-                self._end_stream()
-
-            def _chunk_bytes(self, data: bytes) -> None:
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-
-            def _silent(self, model: str, chat: bool) -> None:
-                self.connection.settimeout(0.2)
-                while not standin.stopping.is_set():
-                    try:
-                        if not self.connection.recv(1):
-                            return  # the client hung up
-                    except TimeoutError:
-                        continue
-
-            def _html(self, model: str, chat: bool) -> None:
-                page = b"<!DOCTYPE html><html><head><title>Router login</title></head><body>Sign in</body></html>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(page)))
-                self.end_headers()
-                self.wfile.write(page)
-
-            def _empty(self, model: str, chat: bool) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def _truncated(self, model: str, chat: bool) -> None:
-                self._start_stream()
-                line = (json.dumps(self._piece(model, chat, "edge")) + "\n").encode()
-                self.wfile.write(f"{len(line) * 3:x}\r\n".encode() + line)  # a third of what it announced
-                self.wfile.flush()
-                self.connection.shutdown(2)
 
             def _fail(self) -> None:
                 if standin.fail == "error":

@@ -29,7 +29,8 @@ import time
 import numpy as np
 import polars as pl
 
-from edgetui.ranking.rank import clear_pareto_cache, rank
+from edgetui.ranking.pareto import clear_pareto_cache
+from edgetui.ranking.rank import rank
 from edgetui.rundir.store import RESULT_COLUMNS
 
 TARGET_MS = 100.0

@@ -3,6 +3,8 @@ same order, missing values kept missing, and `edgetui rank` end to end."""
 
 from __future__ import annotations
 
+import csv
+import math
 import subprocess
 import sys
 from edgetui.tomlread import tomllib
@@ -12,7 +14,9 @@ import pytest
 
 from edgetui.errors import UserError
 from edgetui.ranking.export import CSV_MAGIC, export_ranking, load_ranking_export
-from edgetui.ranking.rank import frame_from_rows, load_results, rank
+from edgetui.ranking.frame import frame_from_rows
+from edgetui.ranking.rank import rank
+from edgetui.ranking.sources import load_results
 
 from conftest import REPO
 from result_rows import make_row, write_run
@@ -55,7 +59,8 @@ def test_export_refuses_to_overwrite_without_force(tmp_path, ranking, suffix):
     assert path.read_text() == "precious"
     assert export_ranking(ranking, path, force=True) == path
     assert path.read_text() != "precious"
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+    beside = [path.name + ".meta.toml"] if suffix == ".csv" else []  # a CSV's settings, in a file of their own
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, *beside])  # no temporary file left
 
 
 def test_export_needs_a_toml_or_csv_name(tmp_path, ranking):
@@ -107,21 +112,64 @@ def test_toml_holds_the_settings_and_skips_missing_values(tmp_path, ranking):
         assert key in first, key
 
 
-def test_csv_has_comment_lines_polars_skips_and_weights_to_reproduce(tmp_path):
+def test_a_csv_export_is_a_plain_csv_with_its_settings_beside_it(tmp_path):
     df = frame_from_rows([{**r, "source": "boardA"} for r in sample_rows()])
     ranking = rank(df, WEIGHTS, include_failed=True)  # the failed row's error has a newline and a '#'
     path = export_ranking(ranking, tmp_path / "ranking.csv")
-    lines = path.read_text().splitlines()
-    assert lines[0].startswith(CSV_MAGIC)
-    assert "# weights: decode_tps=3,ttft_ms=1,net_energy_j_per_token=2" in lines
-    plain = pl.read_csv(path, comment_prefix="#")
-    assert plain.height == 5
-    assert plain["config_id"].to_list() == ranking.table["config_id"].to_list()
+    # the first line is the header: csv.DictReader, pandas.read_csv or a spreadsheet need no options
+    assert path.read_text().splitlines()[0] == ",".join(ranking.table.columns)
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["config_id"] for r in rows] == ranking.table["config_id"].to_list()
+    assert rows[0]["rank"] == "1" and rows[-1]["status"] == "failed"
+    assert pl.read_csv(path).height == 5
+    meta = tomllib.loads((tmp_path / "ranking.csv.meta.toml").read_text())["ranking"]
+    assert meta["weights"] == WEIGHTS and meta["file"] == "ranking.csv" and meta["rows"] == 5
+    assert meta["include_failed"] is True and "min-max" in meta["normalisation"]
     back = load_ranking_export(path)
-    assert back.include_failed is True
+    assert back.include_failed is True and back.weights == WEIGHTS
     failed = back.table.filter(pl.col("status") == "failed").row(0, named=True)
-    assert failed["error"] == "llama.cpp: out of memory # cut here"
+    assert failed["error"] == "llama.cpp: out of memory\n# cut here"  # kept whole, newline included
     assert failed["decode_tps_mean"] is None
+    assert identity(rank(back.frame(), back.weights, include_failed=True)) == identity(ranking)
+
+
+def test_a_csv_without_its_settings_is_not_an_export_but_still_ranks_as_results(tmp_path, ranking):
+    path = export_ranking(ranking, tmp_path / "ranking.csv")
+    (tmp_path / "ranking.csv.meta.toml").unlink()
+    with pytest.raises(UserError, match="no ranking.csv.meta.toml beside it"):
+        load_ranking_export(path)
+    df = load_results([path])  # its old rank columns are left out of the new ranking
+    assert identity(rank(df, WEIGHTS)) == identity(ranking)
+
+
+def test_an_export_written_before_the_sidecar_still_loads(tmp_path, ranking):
+    body = ranking.table.write_csv()
+    old = tmp_path / "old.csv"
+    old.write_text(f"{CSV_MAGIC} v1, written by edgetui 0.1.0\n# weights: decode_tps=3,ttft_ms=1,"
+                   "net_energy_j_per_token=2\n# filters: board=pi5\n# include_failed: false\n" + body)
+    back = load_ranking_export(old)
+    assert back.weights == WEIGHTS and back.filters == {"board": ["pi5"]}
+    assert identity(rank(back.frame(), back.weights)) == identity(ranking)
+
+
+def test_toml_rows_are_written_column_by_column_and_read_back_exactly(tmp_path):
+    from edgetui.ranking.export import toml_rows
+
+    table = pl.DataFrame({
+        "text": ['quote " back \\ slash', "line\nbreak\ttab", "ctrl \x01 del \x7f", "ünïcödé ✓", None],
+        "f": [1 / 3, 1e20, 1e-05, float("nan"), None],
+        "i": [1, -2, 0, 2**53, None],
+        "b": [True, False, None, True, False],
+        "odd key": ["a", None, None, None, None],
+    })
+    doc = tomllib.loads(toml_rows(table))
+    rows = doc["rows"]
+    assert rows[0] == {"text": 'quote " back \\ slash', "f": 1 / 3, "i": 1, "b": True, "odd key": "a"}
+    assert rows[1] == {"text": "line\nbreak\ttab", "f": 1e20, "i": -2, "b": False}
+    assert rows[2] == {"text": "ctrl \x01 del \x7f", "f": 1e-05, "i": 0}  # a missing value: no key
+    assert rows[3]["text"] == "ünïcödé ✓" and math.isnan(rows[3]["f"]) and rows[3]["i"] == 2**53
+    assert rows[4] == {"b": False}
 
 
 def test_filters_are_recorded_and_exported_rows_are_the_filtered_ones(tmp_path):

@@ -10,8 +10,11 @@ import polars as pl
 import pytest
 
 from edgetui.errors import UserError
-from edgetui.ranking.rank import (CRITERIA, DEFAULT_WEIGHTS, MISSING_POLICY, NORMALISATION, frame_from_rows,
-                             load_results, pareto_mask, parse_weights, rank)
+from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, MISSING_POLICY, NORMALISATION, parse_weights
+from edgetui.ranking.frame import frame_from_rows
+from edgetui.ranking.pareto import pareto_mask
+from edgetui.ranking.rank import rank
+from edgetui.ranking.sources import load_results
 
 from result_rows import make_row, write_run
 
@@ -370,7 +373,7 @@ def test_missing_values_in_merged_files_stay_missing(tmp_path):
 
 
 def test_pareto_is_reused_on_a_weight_change_but_recomputed_when_a_value_changes():
-    from edgetui.ranking.rank import clear_pareto_cache
+    from edgetui.ranking.pareto import clear_pareto_cache
 
     rows = [make_row("a", decode_tps_mean=10.0, ttft_ms_mean=100.0),
             make_row("b", decode_tps_mean=20.0, ttft_ms_mean=200.0),
@@ -390,3 +393,43 @@ def test_pareto_is_reused_on_a_weight_change_but_recomputed_when_a_value_changes
     # a filter changes the rows: b filtered out, so c is on the front again
     r = rank(df, {"decode_tps": 5, "ttft_ms": 1}, filters={"config_id": ["a", "c"]})
     assert dict(zip(r.table["config_id"], r.table["pareto"])) == {"a": True, "c": True}
+
+
+# ------------------------------------------------------------------ loading with polars
+def test_an_older_results_csv_with_fewer_columns_and_short_floats_still_loads(tmp_path):
+    old = tmp_path / "results.csv"
+    # an early edgetui: fewer columns, six significant digits, a whole number written as 4.0
+    old.write_text("config_id,status,board,model,n_threads,decode_tps_mean,throttled\n"
+                   "000000000123,done,pi5,m,4.0,12.3457,false\n"
+                   "000000000124,done,pi5,m,2,,\n")
+    df = load_results([old])
+    assert df["config_id"].to_list() == ["000000000123", "000000000124"]  # ids stay text
+    assert df["n_threads"].to_list() == [4, 2] and df.schema["n_threads"] == pl.Int64
+    assert df["decode_tps_mean"].to_list() == [12.3457, None] and df["throttled"].to_list() == [False, None]
+    assert df["power_w_mean"].to_list() == [None, None]  # a column the old file lacks: missing, not zero
+    assert order(rank(df, {"decode_tps": 1})) == ["000000000123", "000000000124"]
+
+
+def test_a_run_folder_is_read_from_its_csv_and_refused_when_an_incompatible_edgetui_wrote_it(tmp_path):
+    run = write_run(tmp_path / "run", _board_rows("pi5", 8.0))
+    (run / "results.json").unlink()  # the folder is read from results.csv
+    assert load_results([run])["source"].to_list() == [str(run)] * 2
+    (run / "run.json").write_text(json.dumps({"schema": 99}))
+    with pytest.raises(UserError, match=r"incompatible edgetui \(schema 99"):
+        load_results([run])
+
+
+def test_a_whole_number_column_with_a_fraction_is_refused_by_name(tmp_path):
+    bad = tmp_path / "results.csv"
+    bad.write_text("config_id,status,n_threads,decode_tps_mean\nabc,done,2.5,1\n")
+    with pytest.raises(UserError, match=r"config abc: n_threads = '2.5' is not a whole number"):
+        load_results([bad])
+
+
+def test_rows_from_json_and_csv_of_the_same_run_are_the_same_frame(tmp_path):
+    run = write_run(tmp_path / "run", _board_rows("pi5", 7.0) + [make_row("x", decode_tps_mean=1 / 3,
+                                                                        throttled=True)])
+    from_csv = load_results([run / "results.csv"]).drop("source")
+    from_json = load_results([run / "results.json"]).drop("source")
+    assert from_csv.schema == from_json.schema
+    assert from_csv.equals(from_json)

@@ -1,7 +1,7 @@
 """`edgetui rank RESULTS... [--weights ...] [--filter COL=VALUE] [--export FILE] [--force]` and
 `edgetui plot RESULTS... --out FILE.svg|FILE.png [--x C] [--y C]`.
 
-The same core as the console's results screen: ranking.load_results, ranking.rank and
+The same core as the console's results screen: sources.load_results, rank.rank and
 export.export_ranking; this module only parses the arguments and prints a plain table.
 """
 
@@ -12,7 +12,9 @@ import math
 from typing import Any
 
 from edgetui.errors import EXIT_OK, UserError
-from edgetui.ranking.rank import CRITERIA, DEFAULT_WEIGHTS, Ranking, format_weights, load_results, parse_weights, rank
+from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights
+from edgetui.ranking.rank import Ranking, rank
+from edgetui.ranking.sources import load_results
 
 # Configuration parameters shown beside board and model (the rest is in the export).
 PARAM_COLUMNS = (("quant", "quant"), ("engine", "engine"), ("n_threads", "thr"), ("n_gpu_layers", "ngl"),

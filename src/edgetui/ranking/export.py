@@ -1,20 +1,26 @@
-"""Export a Ranking to TOML (tomli-w) or CSV (polars), and read an export back.
+"""Export a Ranking to TOML or CSV, and read an export back.
 
-Both formats hold what reproduces the ranking: the weights, the normalisation and the
-missing-value policy, and per row its rank, score, Pareto mark, identity and raw metrics.
+Both hold what reproduces the ranking: the weights, the normalisation and the missing-value
+policy, and per row its rank, score, Pareto mark, identity and raw metrics.
 `edgetui rank EXPORT --weights <the same>` (or rank(load_ranking_export(p).frame(), p.weights))
 gives the same order, since normalisation is over the rows shown and the file holds exactly those.
 
 TOML: a [ranking] table, then one [[rows]] table per row. TOML has no null, so a missing value
 is an absent key (said in the file's header comment and in ranking.null_values).
-CSV: leading "# " comment lines carry the weights and policies (read back with polars'
-comment_prefix="#"); then a header and one line per row; an empty cell is a missing value.
+CSV: a plain CSV (the header on the first line, an empty cell for a missing value) that a
+spreadsheet or csv.DictReader reads as it is; the [ranking] table goes beside it in
+FILE.csv.meta.toml. (Exports written before that, with "# " comment lines above the header, are
+still read.)
+
+The rows are written by polars column by column, not row by row: 100,000 rows take well under
+a second where a TOML library's writer took half a minute.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,20 +30,41 @@ import tomli_w
 
 from edgetui import __version__
 from edgetui.errors import UserError
-from edgetui.ranking.rank import (CRITERIA, RANK_COLUMNS, Ranking, format_weights, frame_from_rows, parse_weights,
-                             validate_weights)
+from edgetui.ranking.criteria import CRITERIA, format_weights, parse_weights, validate_weights
+from edgetui.ranking.frame import frame_from_rows, is_derived, read_csv_typed, typed
+from edgetui.ranking.rank import Ranking
 from edgetui.rundir.store import atomic_write
-
 from edgetui.tomlread import tomllib
 
 FORMAT_NAME = "edgetui ranking"
 FORMAT_VERSION = 1
-CSV_MAGIC = f"# {FORMAT_NAME}"
+CSV_MAGIC = f"# {FORMAT_NAME}"  # the first line of a CSV export written before the sidecar
+META_SUFFIX = ".meta.toml"
 NULL_NOTE = "TOML has no null: a key absent from a row is a missing value (not measured), never zero"
+CSV_NULL_NOTE = "an empty cell in the CSV is a missing value (not measured), never zero"
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _derived(col: str) -> bool:
-    return col in RANK_COLUMNS or col.startswith(("value_", "norm_"))
+def meta_path(csv_path: str | Path) -> Path:
+    """Where the settings of a CSV export are kept: FILE.csv.meta.toml."""
+    p = Path(csv_path)
+    return p.with_name(p.name + META_SUFFIX)
+
+
+def is_export(p: Path) -> bool:
+    """A file written by export_ranking (a .toml, or a .csv with its sidecar or the old header)."""
+    suffix = p.suffix.lower()
+    if suffix == ".toml":
+        return True
+    if suffix != ".csv":
+        return False
+    if meta_path(p).is_file():
+        return True
+    try:
+        with p.open(encoding="utf-8") as f:
+            return f.readline().startswith(CSV_MAGIC)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _meta(ranking: Ranking) -> dict[str, Any]:
@@ -59,53 +86,73 @@ def _meta(ranking: Ranking) -> dict[str, Any]:
 
 
 def export_ranking(ranking: Ranking, path: str | Path, *, force: bool = False) -> Path:
-    """Write the ranking to PATH (.toml or .csv), atomically; an existing file only with force."""
+    """Write the ranking to PATH (.toml, or .csv and its .meta.toml), atomically; an existing
+    file only with force."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".toml", ".csv"):
         raise UserError("export file must end in .toml or .csv", where=str(p))
-    if p.exists() and not force:
-        raise UserError("file exists; use --force to overwrite it", where=str(p))
     if p.exists() and p.is_dir():
         raise UserError("is a folder, not a file", where=str(p))
-    text = _to_toml(ranking) if suffix == ".toml" else _to_csv(ranking)
+    if p.exists() and not force:
+        raise UserError("file exists; use --force to overwrite it", where=str(p))
     try:
-        atomic_write(p, text)
+        if suffix == ".toml":
+            atomic_write(p, _to_toml(ranking))
+        else:
+            # the settings first: a CSV is never left beside another ranking's settings
+            atomic_write(meta_path(p), _csv_meta(ranking, p))
+            atomic_write(p, _to_csv(ranking.table))
     except OSError as exc:
         raise UserError(f"cannot write the export: {exc.strerror}", where=str(p)) from None
     return p
 
 
 def _to_toml(ranking: Ranking) -> str:
-    rows = [{k: v for k, v in row.items() if v is not None} for row in ranking.table.to_dicts()]
-    doc = {"ranking": {**_meta(ranking), "null_values": NULL_NOTE}, "rows": rows}
     header = (f"# {FORMAT_NAME}, written by edgetui {__version__}\n"
               f"# Reproduce: edgetui rank THIS_FILE --weights {format_weights(ranking.weights)}\n"
               f"# {NULL_NOTE}\n")
-    return header + tomli_w.dumps(doc)
+    settings = tomli_w.dumps({"ranking": {**_meta(ranking), "null_values": NULL_NOTE}})
+    rows = toml_rows(ranking.table)
+    return header + settings + ("\n" + rows + "\n" if rows else "")
 
 
-def _to_csv(ranking: Ranking) -> str:
-    meta = _meta(ranking)
-    filters = ";".join(f"{c}={'|'.join(v)}" for c, v in meta["filters"].items())
-    lines = [
-        f"{CSV_MAGIC} v{FORMAT_VERSION}, written by edgetui {__version__}",
-        f"# weights: {format_weights(ranking.weights)}",
-        f"# normalisation: {ranking.normalisation}",
-        f"# missing_policy: {ranking.missing_policy}",
-        f"# filters: {filters}",
-        f"# include_failed: {str(ranking.include_failed).lower()}",
-        f"# created: {meta['created'].isoformat()}",
-        f"# sources: {';'.join(meta['sources'])}",
-        "# empty cell = missing value (not measured), never zero",
-    ]
-    # a comment line must never be mistaken for data nor a data line for a comment: newlines
-    # inside text cells (engine error messages) are flattened so no data line can start with "#"
-    table = ranking.table.with_columns(
-        pl.col(c).str.replace_all(r"[\r\n]+", " ") for c, t in ranking.table.schema.items() if t == pl.String)
+def _csv_meta(ranking: Ranking, csv_path: Path) -> str:
+    header = (f"# The settings of the ranking in {csv_path.name} ({FORMAT_NAME}, edgetui {__version__})\n"
+              f"# Reproduce: edgetui rank {csv_path.name} --weights {format_weights(ranking.weights)}\n")
+    return header + tomli_w.dumps({"ranking": {**_meta(ranking), "file": csv_path.name,
+                                               "null_values": CSV_NULL_NOTE}})
+
+
+def _to_csv(table: pl.DataFrame) -> str:
     buf = io.StringIO()
     table.write_csv(buf)
-    return "\n".join(lines) + "\n" + buf.getvalue()
+    return buf.getvalue()
+
+
+def toml_rows(table: pl.DataFrame) -> str:
+    """One [[rows]] table per row, built by polars column by column: a missing value is an
+    absent key; text is a TOML basic string (JSON's escapes are TOML's, less DEL)."""
+    if table.height == 0:
+        return ""
+    parts = []
+    for name, dtype in table.schema.items():
+        col = pl.col(name)
+        if dtype == pl.Boolean:
+            text = pl.when(col).then(pl.lit("true")).otherwise(pl.lit("false"))
+        elif dtype.is_integer():
+            text = col.cast(pl.String)
+        elif dtype.is_float():
+            # polars writes the shortest text that reads back as the same float; TOML spells NaN "nan"
+            text = pl.when(col.is_nan()).then(pl.lit("nan")).otherwise(col.cast(pl.String))
+        else:
+            quoted = pl.struct(col.cast(pl.String).alias("v")).struct.json_encode()
+            text = quoted.str.strip_prefix('{"v":').str.strip_suffix("}").str.replace_all("\x7f", r"\u007f",
+                                                                                          literal=True)
+        key = name if _BARE_KEY.fullmatch(name) else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        parts.append(pl.when(col.is_null()).then(None).otherwise(pl.lit(f"{key} = ") + text + pl.lit("\n")))
+    row = pl.concat_str([pl.lit("[[rows]]\n"), *parts], ignore_nulls=True)
+    return table.select(row.str.join("\n")).item().rstrip("\n")
 
 
 @dataclass
@@ -122,10 +169,7 @@ class RankingExport:
 
     def frame(self) -> pl.DataFrame:
         """The result columns only (no rank, score, norm_...): input for ranking.rank()."""
-        return self.table.select([c for c in self.table.columns if not _derived(c)])
-
-    def result_rows(self) -> list[dict[str, Any]]:
-        return self.frame().to_dicts()
+        return self.table.select([c for c in self.table.columns if not is_derived(c)])
 
 
 def load_ranking_export(path: str | Path) -> RankingExport:
@@ -136,15 +180,13 @@ def load_ranking_export(path: str | Path) -> RankingExport:
     if p.suffix.lower() == ".toml":
         return _load_toml(p)
     if p.suffix.lower() == ".csv":
-        return _load_csv(p)
+        if meta_path(p).is_file():
+            return _load_csv(p)
+        return _load_commented_csv(p)
     raise UserError("an exported ranking ends in .toml or .csv", where=str(p))
 
 
-def _load_toml(p: Path) -> RankingExport:
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"unreadable TOML: {exc}", where=str(p)) from None
+def _read_settings(doc: dict[str, Any], p: Path) -> tuple[dict[str, Any], dict[str, float]]:
     meta = doc.get("ranking")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise UserError(f'not an edgetui ranking export: no [ranking] table with format = "{FORMAT_NAME}"',
@@ -152,37 +194,58 @@ def _load_toml(p: Path) -> RankingExport:
     if meta.get("format_version") != FORMAT_VERSION:
         raise UserError(f"ranking export version {meta.get('format_version')}, this edgetui reads "
                         f"{FORMAT_VERSION}", where=str(p))
-    rows = doc.get("rows", [])
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise UserError("[[rows]] must be tables", where=str(p))
     try:
         weights = validate_weights(meta.get("weights") or {})
     except UserError as exc:
         raise UserError(f"[ranking] weights: {exc.message}", where=str(p)) from None
-    rows = [{k: (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else v) for k, v in r.items()}
-            for r in rows]
-    return RankingExport(table=_typed(rows, p), weights=weights,
-                         normalisation=str(meta.get("normalisation", "")),
+    return meta, weights
+
+
+def _read_toml(p: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"unreadable TOML: {exc}", where=str(p)) from None
+
+
+def _export(table: pl.DataFrame, meta: dict[str, Any], weights: dict[str, float], p: Path) -> RankingExport:
+    return RankingExport(table=_typed(table, p), weights=weights, normalisation=str(meta.get("normalisation", "")),
                          missing_policy=str(meta.get("missing_policy", "")),
                          filters={k: list(v) for k, v in (meta.get("filters") or {}).items()},
                          include_failed=bool(meta.get("include_failed", False)), meta=meta)
 
 
+def _load_toml(p: Path) -> RankingExport:
+    doc = _read_toml(p)
+    meta, weights = _read_settings(doc, p)
+    rows = doc.get("rows", [])
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise UserError("[[rows]] must be tables", where=str(p))
+    rows = [{k: (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else v) for k, v in r.items()}
+            for r in rows]
+    return _export(_rows_frame(rows, p), meta, weights, p)
+
+
 def _load_csv(p: Path) -> RankingExport:
-    meta: dict[str, str] = {}
+    meta, weights = _read_settings(_read_toml(meta_path(p)), p)
+    return _export(read_csv_typed(p, str(p)), meta, weights, p)
+
+
+def _load_commented_csv(p: Path) -> RankingExport:
+    """An export from before the sidecar: "# key: value" lines above the header."""
+    meta: dict[str, Any] = {}
     try:
         with p.open(encoding="utf-8") as f:
             first = f.readline()
             if not first.startswith(CSV_MAGIC):
-                raise UserError(f'not an edgetui ranking export: the first line is not "{CSV_MAGIC} ..."',
-                                where=str(p))
+                raise UserError(f'not an edgetui ranking export: no {meta_path(p).name} beside it and the first '
+                                f'line is not "{CSV_MAGIC} ..."', where=str(p))
             for line in f:
                 if not line.startswith("# "):
                     break
                 key, sep, value = line[2:].rstrip("\n").partition(": ")
                 if sep:
                     meta[key] = value
-        # every cell as text: types come from the column (frame_from_rows), as for results.csv
         df = pl.read_csv(p, comment_prefix="#", infer_schema=False)
     except (OSError, UnicodeDecodeError, pl.exceptions.PolarsError) as exc:
         raise UserError(f"unreadable CSV: {exc}", where=str(p)) from None
@@ -196,20 +259,26 @@ def _load_csv(p: Path) -> RankingExport:
     for part in filter(None, meta.get("filters", "").split(";")):
         col, _, values = part.partition("=")
         filters[col] = values.split("|")
-    rows = [{k: (None if v == "" else v) for k, v in r.items()} for r in df.to_dicts()]
-    return RankingExport(table=_typed(rows, p), weights=weights, normalisation=meta.get("normalisation", ""),
-                         missing_policy=meta.get("missing_policy", ""), filters=filters,
-                         include_failed=meta.get("include_failed") == "true", meta=dict(meta))
+    meta["filters"] = filters
+    meta["include_failed"] = meta.get("include_failed") == "true"
+    return _export(df, meta, weights, p)
 
 
-def _typed(rows: list[dict[str, Any]], p: Path) -> pl.DataFrame:
+def _rows_frame(rows: list[dict[str, Any]], p: Path) -> pl.DataFrame:
     for i, r in enumerate(rows):
         if not r.get("config_id"):
             raise UserError(f"row {i + 1} has no config_id", where=str(p))
-        r.setdefault("source", str(p))
-    if not rows:
-        return pl.DataFrame()
-    df = frame_from_rows(rows)
+    return frame_from_rows(rows, str(p)) if rows else pl.DataFrame()
+
+
+def _typed(df: pl.DataFrame, p: Path) -> pl.DataFrame:
+    """Rows of an export: typed, `source` filled in where the file has none, the ranking's
+    columns first as in the file."""
+    if df.width == 0:
+        return df
+    if "config_id" in df.columns and df["config_id"].is_null().any():
+        raise UserError(f"row {int(df['config_id'].is_null().arg_true()[0]) + 1} has no config_id", where=str(p))
+    df = typed(df, str(p)).with_columns(pl.col("source").fill_null(str(p)))
     if "missing" in df.columns:  # "nothing missing" is an empty list, as in a fresh ranking
         df = df.with_columns(pl.col("missing").fill_null(""))
-    return df.select([c for c in df.columns if _derived(c)] + [c for c in df.columns if not _derived(c)])
+    return df.select([c for c in df.columns if is_derived(c)] + [c for c in df.columns if not is_derived(c)])

@@ -4,7 +4,7 @@ those two joined, the boards with their volume, and a note on the rows left out.
 The console's plot (results screen, `g`) and `edgetui plot` both draw what `tradeoff_data` returns,
 so the two figures never disagree. The points are the ranking's rows (after its filters, merged
 boards included); a row without one of the two values is counted in the note, never put at zero.
-Any criterion of rank.CRITERIA can be an axis: a criterion added there is plottable at once.
+Any criterion of criteria.CRITERIA can be an axis: a criterion added there is plottable at once.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from edgetui.errors import UserError
-from edgetui.ranking.rank import CRITERIA, Criterion, Ranking, criterion_key, pareto_mask, value_expr
+from edgetui.ranking.criteria import CRITERIA, Criterion, criterion_key
+from edgetui.ranking.pareto import pareto_mask
+from edgetui.ranking.rank import Ranking, value_expr
 
 DEFAULT_X = "decode_tps"
 DEFAULT_Y = "power_w"

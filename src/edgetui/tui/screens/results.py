@@ -18,7 +18,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Label, Select, Static
 
-from edgetui.ranking import export, rank as ranking
+from edgetui.ranking import criteria as ranking, export
+from edgetui.ranking.rank import Ranking, rank
+from edgetui.ranking.sources import load_results
 from edgetui.errors import UserError
 from edgetui.tui.dialogs import ConfirmScreen, InputScreen
 
@@ -181,7 +183,7 @@ class ResultsScreen(Screen):
         self.saved_weights: dict[str, float] = {}  # weight before a criterion was switched off
         self.filters: dict[str, str] = {}
         self.include_failed = False
-        self.ranking: ranking.Ranking | None = None
+        self.ranking: Ranking | None = None
         self.rows: dict[str, dict[str, Any]] = {}
         self.cells: dict[str, dict[str, Cell]] = {}
         self.col_offset = 0  # first column shown after rank and score (h and l move it)
@@ -235,7 +237,7 @@ class ResultsScreen(Screen):
     # ------------------------------------------------------------------ data
     def load(self) -> None:
         try:
-            self.df = ranking.load_results(self.paths)
+            self.df = load_results(self.paths)
             self.error = None
         except UserError as exc:
             self.df = None
@@ -249,7 +251,7 @@ class ResultsScreen(Screen):
             self.show_error(self.error or "no results")
             return False
         try:
-            self.ranking = ranking.rank(self.df, self.weights, filters=self.filters or None,
+            self.ranking = rank(self.df, self.weights, filters=self.filters or None,
                                         include_failed=self.include_failed)
         except UserError as exc:
             self.notify(exc.message, title="Not ranked", severity="error")

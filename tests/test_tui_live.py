@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from textual.widgets import RichLog, Sparkline, Static
+from textual.widgets import RichLog, Static
 
 from edgetui.tui.app import EdgeApp
 from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
 from edgetui.tui.screens.live import LiveScreen, power_text, temperature_text
 from edgetui.run.session import RunFollower
+from edgetui.tui.timeseries import TimeSeriesPlot
 from fixtures.tui.scenes import alive, copy_run, cut_mid_decode
 
 
@@ -59,7 +60,7 @@ async def test_panes_show_progress_rates_power_temperature_memory_and_the_failur
         log = live.query_one("#log", RichLog)
         logged = "\n".join(str(strip.text) for strip in log.lines)
         assert "FAILED: EngineError: cannot connect" in logged
-        assert live.query_one("#power-spark", Sparkline).display
+        assert live.query_one("#power-plot", TimeSeriesPlot).display
 
 
 @pytest.mark.asyncio

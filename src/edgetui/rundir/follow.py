@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.profiles.plan import Configuration, estimate_seconds
+from edgetui.rundir.series import QUANTITIES, LiveSeries
 
 HISTORY = 120  # points kept per sparkline
 LOG_LINES = 300  # log lines kept for the log pane
@@ -194,6 +195,8 @@ class LiveState:
         self.throttle_events = 0  # transitions into throttling seen
         self.throttled_configs: set[str] = set()
         self.sensor_error: str | None = None
+        # time series of the configuration in flight and of the run so far (bounded: series.py)
+        self.series: dict[str, LiveSeries] = {key: LiveSeries() for key in QUANTITIES}
         # log
         self.log: deque[LogLine] = deque(maxlen=LOG_LINES)
         self._seq = 0
@@ -258,6 +261,8 @@ class LiveState:
             # the tokens/s pane is about this configuration: its sparklines start again, on its own scale
             self.decode_history.clear()
             self.prefill_history.clear()
+            for series in self.series.values():
+                series.new_config()
             self.decode_now, self.decoding = None, False
             self.last_rep = None  # "last" is this configuration's last repetition, never the previous one's
             self.add_log(f"[{self.current.index}/{self.current.n}] {self.current.config_id} {self.current.describe}")
@@ -281,6 +286,7 @@ class LiveState:
                 if last and last[0] == key and t > last[2] and tokens > last[1]:
                     self.decode_now = (tokens - last[1]) / (t - last[2])
                     self.decode_history.append(self.decode_now)
+                    self.series["decode"].add(t, self.decode_now)
                 self._last_progress = (key, tokens, t)
             else:
                 self.decoding = False
@@ -327,6 +333,7 @@ class LiveState:
             self.decode_history.append(decode)
         if prefill is not None:
             self.prefill_history.append(prefill)
+            self.series["prefill"].add(t, prefill)
         if energy is not None:
             self.energy_reps_j = (self.energy_reps_j or 0.0) + energy
         if cur is not None:
@@ -367,19 +374,27 @@ class LiveState:
         self.sample = s
         self.samples_seen += 1
         self.changed = True
+        t = s.get("t") if isinstance(s.get("t"), (int, float)) else None
+        # a late attach reads events before samples: a sample from before the configuration in
+        # flight started belongs to the run's series only
+        started = self.current.started_t if self.current is not None else None
+        here = t is not None and (started is None or t >= started)
         if s.get("phase"):
             self.phase = s["phase"]
         p = s.get("power_w")
         if p is not None:
             self.power_seen = True
             self.power_history.append(p)
+            self._sample_point("power", t, p, here)
         temp = s.get("temp_c_max")
         if temp is not None:
             self.temp_history.append(temp)
+            self._sample_point("temp", t, temp, here)
             self.temp_peak = temp if self.temp_peak is None else max(self.temp_peak, temp)
         rss = s.get("rss_mb")
         if rss is not None:
             self.rss_history.append(rss)
+            self._sample_point("rss", t, rss, here)
             self.rss_peak = rss if self.rss_peak is None else max(self.rss_peak, rss)
         thr = s.get("throttled")
         if thr is not None:
@@ -391,6 +406,13 @@ class LiveState:
             if thr and self.current is not None:
                 self.throttled_configs.add(self.current.config_id)
             self.throttled_now = bool(thr)
+
+    def _sample_point(self, key: str, t: float | None, v: float, here: bool) -> None:
+        series = self.series[key]
+        if here:
+            series.add(t, v)
+        elif t is not None:
+            series.run.add(t, v)
 
     # ------------------------------------------------------------------ derived figures
     @property

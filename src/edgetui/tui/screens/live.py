@@ -10,12 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, RichLog, Sparkline, Static
+from textual.widgets import Footer, RichLog, Static
 
 from edgetui.rundir.control import write_control
 from edgetui.tui.dialogs import ConfirmScreen
 from edgetui.rundir.follow import LOG_LINES, LiveState, _mean, fmt_duration, fmt_num
 from edgetui.run.session import RunFollower
+from edgetui.tui.timeseries import TimeSeriesPlot
 
 LOG_STYLES = {"error": "bold red", "warn": "yellow", "ok": "green", "": ""}
 
@@ -202,6 +203,8 @@ class LiveScreen(Screen):
         Binding("s", "skip", "Skip config", id="live.skip", tooltip="stop this configuration; the queue goes on"),
         Binding("x", "abort", "Abort queue", id="live.abort", tooltip="stop the whole queue (asks first)"),
         Binding("v", "results", "Results", id="live.results", tooltip="rank what has finished so far"),
+        Binding("t", "series_scope", "Run so far", show=False, id="live.series_scope",
+                tooltip="plot the whole run so far, or only the configuration in flight"),
         Binding("u", "resume", "Resume run", id="live.resume",
                 tooltip="start a runner that continues from the first repetition not on disk"),
         Binding("escape", "back", "Queue", id="live.back", tooltip="back to the queue; the run goes on"),
@@ -212,7 +215,7 @@ class LiveScreen(Screen):
         self.follower = follower
         self._log_seq = 0
         self._texts: dict[str, Text] = {}
-        self._spark: dict[str, tuple[float, ...]] = {}
+        self.whole_run = False  # the plots show the run so far (t), else the configuration in flight
         self._keys_state: tuple[bool, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -221,29 +224,34 @@ class LiveScreen(Screen):
         with Grid(id="grid"):
             with Vertical(id="tokens", classes="pane"):
                 yield Static(id="decode-text")
-                yield Sparkline([], id="decode-spark")
+                yield TimeSeriesPlot("decode", id="decode-plot")
                 yield Static(id="prefill-text")
-                yield Sparkline([], id="prefill-spark", classes="minor")
+                yield TimeSeriesPlot("prefill", id="prefill-plot", classes="minor")
             with Vertical(id="power", classes="pane"):
                 yield Static(id="power-text")
-                yield Sparkline([], id="power-spark")
+                yield TimeSeriesPlot("power", id="power-plot")
             with Vertical(id="temperature", classes="pane"):
                 yield Static(id="temperature-text")
-                yield Sparkline([], id="temperature-spark")
+                yield TimeSeriesPlot("temp", id="temperature-plot")
             with Vertical(id="memory", classes="pane"):
                 yield Static(id="memory-text")
-                yield Sparkline([], id="memory-spark", classes="minor")
+                yield TimeSeriesPlot("rss", id="memory-plot", classes="minor")
         with Vertical(id="log-pane", classes="pane"):
             yield RichLog(id="log", max_lines=LOG_LINES, wrap=True, markup=False, auto_scroll=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        titles = {"#progress": f"Progress · {self.follower.run_dir.name}", "#tokens": "Tokens/s · this configuration",
+        titles = {"#progress": f"Progress · {self.follower.run_dir.name}", "#tokens": self._tokens_title(),
                   "#power": "Power", "#temperature": "Temperature", "#memory": "Memory", "#log-pane": "Log"}
         for sel, title in titles.items():
             self.query_one(sel).border_title = title
         self._fit(self.size.width, self.size.height)
         self.redraw()
+
+    def _tokens_title(self) -> str:
+        if self.whole_run:
+            return "Tokens/s · whole run (t: this config)"
+        return "Tokens/s · this config (t: whole run)"
 
     def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
         self._fit(event.size.width, event.size.height)
@@ -252,6 +260,8 @@ class LiveScreen(Screen):
         self.set_class(width >= 160, "wide")
         self.set_class(height >= 40, "tall")
         self.set_class(height < 32, "compact")
+        for plot in self.query(TimeSeriesPlot):
+            plot.set_compact(height < 32)
 
     def on_screen_resume(self) -> None:
         self.redraw()
@@ -270,13 +280,17 @@ class LiveScreen(Screen):
         same_height = old is not None and width > 0 and _lines(old, width) == _lines(value, width)
         widget.update(value, layout=not same_height)
 
-    def _spark_set(self, widget_id: str, data: Sequence[float]) -> None:
-        values = tuple(data)
-        if self._spark.get(widget_id) != values:
-            self._spark[widget_id] = values
-            spark = self.query_one(f"#{widget_id}", Sparkline)
-            spark.set_class(not values, "empty")  # no data is not a flat zero line
-            spark.data = list(values)
+    def _plots(self, s: LiveState) -> None:
+        """The time series, each redrawn only when it moved (TimeSeriesPlot.show checks)."""
+        if self.whole_run:
+            origin, scope = s.run_start_t, "whole run"
+        else:
+            origin, scope = (s.current.started_t if s.current else None), "this config"
+        shown = {key: (ls.run if self.whole_run else ls.config) for key, ls in s.series.items()}
+        # every plot of the screen ends at the latest reading, so their time axes line up
+        end = max((series.t[-1] for series in shown.values() if series.t), default=None)
+        for plot in self.query(TimeSeriesPlot):
+            plot.show(shown[plot.quantity], origin, scope, end)
 
     def redraw(self, changed: bool = True) -> None:
         f = self.follower
@@ -288,16 +302,12 @@ class LiveScreen(Screen):
         decode, prefill = tokens_texts(s)
         self._set("decode-text", decode)
         self._set("prefill-text", prefill)
-        self._spark_set("decode-spark", s.decode_history)
-        self._spark_set("prefill-spark", s.prefill_history)
         self._set("power-text", power_text(s))
         self.query_one("#power-text").set_class(not s.power_seen, "na")
-        self._spark_set("power-spark", s.power_history)
         self._set("temperature-text", temperature_text(s))
         self.query_one("#temperature-text").set_class(s.temp_peak is None, "na")
-        self._spark_set("temperature-spark", s.temp_history)
         self._set("memory-text", memory_text(s))
-        self._spark_set("memory-spark", s.rss_history)
+        self._plots(s)
         log = self.query_one("#log", RichLog)
         for line in s.log:
             if line.seq > self._log_seq:
@@ -349,6 +359,11 @@ class LiveScreen(Screen):
 
     def action_results(self) -> None:
         self.app.show_results([self.follower.run_dir])  # type: ignore[attr-defined]
+
+    def action_series_scope(self) -> None:
+        self.whole_run = not self.whole_run
+        self.query_one("#tokens").border_title = self._tokens_title()
+        self._plots(self.follower.state)
 
     def action_resume(self) -> None:
         self.app.resume_run()  # type: ignore[attr-defined]

@@ -24,6 +24,8 @@ from conftest import run_cli, write_profile
 
 sys.path.insert(0, str(Path(__file__).parent))
 from standins.ollama_server import StandinOllama  # noqa: E402
+from standins.openai_server import StandinOpenAI  # noqa: E402
+from standins.stackflow_server import StandinStackFlow  # noqa: E402
 
 GOOD, BAD = "good:1b", "bad:1b"
 DEADLINE_S = 2.0
@@ -60,6 +62,17 @@ def run_bad(server: StandinOllama, mode: str, **kw) -> tuple[str, float]:
     with pytest.raises(EngineError) as failed:
         e.run_once(c, 0, False)
     return str(failed.value), time.monotonic() - t0
+
+
+def reason_of(mode: str, limit_name: str, chunks: int) -> str:
+    """The failure each misbehaviour must end with."""
+    return {
+        "endless": f"ignored {limit_name}: sent {chunks} chunks for 10 tokens",
+        "trickle": f"did not finish the request within {DEADLINE_S:g} s (request_timeout_s in [engine]; it sent",
+        "flood": "sent a line over 16 MB: refused",
+        "silent": f"did not finish the request within {DEADLINE_S:g} s (request_timeout_s in [engine]; "
+                  "it sent no byte)",
+    }[mode]
 
 
 def test_the_default_deadline_is_timeout_plus_gen_tokens_at_the_floor_rate():
@@ -166,3 +179,54 @@ gen_tokens = 10
     for model, reason in reasons.items():
         assert rows[model]["status"] == "failed" and reason in rows[model]["error"], rows[model]
     assert proc.returncode != 0, proc.stdout  # a queue with failed configurations says so
+
+
+# ---------------------------------------------------------------- the openai engine
+
+
+@pytest.mark.parametrize("mode", ["endless", "trickle", "flood", "silent"])
+def test_an_openai_server_that_misbehaves_fails_with_its_reason(mode):
+    s = StandinOpenAI(models=(GOOD, BAD)).start()
+    s.trickle_period_s = 0.2
+    s.misbehave[BAD] = mode
+    try:
+        c = ollama_config(s.url, engine="openai", engine_api="completions")
+        e = engine_class("openai")(c, None, lambda ev: None)
+        e.load()
+        t0 = time.monotonic()
+        with pytest.raises(EngineError) as failed:
+            e.run_once(c, 0, False)
+        assert reason_of(mode, "max_tokens", 10 + OVERRUN_MARGIN + 1) in str(failed.value)
+        assert time.monotonic() - t0 < NOT_HUNG_S
+        good = ollama_config(s.url, model=GOOD, engine="openai", engine_api="completions")
+        e = engine_class("openai")(good, None, lambda ev: None)
+        e.load()
+        r = e.run_once(good, 0, False)  # the same server, a model it serves well: no overrun noted
+        assert r.gen_tokens == 10 and "server_overrun" not in r.extra
+    finally:
+        s.stop()
+
+
+# ---------------------------------------------------------------- the stackflow engine
+
+
+@pytest.mark.parametrize("mode", ["endless", "trickle", "flood", "silent"])
+def test_a_stackflow_device_that_misbehaves_fails_with_its_reason(mode):
+    d = StandinStackFlow(models=(GOOD, BAD)).start()
+    d.trickle_period_s = 0.2
+    d.misbehave[BAD] = mode
+    try:
+        c = ollama_config(d.url, engine="stackflow", engine_api=None, n_ctx=512)
+        e = engine_class("stackflow")(c, None, lambda ev: None)
+        e.load()
+        t0 = time.monotonic()
+        with pytest.raises(EngineError) as failed:
+            e.run_once(c, 0, False)
+        # the pause goes out at 4 chunks (12 tokens); the unit may send OVERRUN_MARGIN more
+        assert reason_of(mode, "pause", 4 + OVERRUN_MARGIN + 1) in str(failed.value)
+        e.close()  # exit, within its own short wait whatever the unit still sends
+        assert time.monotonic() - t0 < NOT_HUNG_S
+        if mode == "flood":
+            assert d.flood_sent < d.flood_bytes
+    finally:
+        d.stop()

@@ -11,7 +11,11 @@ main_llm main.cpp and runner/LLM.hpp, doc/projects_llm_framework_doc/llm_llm_en.
 - inference streams {"delta", "finish", "index"} under "llm.utf-8.stream", decoded text every
   3 tokens; at an end of sequence the rest is flushed; the stream ends with an empty delta and
   finish true; generation stops at max_token_len positions (prompt included);
-- pause stops a running inference, exit frees the unit (-6 "Unit Does Not Exist" otherwise)."""
+- pause stops a running inference, exit frees the unit (-6 "Unit Does Not Exist" otherwise).
+
+It can also misbehave for one model's inference (`misbehave[model] = "endless"`): endless
+(ignores pause, streams until exit), trickle (a byte every trickle_period_s), flood (one line of
+flood_bytes, written in 64 kB pieces) or silent (no byte at all)."""
 
 from __future__ import annotations
 
@@ -22,9 +26,17 @@ import threading
 import time
 from typing import Any
 
+from standins.misbehave import PIECE, Misbehaviour
+
 LLM_MODELS = ("llama3.2-1B-prefill-ax630c", "deepseek-r1-1.5B-ax630c")
 WORDS = ("Edge", " boards", " count", " tokens", " and", " watts", ",", " then", " rank", " them", ".")
 SYSTEM_TOKENS = 20  # the chat template and system prompt, in tokens
+
+
+def message_line(request_id: str, work_id: str, obj: str, data: Any, code: int = 0, message: str = "") -> bytes:
+    out = {"created": int(time.time()), "data": data, "error": {"code": code, "message": message},
+           "object": obj, "request_id": request_id, "work_id": work_id}
+    return (json.dumps(out, sort_keys=True, separators=(",", ":")) + "\n").encode()
 
 
 def mode(name: str, kind: str) -> dict[str, Any]:
@@ -33,9 +45,10 @@ def mode(name: str, kind: str) -> dict[str, Any]:
             "mode_param": {"tokenizer_type": 2, "axmodel_num": 16, "b_bos": False, "b_eos": False}}
 
 
-class StandinStackFlow:
+class StandinStackFlow(Misbehaviour):
     def __init__(self, *, models: tuple[str, ...] = LLM_MODELS, prefill_s: float = 0.05,
                  token_s: float = 0.004, load_s: float = 0.05) -> None:
+        super().__init__()
         self.models = [mode(m, "llm") for m in models] + [mode("melotts-en-us", "tts")]
         self.prefill_s = prefill_s
         self.token_s = token_s
@@ -46,7 +59,7 @@ class StandinStackFlow:
         self.received: list[dict[str, Any]] = []
         self.units: dict[str, dict[str, Any]] = {}
         self.next_unit = 1002
-        self.stopping = threading.Event()
+        self.misbehave: dict[str, str] = {}  # model -> "endless", "trickle", "flood" or "silent"
         standin = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -75,10 +88,15 @@ class StandinStackFlow:
         lock = threading.Lock()
 
         def send(request_id: str, work_id: str, obj: str, data: Any, code: int = 0, message: str = "") -> None:
-            out = {"created": int(time.time()), "data": data, "error": {"code": code, "message": message},
-                   "object": obj, "request_id": request_id, "work_id": work_id}
             with lock:
-                conn.sendall((json.dumps(out, sort_keys=True, separators=(",", ":")) + "\n").encode())
+                conn.sendall(message_line(request_id, work_id, obj, data, code, message))
+
+        def send_raw(*pieces: bytes) -> None:
+            with lock:  # a flood's pieces make one line: nothing else between them
+                for piece in pieces:
+                    conn.sendall(piece)
+
+        send.raw = send_raw  # type: ignore[attr-defined]
 
         depth, buf = 0, bytearray()
         while not self.stopping.is_set():
@@ -119,7 +137,7 @@ class StandinStackFlow:
             unit = f"llm.{self.next_unit}"
             self.next_unit += 1
             self.units[unit] = {"max_token_len": int(data.get("max_token_len", 127)), "stop": threading.Event(),
-                                "format": data["response_format"]}
+                                "format": data["response_format"], "misbehave": self.misbehave.get(data["model"])}
             return send(rid, unit, "None", "None")
         unit = self.units.get(wid)
         if unit is None:
@@ -141,6 +159,11 @@ class StandinStackFlow:
             send(rid, wid, "None", "None", -3, "action match false")
 
     def infer(self, rid: str, wid: str, unit: dict[str, Any], text: str, send, conn: socket.socket) -> None:
+        if unit["misbehave"]:
+            try:
+                return self.misbehaving(unit["misbehave"], rid, wid, unit, send)
+            except OSError:
+                return  # the client hung up
         prompt_len = SYSTEM_TOKENS + len(text.split())
         time.sleep(self.prefill_s)
         index, cached, produced = 0, [], 0
@@ -167,3 +190,30 @@ class StandinStackFlow:
                 index += 1
                 cached = []
         send(rid, wid, unit["format"], {"delta": "", "finish": True, "index": index})
+
+    def misbehaving(self, mode: str, rid: str, wid: str, unit: dict[str, Any], send) -> None:
+        def chunk(i: int) -> bytes:
+            return message_line(rid, wid, unit["format"], {"delta": WORDS[i % len(WORDS)] * 3, "finish": False,
+                                                           "index": i})
+
+        if mode == "endless":  # pause answered, and ignored; exit ends it
+            i = 0
+            while wid in self.units and not self.stopping.is_set():
+                time.sleep(self.token_s)
+                send.raw(chunk(i))
+                i += 1
+        elif mode == "trickle":
+            line, i = chunk(0), 0
+            while wid in self.units and not self.stopping.wait(self.trickle_period_s):
+                send.raw(line[i % len(line):][:1])
+                i += 1
+        elif mode == "flood":
+            head = b'{"object": "llm.utf-8.stream", "data": {"delta": "'
+            self.flood_sent = len(head)
+            pieces = [head]
+            while self.flood_sent < self.flood_bytes and not self.stopping.is_set():
+                send.raw(*pieces, PIECE)
+                pieces = []
+                self.flood_sent += len(PIECE)
+            send.raw(b'"}\n')
+        # "silent": no byte at all

@@ -43,6 +43,7 @@ class OpenAIEngine(ServerEngine):
         self.server = HttpServer(config.engine_url, self.timeout_s, self.request_timeout_s)  # type: ignore[arg-type]
         if self.server.prefix.endswith("/v1"):  # "http://host:port/v1", as OpenAI clients take it
             self.server.prefix = self.server.prefix[: -len("/v1")]
+            self.server.url = self.server.url[: -len("/v1")]  # messages name ".../v1/completions" once
         self.api = config.engine_api or "completions"
         if self.api not in ("completions", "chat"):
             raise EngineError(f'the openai engine drives api = "completions" or "chat", not "{self.api}"')

@@ -88,6 +88,18 @@ def test_an_endless_stream_is_closed_past_the_tokens_asked_for(server):
     assert took < NOT_HUNG_S
 
 
+def test_a_slight_overrun_with_its_statistics_is_kept_and_noted(server):
+    """Within the margin, the server's statistics count and time the same tokens: they are kept."""
+    server.overrun_by = 2
+    c = ollama_config(server.url, model=GOOD)
+    e = engine_class("ollama")(c, None, lambda ev: None)
+    e.load()
+    r = e.run_once(c, 0, False)
+    assert r.gen_tokens == server.last_final["eval_count"] == 12
+    assert r.engine_decode_n == 12 and r.timing_source == "ollama server stats"
+    assert r.extra["server_overrun"] == "server ignored num_predict: sent 12 chunks for 10 tokens"
+
+
 def test_a_trickle_is_abandoned_at_the_request_deadline(server):
     server.trickle_period_s = 0.2
     message, took = run_bad(server, "trickle")

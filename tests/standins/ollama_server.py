@@ -60,6 +60,7 @@ class StandinOllama(Misbehaviour):
         self.last_prompt: list[str] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.last_final: dict[str, Any] = {}  # the statistics of the last completion, as sent
+        self.overrun_by = 0  # tokens produced past num_predict, statistics included (a slight overrun)
         self.misbehave: dict[str, str] = {}  # model -> one of MISBEHAVIOURS, for its completions
         self.misbehave_all: str | None = None  # one of MISBEHAVIOURS, for every request
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -229,7 +230,7 @@ class StandinOllama(Misbehaviour):
                 standin.last_prompt = prompt
                 time.sleep((len(prompt) - cached) / standin.prefill_tps)
                 t_prompt = time.monotonic_ns()
-                limit = int(options.get("num_predict", 128))
+                limit = int(options.get("num_predict", 128)) + standin.overrun_by
                 stream = body.get("stream", True)
                 if stream:
                     self._start_stream()

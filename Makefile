@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo headless-demo test lint screenshots bench clean
+.PHONY: setup browser demo headless-demo test lint screenshots bench clean
 
 setup: $(STAMP)
 
@@ -15,9 +15,27 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,server,plot]"
+	$(PY) -m pip install --quiet -e ".[dev,server,plot,web]"
 	$(VENV)/bin/edgetui models fetch
+	@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# Chromium from the distribution's packages, for the browser test of `edgetui serve`: installed
+# with apt-get where it exists (as root, or through sudo without a password); anywhere else a
+# note, and that one test is skipped with the reason.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "note: no apt-get here: install Chromium yourself for the browser test of edgetui serve (skipped without it)"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+		if [ "$$SUDO" = none ]; then \
+			echo "note: apt-get needs root: sudo apt-get install chromium for the browser test of edgetui serve (skipped without it)"; \
+		else \
+			( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null ) \
+			|| echo "note: apt-get could not install chromium: the browser test of edgetui serve will be skipped"; \
+		fi; \
+	fi
 
 demo: setup
 	$(VENV)/bin/edgetui run profiles/demo.toml

@@ -1,4 +1,5 @@
-"""Command line: `edgetui` (the console), `run`, `rank`, `plot`, `results`, `sensors`, `models`, `status`.
+"""Command line: `edgetui` (the console), `run`, `rank`, `plot`, `results`, `serve`, `sensors`, `models`,
+`status`.
 
 The console and these commands call the same core functions."""
 
@@ -73,12 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep rows whose model, board or engine equals VALUE (repeatable)")
     g.add_argument("--force", action="store_true", help="overwrite an existing file")
 
+    w = sub.add_parser("serve", help="the console in a web browser (textual-serve); loopback only unless --host says")
+    w.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; any other lets whoever reaches it control runs)")
+    w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    w.add_argument("--sysfs-root", metavar="DIR", dest="sub_sysfs_root")
+
     res = sub.add_parser("results", help="open earlier results in the console's results screen")
     res.add_argument("results", nargs="+")
     return p
 
 
-COMMANDS = ("run", "sensors", "models", "rank", "plot", "results", "status")
+COMMANDS = ("run", "sensors", "models", "rank", "plot", "results", "status", "serve")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_plot(args)
         if args.command == "results":
             return _console(args, results=args.results)
+        if args.command == "serve":
+            return cmd_serve(args)
         return _console(args)
     except UserError as exc:
         _err(str(exc))
@@ -133,6 +142,15 @@ def _console(args: argparse.Namespace, results: list[str] | None = None, run_pro
     return run_console(profiles_dir=getattr(args, "profiles_dir", None), files=getattr(args, "files", None) or [],
                        results=results, run_profiles=run_profiles,
                        sysfs_root=getattr(args, "sysfs_root", None))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from edgetui.tui.serve import serve_console
+    except ImportError as exc:
+        raise UserError(f"the console is not available ({exc})") from None
+    return serve_console(host=args.host, port=args.port, profiles_dir=args.profiles_dir,
+                         sysfs_root=args.sub_sysfs_root or args.sysfs_root)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

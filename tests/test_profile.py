@@ -119,3 +119,12 @@ name = "qwen2.5:0.5b"
 """))
     assert p.sweep["n_threads"] == [0] and p.sweep["n_gpu_layers"] == [-1]
     assert "t:server ngl:server" in expand(p)[0].describe()
+
+
+@pytest.mark.parametrize("stem", ["concurrency_in_process", "concurrency_on_stackflow", "depth_on_server"])
+def test_an_axis_the_engine_cannot_measure_is_refused_before_anything_runs(tmp_path, stem):
+    proc = run_cli("run", str(Path(__file__).parent / "bad_profiles" / f"{stem}.toml"), "--headless",
+                   "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert _expectation(Path(__file__).parent / "bad_profiles" / f"{stem}.toml")[0] in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out" / "run.json").exists()

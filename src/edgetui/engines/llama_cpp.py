@@ -110,14 +110,39 @@ class LlamaCppEngine(Engine):
         return list(buf[:n])
 
     def prompt_ids(self, config: Configuration) -> list[int]:
+        # after a depth fill the prompt continues a sequence: no beginning-of-sequence token
+        starts = not config.n_depth
         if config.prompt is not None:
-            return self.tokenize(config.prompt, True)
-        want = config.prompt_tokens or 1
-        ids = self.tokenize(PROMPT_TEXT, True)
+            return self.tokenize(config.prompt, starts)
+        return self.fixed_text_ids(config.prompt_tokens or 1, starts)
+
+    def fixed_text_ids(self, n: int, starts: bool) -> list[int]:
+        """Exactly n tokens of the fixed text, repeated as needed."""
+        ids = self.tokenize(PROMPT_TEXT, starts)
         body = self.tokenize(PROMPT_TEXT, False)
-        while len(ids) < want:
+        while len(ids) < n:
             ids += body
-        return ids[:want]
+        return ids[:n]
+
+    def fill_depth(self, n: int) -> str:
+        """Put n tokens in the context before the timed prompt (llama-bench -d): decoded once per
+        load, then restored from a copy of the sequence's state, as llama-bench does. Not timed."""
+        L = _lib()
+        cached = getattr(self, "_depth_state", None)
+        if cached is not None and cached[0] == n:
+            buf = cached[1]
+            if L.llama_state_seq_set_data(self.ctx, buf, len(buf), 0) != 0:
+                return "restored"
+            L.llama_memory_clear(L.llama_get_memory(self.ctx), True)  # incompatible: fill it again
+        t0 = time.monotonic()
+        ids = self.fixed_text_ids(n, True)
+        for a, b in self._chunks(len(ids)):
+            self._decode(ids[a:b])
+        size = L.llama_state_seq_get_size(self.ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        L.llama_state_seq_get_data(self.ctx, buf, size, 0)
+        self._depth_state = (n, buf)
+        return f"filled in {time.monotonic() - t0:.3f} s"
 
     def _decode(self, ids: list[int]) -> None:
         L = _lib()
@@ -139,10 +164,16 @@ class LlamaCppEngine(Engine):
     def run_once(self, config: Configuration, rep: int, warmup: bool) -> RepResult:
         L = _lib()
         ids = self.prompt_ids(config)
-        if len(ids) + config.gen_tokens > L.llama_n_ctx(self.ctx):
-            raise EngineError(f"n_ctx {config.n_ctx} cannot hold {len(ids)} prompt + {config.gen_tokens} generated tokens")
-        # A clean state: no KV cache or prefix left from the previous repetition, counters at zero.
-        L.llama_memory_clear(L.llama_get_memory(self.ctx), True)
+        depth = config.n_depth
+        if depth + len(ids) + config.gen_tokens > L.llama_n_ctx(self.ctx):
+            held = f"{depth} depth + " if depth else ""
+            raise EngineError(f"n_ctx {config.n_ctx} cannot hold {held}{len(ids)} prompt + {config.gen_tokens} "
+                              "generated tokens")
+        # A clean state: no KV cache or prefix left from the previous repetition, counters at zero
+        # (after the depth fill, so that they count the timed prompt and decode only).
+        memory = L.llama_get_memory(self.ctx)
+        L.llama_memory_clear(memory, True)
+        extra = {"n_depth": depth, "depth_fill": self.fill_depth(depth)} if depth else {}
         L.llama_sampler_reset(self.sampler)
         L.llama_perf_context_reset(self.ctx)
         one = (L.llama_token * 1)()
@@ -180,6 +211,8 @@ class LlamaCppEngine(Engine):
                 next_report = now + period_ns
         t_end = monotonic()
         perf = L.llama_perf_context(ctx)
+        if depth:  # the timed tokens went after the fill: positions held = depth + prompt + decoded
+            extra["context_tokens"] = L.llama_memory_seq_pos_max(memory, 0) + 1
         counters_clean = len(ids) > 1  # a one-token prompt is counted by llama.cpp as a decode step
         return RepResult(
             prompt_tokens=len(ids), gen_tokens=len(out), t_start=t_start, t_first_token=t_first, t_end=t_end,
@@ -189,7 +222,7 @@ class LlamaCppEngine(Engine):
             engine_decode_n=perf.n_eval if counters_clean else None,
             timing_source="llama.cpp perf counters" if counters_clean else "wall clock",
             text=self.detokenize(out[:64]),
-            token_ms=[round((t - base_ns) / 1e6, 4) for t in stamps[: len(out)]],
+            token_ms=[round((t - base_ns) / 1e6, 4) for t in stamps[: len(out)]], extra=extra,
         )
 
     def detokenize(self, ids: list[int]) -> str:

@@ -64,10 +64,14 @@ class OllamaEngine(ServerEngine):
     def request_body(self, config: Configuration, text: str, num_predict: int, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model_name, "stream": stream,
                                 "options": self.options(config, num_predict)}
+        system = self.system_text(config, text)
         if self.api == "chat":
-            body["messages"] = [{"role": "user", "content": text}]
+            body["messages"] = ([{"role": "system", "content": system}] if system is not None else []) + [
+                {"role": "user", "content": text}]
         else:
             body["prompt"] = text
+            if system is not None:
+                body["system"] = system
         return body
 
     def count_prompt_tokens(self, text: str) -> int | None:

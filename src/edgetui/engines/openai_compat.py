@@ -58,8 +58,10 @@ class OpenAIEngine(ServerEngine):
                                 "ignore_eos": True, "min_tokens": max_tokens, "cache_prompt": False}
         if stream:
             body["stream_options"] = {"include_usage": True}
+        system = self.system_text(config, text)
         if self.api == "chat":
-            body["messages"] = [{"role": "user", "content": text}]
+            body["messages"] = ([{"role": "system", "content": system}] if system is not None else []) + [
+                {"role": "user", "content": text}]
         else:
             body["prompt"] = text
         return body

@@ -14,6 +14,7 @@ wire (engines/httpclient.py speaks HTTP, engines/streams.py bounds every read).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,8 @@ from edgetui.profiles.plan import Configuration
 from edgetui.profiles.schema import REQUEST_FLOOR_TPS
 
 MAX_FIT_TRIES = 10
+TAG_RE = re.compile(r"\[\d{3}\] ")  # what next_tag() puts before each prompt
+TAG_CHARS = 6
 FILLERS = (" a", " and so", " and so on")  # one, two, three words to close a gap
 # Messages a stream may send after its last asked-for token: its final chunk, a usage chunk, an
 # end marker, a keep-alive or two. Past these, the server is generating tokens nobody asked for.
@@ -93,6 +96,14 @@ class ServerEngine(Engine):
         """A fixed-width tag that differs between requests, so no server can reuse a cached prefix."""
         self._tag_counter = self._tag_counter % 999 + 1
         return f"[{self._tag_counter:03d}] "
+
+    def system_text(self, config: Configuration, text: str) -> str | None:
+        """The system prompt of a request whose prompt is `text`, under the same tag: the tag must
+        lead the whole sequence, or the server would reuse the system part from its prefix cache."""
+        if config.system_prompt is None:
+            return None
+        tag = text[:TAG_CHARS] if TAG_RE.match(text) else ""
+        return tag + config.system_prompt
 
     def count_prompt_tokens(self, text: str) -> int | None:
         """How many tokens the server prefills for this prompt text (None when it cannot tell)."""

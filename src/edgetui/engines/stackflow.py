@@ -40,7 +40,7 @@ from edgetui.profiles.plan import Configuration
 
 DEFAULT_PORT = 10001
 TOKENS_PER_CHUNK = 3  # llm_llm's runner: decoded text goes out every 3 tokens
-SYSTEM_PROMPT = "You are a helpful assistant."
+SYSTEM_PROMPT = "You are a helpful assistant."  # the unit's, unless [workload] system_prompt says otherwise
 STREAM_FORMAT = "llm.utf-8.stream"
 CLOSE_WAIT_S = 5.0
 
@@ -148,7 +148,8 @@ class StackFlowEngine(ServerEngine):
             raise EngineError(f'the StackFlow device at {self.where} has no LLM model "{self.model_name}" '
                               f"(installed: {', '.join(installed) or 'none'})")
         setup = {"model": self.model_name, "response_format": STREAM_FORMAT, "input": "llm.utf-8",
-                 "enoutput": True, "max_token_len": self.config.n_ctx, "prompt": SYSTEM_PROMPT}
+                 "enoutput": True, "max_token_len": self.config.n_ctx,
+                 "prompt": SYSTEM_PROMPT if self.config.system_prompt is None else self.config.system_prompt}
         t0 = time.monotonic()
         try:
             reply = self.ask("setup", "llm", "setup", "llm.setup", setup)

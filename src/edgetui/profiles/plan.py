@@ -16,7 +16,11 @@ ID_FIELDS = (
     "flash_attn", "kv_cache_type", "prompt_tokens", "prompt_sha", "gen_tokens",
 )
 # Parameters that need a fresh model load when they change.
-LOAD_FIELDS = ("model", "model_path", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn", "kv_cache_type")
+LOAD_FIELDS = ("model", "model_path", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn", "kv_cache_type",
+               "system_prompt")  # StackFlow takes its system prompt when it sets its unit up
+# Parameters added later: in the id only when they differ from the value every earlier
+# configuration had, so that the ids of existing profiles stay what they were.
+LATER_ID_FIELDS = {"n_depth": 0, "concurrency": 1, "system_prompt": None}
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class Configuration:
     engine_request_timeout_s: float | None = None  # None: derived (engines/server.py request_timeout_s)
     engine_pull: bool = False
     temperature: float = 0.0
+    n_depth: int = 0  # tokens in the context before the timed prompt (llama_cpp)
+    concurrency: int = 1  # requests in flight at once (ollama, openai)
+    system_prompt: str | None = None
 
     @property
     def prompt_sha(self) -> str | None:
@@ -55,6 +62,7 @@ class Configuration:
         key = {f: getattr(self, f) for f in ID_FIELDS}
         if self.engine != "llama_cpp":  # what a server is asked changes its measurement
             key.update(engine_api=self.engine_api, temperature=self.temperature)
+        key.update({f: getattr(self, f) for f, before in LATER_ID_FIELDS.items() if getattr(self, f) != before})
         blob = json.dumps(key, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -75,6 +83,10 @@ class Configuration:
     def describe(self) -> str:
         fa = {True: "on", False: "off"}[self.flash_attn] if isinstance(self.flash_attn, bool) else self.flash_attn
         prompt = f"pp{self.prompt_tokens}" if self.prompt_tokens is not None else "prompt"
+        if self.n_depth:
+            prompt += f" d{self.n_depth}"
+        if self.concurrency > 1:
+            prompt += f" c{self.concurrency}"
         if self.engine != "llama_cpp":  # batch, flash attention and KV type are the server's business
             threads = f"t{self.n_threads}" if self.n_threads > 0 else "t:server"
             ngl = f"ngl{self.n_gpu_layers}" if self.n_gpu_layers >= 0 else "ngl:server"
@@ -97,9 +109,10 @@ def expand(profile: Profile) -> list[Configuration]:
         [(None, profile.prompt)] if profile.prompt is not None else [(n, None) for n in profile.prompt_tokens or ()]
     )
     out = []
-    for model, threads, ngl, ctx, batch, fa, kv, (ptok, ptext), gen in itertools.product(
+    for model, threads, ngl, ctx, batch, fa, kv, depth, conc, (ptok, ptext), gen in itertools.product(
         profile.models, s["n_threads"], s["n_gpu_layers"], s["n_ctx"], s["n_batch"],
-        s["flash_attn"], s["kv_cache_type"], prompts, profile.gen_tokens,
+        s["flash_attn"], s["kv_cache_type"], s.get("n_depth", [0]), s.get("concurrency", [1]), prompts,
+        profile.gen_tokens,
     ):
         out.append(
             Configuration(
@@ -111,6 +124,7 @@ def expand(profile: Profile) -> list[Configuration]:
                 engine_api=profile.engine.api, engine_timeout_s=profile.engine.timeout_s,
                 engine_request_timeout_s=profile.engine.request_timeout_s,
                 engine_pull=profile.engine.pull, temperature=profile.engine.temperature,
+                n_depth=depth, concurrency=conc, system_prompt=profile.system_prompt,
             )
         )
     # Duplicate axis values would give duplicate ids: keep the first of each.
@@ -130,5 +144,5 @@ def estimate_seconds(configs: list[Configuration], *, decode_tps: float = 60.0, 
     for c in configs:
         runs = c.repetitions + c.warmup
         ptok = c.prompt_tokens if c.prompt_tokens is not None else 64
-        total += load_s + runs * (ptok / prefill_tps + c.gen_tokens / decode_tps)
+        total += load_s + runs * ((c.n_depth + ptok) / prefill_tps + c.gen_tokens / decode_tps)
     return total

@@ -155,10 +155,16 @@ SWEEP = {
     "n_batch": Key(_int(1, 1_048_576), "logical batch size for prompt processing", [512], axis=True),
     "flash_attn": Key(_flash, 'flash attention: "auto" (llama.cpp\'s default), true, false', ["auto"], axis=True),
     "kv_cache_type": Key(_str(choices=KV_CACHE_TYPES), "KV cache type for K and V", ["f16"], axis=True),
+    "n_depth": Key(_int(0, 1_048_576), "tokens already in the context when the timed prompt starts, as "
+                   "llama-bench -d: filled first, neither timed nor counted (llama_cpp only)", [0], axis=True),
+    "concurrency": Key(_int(1, 1024), "requests in flight at once, each its own stream (ollama and openai only)",
+                       [1], axis=True),
 }
 WORKLOAD = {
     "prompt_tokens": Key(_int(1, 1_048_576), "exact prompt length in tokens", axis=True),
     "prompt": Key(_str(), "a prompt text instead of prompt_tokens (its own length)"),
+    "system_prompt": Key(_str(), "a system prompt: StackFlow's setup prompt, Ollama's system, a system message "
+                         "for openai api = \"chat\" (default: none; StackFlow's own otherwise)"),
     "gen_tokens": Key(_int(1, 1_000_000), "tokens to generate, exactly (no stop at end of sequence)", [128], axis=True),
 }
 SECTIONS: dict[str, dict[str, Key]] = {
@@ -234,6 +240,7 @@ class Profile:
     prompt_tokens: tuple[int, ...] | None = None
     prompt: str | None = None
     gen_tokens: tuple[int, ...] = (128,)
+    system_prompt: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able copy (for the run manifest)."""
@@ -388,13 +395,13 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
                    'the "stackflow" engine needs a prompt text: give prompt = "..." instead of prompt_tokens')
     if workload["prompt"] is None and workload["prompt_tokens"] is None:
         workload["prompt_tokens"] = [64]
-    # Context must hold the prompt and the generated tokens, else llama.cpp fails mid-run.
-    longest = max(workload["prompt_tokens"] or [0]) + max(workload["gen_tokens"])
+    check_engine_axes(engine, sweep, workload, fail)
+    # Context must hold the depth, the prompt and the generated tokens, else llama.cpp fails mid-run.
+    depth = max(sweep["n_depth"])
+    longest = depth + max(workload["prompt_tokens"] or [0]) + max(workload["gen_tokens"])
     if workload["prompt"] is None and engine.kind == "llama_cpp" and longest > max(sweep["n_ctx"]):
-        raise fail(
-            "sweep", "n_ctx",
-            f"largest n_ctx {max(sweep['n_ctx'])} cannot hold prompt_tokens + gen_tokens = {longest}",
-        )
+        what = "n_depth + prompt_tokens + gen_tokens" if depth else "prompt_tokens + gen_tokens"
+        raise fail("sweep", "n_ctx", f"largest n_ctx {max(sweep['n_ctx'])} cannot hold {what} = {longest}")
 
     return Profile(
         path=path,
@@ -418,7 +425,32 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         prompt_tokens=tuple(workload["prompt_tokens"]) if workload["prompt_tokens"] else None,
         prompt=workload["prompt"],
         gen_tokens=tuple(workload["gen_tokens"]),
+        system_prompt=workload["system_prompt"],
     )
+
+
+def check_engine_axes(engine: EngineSpec, sweep: dict[str, Any], workload: dict[str, Any],
+                      fail: Callable[..., UserError]) -> None:
+    """Refuse what an engine cannot measure honestly: depth on a server, concurrency in-process
+    or on StackFlow, a system prompt where there is nowhere to put one."""
+    if engine.kind != "llama_cpp" and max(sweep["n_depth"]) > 0:
+        raise fail("sweep", "n_depth", f'the "{engine.kind}" engine cannot fill a server\'s context before the '
+                   "timed prompt (the server keeps its KV cache to itself: edgetui can neither fill it untimed nor "
+                   "check it was kept); n_depth is for the llama_cpp engine")
+    if max(sweep["concurrency"]) > 1:
+        if engine.kind == "llama_cpp":
+            raise fail("sweep", "concurrency", 'the "llama_cpp" engine runs one sequence in one process, one '
+                       "request at a time; concurrency is for the ollama and openai engines")
+        if engine.kind == "stackflow":
+            raise fail("sweep", "concurrency", 'the "stackflow" engine drives one LLM unit, which serves one '
+                       "inference at a time; concurrency is for the ollama and openai engines")
+    if workload["system_prompt"] is not None:
+        if engine.kind == "llama_cpp":
+            raise fail("workload", "system_prompt", 'the "llama_cpp" engine prefills the prompt as raw text, with '
+                       "no chat template to hold a system prompt: write it into prompt instead")
+        if engine.kind == "openai" and (engine.api or "completions") == "completions":
+            raise fail("workload", "system_prompt", 'the openai completions API has no system prompt: set '
+                       '[engine] api = "chat"')
 
 
 def default_threads() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgetui import __version__
+from edgetui.profiles.plan import LATER_ID_FIELDS
 from edgetui.run.latency import latency_columns
 from edgetui.run.stats import maximum, mean, std
 from edgetui.rundir.columns import CONFIG_COLUMNS, CONTEXT_COLUMNS, typed_row
@@ -33,7 +34,9 @@ def result_row(
     counted = [r for r in reps if not r.get("warmup")]
     row: dict[str, Any] = {"config_id": config["config_id"], "status": status, "error": error}
     # what was asked for, and the facts of the set-up, as the column declarations list them
-    row.update({col: config[col] for col in CONFIG_COLUMNS})
+    # (a configuration recorded before a parameter existed had that parameter's first value)
+    row.update({col: config[col] if col not in LATER_ID_FIELDS else config.get(col, LATER_ID_FIELDS[col])
+                for col in CONFIG_COLUMNS})
     row.update({col: context.get(col) for col in CONTEXT_COLUMNS})
     row["flash_attn"] = str(config["flash_attn"]).lower()
     # what was prefilled (servers may tokenise to a count other than the one asked for)

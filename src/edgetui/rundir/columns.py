@@ -100,6 +100,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("sample_hz", FLOAT, CONTEXT, "sensor sampling rate"),
     Column("load_energy_j", FLOAT, CONTEXT, "energy of the model load, J"),
     Column("prefill_energy_j_mean", FLOAT, MEASURED, "energy of the prefill phase, J"),
+    Column("n_depth", INT, CONFIG, "tokens in the context before the timed prompt (llama-bench -d)", param="d"),
+    Column("concurrency", INT, CONFIG, "requests in flight at once (server engines)", param="c"),
     Column("itl_ms_p50", FLOAT, MEASURED,
            "inter-token latency, median over every token of the counted repetitions, ms (wall clock)"),
     Column("itl_ms_p90", FLOAT, MEASURED, "inter-token latency, 90th percentile, ms"),

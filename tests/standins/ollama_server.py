@@ -20,6 +20,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -59,6 +61,9 @@ class StandinOllama(Misbehaviour):
         self.loaded: dict[str, dict[str, Any]] = {}  # model -> load-time options
         self.last_prompt: list[str] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.completions_in_flight = 0
+        self.most_in_flight = 0  # the most completions served at once
+        self._flight_lock = threading.Lock()
         self.last_final: dict[str, Any] = {}  # the statistics of the last completion, as sent
         self.overrun_by = 0  # tokens produced past num_predict, statistics included (a slight overrun)
         self.misbehave: dict[str, str] = {}  # model -> one of MISBEHAVIOURS, for its completions
@@ -74,6 +79,17 @@ class StandinOllama(Misbehaviour):
     def start(self) -> StandinOllama:
         self._thread.start()
         return self
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        with self._flight_lock:
+            self.completions_in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.completions_in_flight)
+        try:
+            yield
+        finally:
+            with self._flight_lock:
+                self.completions_in_flight -= 1
 
     def stop(self) -> None:
         self.stopping.set()
@@ -206,7 +222,8 @@ class StandinOllama(Misbehaviour):
                 if model in standin.misbehave:
                     self.model, self.chat = model, chat
                     return self.misbehave(standin.misbehave[model])
-                self._complete(body, model, chat, text, options)
+                with standin.in_flight():
+                    self._complete(body, model, chat, text, options)
 
             def _final(self, model: str, chat: bool, reason: str, stats: dict[str, Any]) -> dict[str, Any]:
                 out: dict[str, Any] = {"model": model, "created_at": now_iso()}

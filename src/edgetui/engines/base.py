@@ -55,6 +55,9 @@ class RepResult:
     token_ms: list[float] | None = None
     # How many tokens each entry of token_ms carried (None: one each)
     token_counts: list[int] | None = None
+    # Several requests in flight at once ([sweep] concurrency): each stream's own record; the
+    # fields above are then their union (first start, first token, last end, all tokens).
+    streams: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +65,11 @@ class RepResult:
 
 def metrics(r: RepResult) -> dict[str, float | None]:
     """The figures of one repetition. Engine-timer rates are the benchmark result; wall-clock
-    rates are what an application sees; both are kept and compared."""
+    rates are what an application sees; both are kept and compared. With several streams, the
+    rates and TTFT are what one stream saw (means over the streams), e2e_tps and
+    decode_tps_aggregate what they did together."""
+    if r.streams:
+        return streams_metrics(r)
     out: dict[str, float | None] = {}
     out["ttft_ms"] = (r.t_first_token - r.t_start) * 1000.0
     total = r.t_end - r.t_start
@@ -83,7 +90,27 @@ def metrics(r: RepResult) -> dict[str, float | None]:
         out["decode_tps_engine"] = None
     out["prefill_tps"] = out["prefill_tps_engine"] or out["prefill_tps_wall"]
     out["decode_tps"] = out["decode_tps_engine"] or out["decode_tps_wall"]
+    out["decode_tps_aggregate"] = out["decode_tps_wall"]  # one stream: its own decode
     return out
+
+
+def streams_metrics(r: RepResult) -> dict[str, float | None]:
+    """Several streams: each one's figures averaged, and the aggregate decode rate, all streams'
+    tokens after their first over the time from the first stream's first token to the last end."""
+    assert r.streams
+    per = [metrics(RepResult(**s)) for s in r.streams]
+    out = {k: _mean_of([p[k] for p in per]) for k in per[0]}
+    total = r.t_end - r.t_start
+    out["e2e_tps"] = r.gen_tokens / total if total > 0 else None
+    decoded = sum(s["gen_tokens"] - s.get("first_token_count", 1) for s in r.streams)
+    window = r.t_end - r.t_first_token
+    out["decode_tps_aggregate"] = decoded / window if window > 0 and decoded > 0 else None
+    return out
+
+
+def _mean_of(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 DISAGREE_LIMIT = 0.05

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from edgetui.engines.base import EngineError, LoadInfo, RepResult
 from edgetui.engines.httpclient import HttpServer, cut_line
-from edgetui.engines.server import ServerEngine, StreamBudget, ns_to_ms, request_timeout_s
+from edgetui.engines.server import ServerEngine, StreamBudget, ns_to_ms, offsets_ms, request_timeout_s
 from edgetui.profiles.plan import Configuration
 
 HAILO_BANNER = "hailo-ollama"
@@ -171,11 +172,14 @@ class OllamaEngine(ServerEngine):
         return True
 
     # ------------------------------------------------------------ one repetition
-    def run_once(self, config: Configuration, rep: int, warmup: bool) -> RepResult:
-        text, extra = self.prompt_for(config)
+    def run_stream(self, config: Configuration, rep: int, warmup: bool, *,
+                   prompt: tuple[str, dict[str, Any]] | None = None,
+                   report: Callable[[int], None] | None = None) -> RepResult:
+        text, extra = prompt or self.prompt_for(config)
         path = f"/api/{self.api}"
         body = self.request_body(config, text, config.gen_tokens, True)
-        report = self.progress_reporter(config, rep, warmup)
+        report = report or self.progress_reporter(config, rep, warmup)
+        arrivals: list[float] = []  # each content chunk's arrival: the token times
         chunks = 0
         pieces: list[str] = []
         final: dict[str, Any] | None = None
@@ -200,6 +204,7 @@ class OllamaEngine(ServerEngine):
                     obj.get("thinking") or message.get("thinking") or "")
                 if piece:
                     chunks += 1
+                    arrivals.append(t)
                     if t_first is None:
                         t_first = t
                     if len(pieces) < 64:
@@ -220,7 +225,9 @@ class OllamaEngine(ServerEngine):
         overrun = budget.overrun_note(chunks)
         if overrun:
             extra["server_overrun"] = overrun
-        return self.result(final, chunks, t_start, t_first, t_end, "".join(pieces), extra)
+        r = self.result(final, chunks, t_start, t_first, t_end, "".join(pieces), extra)
+        r.token_ms = offsets_ms(arrivals, t_start)  # Ollama streams one token per chunk
+        return r
 
     def result(self, final: dict[str, Any], chunks: int, t_start: float, t_first: float, t_end: float,
                text: str, extra: dict[str, Any]) -> RepResult:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from edgetui.engines.base import EngineError, LoadInfo, RepResult
 from edgetui.engines.httpclient import HttpServer, cut_line
-from edgetui.engines.server import ServerEngine, StreamBudget, request_timeout_s
+from edgetui.engines.server import ServerEngine, StreamBudget, offsets_ms, request_timeout_s
 from edgetui.profiles.plan import Configuration
 
 
@@ -108,10 +109,13 @@ class OpenAIEngine(ServerEngine):
         return "openai-compatible server (no version endpoint)"
 
     # ------------------------------------------------------------ one repetition
-    def run_once(self, config: Configuration, rep: int, warmup: bool) -> RepResult:
-        text, extra = self.prompt_for(config)
+    def run_stream(self, config: Configuration, rep: int, warmup: bool, *,
+                   prompt: tuple[str, dict[str, Any]] | None = None,
+                   report: Callable[[int], None] | None = None) -> RepResult:
+        text, extra = prompt or self.prompt_for(config)
         body = self.request_body(config, text, config.gen_tokens, True)
-        report = self.progress_reporter(config, rep, warmup)
+        report = report or self.progress_reporter(config, rep, warmup)
+        arrivals: list[float] = []  # each content chunk's arrival: the token times
         chunks = 0
         pieces: list[str] = []
         usage: dict[str, Any] | None = None
@@ -148,6 +152,7 @@ class OpenAIEngine(ServerEngine):
                     piece = choice.get("text") or delta.get("content") or delta.get("reasoning_content") or ""
                     if piece:
                         chunks += 1
+                        arrivals.append(t)
                         t_first = t_first or t
                         t_last = t
                         if len(pieces) < 64:
@@ -167,8 +172,10 @@ class OpenAIEngine(ServerEngine):
         overrun = budget.overrun_note(chunks)
         if overrun:
             extra["server_overrun"] = overrun
-        return self.result(config, text, chunks, usage, timings, finish, t_start, t_first, t_last,
+        r = self.result(config, text, chunks, usage, timings, finish, t_start, t_first, t_last,
                            "".join(pieces), extra)
+        r.token_ms = offsets_ms(arrivals, t_start)  # these servers stream a token per chunk
+        return r
 
     def result(self, config: Configuration, text: str, chunks: int, usage: dict[str, Any] | None,
                timings: dict[str, Any] | None, finish: str | None, t_start: float, t_first: float,

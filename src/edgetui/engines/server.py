@@ -15,11 +15,13 @@ wire (engines/httpclient.py speaks HTTP, engines/streams.py bounds every read).
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from edgetui.engines.base import PROGRESS_PERIOD_S, Engine, EngineError, Emit
+from edgetui.engines.base import PROGRESS_PERIOD_S, Emit, Engine, EngineError, RepResult
+from edgetui.engines.concurrent import run_streams
 from edgetui.engines.prompt import PROMPT_TEXT
 from edgetui.profiles.plan import Configuration
 from edgetui.profiles.schema import REQUEST_FLOOR_TPS
@@ -86,6 +88,7 @@ class ServerEngine(Engine):
         if not config.model_name:
             raise EngineError(f'the "{config.engine}" engine needs the server\'s model name ([[models]] name)')
         self.model_name = config.model_name
+        self.emit = locked(emit)  # streams in flight at once report from threads of their own
         self.timeout_s = config.engine_timeout_s
         self.request_timeout_s = request_timeout_s(config)
         self._tag_counter = 0
@@ -165,6 +168,19 @@ class ServerEngine(Engine):
                     break
         return best[1], best[2]
 
+    # ------------------------------------------------------------ one repetition
+    def run_once(self, config: Configuration, rep: int, warmup: bool) -> RepResult:
+        if config.concurrency > 1:
+            return run_streams(self, config, rep, warmup)
+        return self.run_stream(config, rep, warmup)
+
+    def run_stream(self, config: Configuration, rep: int, warmup: bool, *,
+                   prompt: tuple[str, dict[str, Any]] | None = None,
+                   report: Callable[[int], None] | None = None) -> RepResult:
+        """One request and its stream; prompt (from prompt_for) and report (progress) are given
+        when it is one of several in flight."""
+        raise NotImplementedError(f"the {self.kind} engine runs one stream per repetition")
+
     # ------------------------------------------------------------ progress
     def progress_reporter(self, config: Configuration, rep: int, warmup: bool) -> Callable[[int], None]:
         """Report decode progress at most every PROGRESS_PERIOD_S (for the live tokens/s pane)."""
@@ -177,6 +193,21 @@ class ServerEngine(Engine):
                 next_at[0] = now + PROGRESS_PERIOD_S
 
         return report
+
+
+def locked(emit: Emit) -> Emit:
+    lock = threading.Lock()
+
+    def emit_one(ev: dict[str, Any]) -> None:
+        with lock:
+            emit(ev)
+
+    return emit_one
+
+
+def offsets_ms(times: list[float], t_start: float) -> list[float]:
+    """Monotonic arrival times as ms after the request (the token times of a repetition)."""
+    return [round((t - t_start) * 1000.0, 4) for t in times]
 
 
 def ns_to_ms(value: Any) -> float | None:

@@ -33,7 +33,7 @@ import uuid
 from typing import Any
 
 from edgetui.engines.base import Emit, EngineError, LoadInfo, RepResult
-from edgetui.engines.server import OVERRUN_MARGIN, ServerEngine, request_timeout_s
+from edgetui.engines.server import OVERRUN_MARGIN, ServerEngine, offsets_ms, request_timeout_s
 from edgetui.engines.serverproc import url_host_port
 from edgetui.engines.streams import BoundedSocketIO, Deadline, DeadlinePassed, TooLarge, describe_failure, read_line
 from edgetui.profiles.plan import Configuration
@@ -182,6 +182,7 @@ class StackFlowEngine(ServerEngine):
             raise EngineError("StackFlow run before setup")
         text = config.prompt or ""  # the profile refuses prompt_tokens for this engine
         report = self.progress_reporter(config, rep, warmup)
+        arrivals: list[float] = []  # each counted chunk's arrival (3 tokens each): the token times
         chunks = 0
         pieces: list[str] = []
         t_first = t_last = None
@@ -215,6 +216,7 @@ class StackFlowEngine(ServerEngine):
                                           "chunks after the pause (request closed)")
                 else:
                     chunks += 1
+                    arrivals.append(t)
                     t_first = t_first or t
                     t_last = t
                     if len(pieces) < 64:
@@ -236,6 +238,7 @@ class StackFlowEngine(ServerEngine):
             prompt_tokens=None, gen_tokens=chunks * TOKENS_PER_CHUNK, t_start=t_start, t_first_token=t_first,
             t_end=t_last, timing_source="wall clock (StackFlow sends no timers; tokens estimated, 3 per chunk)",
             text="".join(pieces)[:400], extra=extra, first_token_count=TOKENS_PER_CHUNK,
+            token_ms=offsets_ms(arrivals, t_start), token_counts=[TOKENS_PER_CHUNK] * len(arrivals),
         )
 
     def close(self) -> None:

@@ -53,6 +53,7 @@ def result_row(
     row["prefill_tps_wall_mean"] = mean(r.get("prefill_tps_wall") for r in counted)
     row["gen_tokens_mean"] = mean(r.get("gen_tokens_actual") for r in counted)
     row.update(latency_columns(counted))
+    row["decode_tps_aggregate_mean"] = mean(r.get("decode_tps_aggregate") for r in counted)
     sources = sorted({str(r["timing_source"]) for r in counted if r.get("timing_source")})
     row["timing_source"] = ", ".join(sources) or None
     row["timing_flags"] = sum(1 for r in counted if r.get("timing_flags"))

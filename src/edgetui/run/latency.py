@@ -43,14 +43,23 @@ def tpot_ms(stream: dict[str, Any]) -> float | None:
     return (t_end - t_first) * 1000.0 / after_first if after_first > 0 and t_end > t_first else None
 
 
+def ttft_ms(stream: dict[str, Any]) -> float | None:
+    t_start, t_first = stream.get("t_start"), stream.get("t_first_token")
+    return (t_first - t_start) * 1000.0 if t_start is not None and t_first is not None else None
+
+
 def latency_columns(reps: list[dict[str, Any]]) -> dict[str, float | None]:
-    """itl_ms_p50/p90/p99 over every token of every counted repetition (and stream), and the
-    mean TPOT over them."""
+    """itl_ms_p50/p90/p99 over every token of every counted repetition (and stream), the mean
+    TPOT over them, and each stream's TTFT (mean, p50, p99) over every stream."""
     streams = [s for r in reps for s in streams_of(r)]
     gaps = [g for s in streams for g in inter_token_ms(s)]
+    ttfts = [ttft_ms(s) for s in streams]
     return {
         "itl_ms_p50": percentile(gaps, 50),
         "itl_ms_p90": percentile(gaps, 90),
         "itl_ms_p99": percentile(gaps, 99),
         "tpot_ms_mean": mean(tpot_ms(s) for s in streams),
+        "stream_ttft_ms_mean": mean(ttfts),
+        "stream_ttft_ms_p50": percentile(ttfts, 50),
+        "stream_ttft_ms_p99": percentile(ttfts, 99),
     }

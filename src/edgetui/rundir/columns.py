@@ -108,6 +108,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("itl_ms_p99", FLOAT, MEASURED, "inter-token latency, 99th percentile, ms"),
     Column("tpot_ms_mean", FLOAT, MEASURED,
            "time per output token: decode time / (tokens - 1), mean over repetitions, ms"),
+    Column("decode_tps_aggregate_mean", FLOAT, MEASURED,
+           "decode tokens/s of all streams together: their tokens after the first over first token to last "
+           "end (one stream: its wall-clock decode rate)"),
+    Column("stream_ttft_ms_mean", FLOAT, MEASURED, "time to first token of each stream, mean over every stream, ms"),
+    Column("stream_ttft_ms_p50", FLOAT, MEASURED, "the same, median"),
+    Column("stream_ttft_ms_p99", FLOAT, MEASURED, "the same, 99th percentile"),
 )
 
 # The first block (up to cpu_model) is the documented, stable contract.

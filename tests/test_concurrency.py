@@ -125,3 +125,23 @@ gen_tokens = {GEN}
     two = [r for r in reps if r["config_id"] == rows[2]["config_id"]]
     assert len(two) == 2 and all(len(r["streams"]) == 2 for r in two)
     assert float(rows[2]["stream_ttft_ms_mean"]) == pytest.approx(float(rows[2]["ttft_ms_mean"]), rel=1e-6)
+
+
+def test_two_streams_against_an_openai_compatible_server():
+    from standins.openai_server import StandinOpenAI
+
+    s = StandinOpenAI(models=("m",))
+    s.token_s = 0.005
+    s.start()
+    try:
+        c = config(s.url, engine="openai", model="m", model_name="m", engine_api=None)
+        e = engine_class("openai")(c, None, lambda ev: None)
+        e.load()
+        r = e.run_once(c, 0, False)
+    finally:
+        s.stop()
+    assert s.most_in_flight == 2 and len(r.streams) == 2
+    for stream in r.streams:
+        assert stream["gen_tokens"] == GEN and len(stream["token_ms"]) == GEN
+    assert r.gen_tokens == 2 * GEN
+    assert metrics(r)["decode_tps_aggregate"] > 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -22,6 +23,10 @@ class StandinOpenAI(Misbehaviour):
         super().__init__()
         self.models = list(models)
         self.misbehave: dict[str, str] = {}  # model -> one of MISBEHAVIOURS, for its completions
+        self.token_s = 0.0  # pause before each streamed token (a decode rate to measure)
+        self.most_in_flight = 0  # the most streams served at once
+        self._in_flight = 0
+        self._flight_lock = threading.Lock()
         standin = self
 
         class Handler(MisbehavingHandler):
@@ -67,8 +72,15 @@ class StandinOpenAI(Misbehaviour):
                     return self._json(200, {"object": "text_completion", "usage": usage,
                                             "choices": [{"index": 0, "text": text, "finish_reason": "length"}]})
                 self._start_stream()
+                with standin._flight_lock:
+                    standin._in_flight += 1
+                    standin.most_in_flight = max(standin.most_in_flight, standin._in_flight)
                 for i in range(n):
+                    if standin.token_s:
+                        time.sleep(standin.token_s)
                     self._chunk_bytes(self.piece_line(i))
+                with standin._flight_lock:
+                    standin._in_flight -= 1
                 self._chunk_bytes(event({"object": "text_completion",
                                          "choices": [{"index": 0, "text": "", "finish_reason": "length"}]}))
                 self._chunk_bytes(event({"object": "text_completion", "choices": [], "usage": usage}))

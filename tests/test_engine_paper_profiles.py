@@ -20,14 +20,15 @@ from standins.ollama_server import StandinOllama  # noqa: E402
 from standins.stackflow_server import StandinStackFlow  # noqa: E402
 
 PROFILES = REPO / "profiles" / "paper-runtime"
-# PAPER.md: configuration -> (engine, api, port, dimensions mm, price USD, n_gpu_layers);
+# PAPER.md: configuration -> (engine, api, port, dimensions mm, price USD, n_gpu_layers); the api is
+# the one the paper's code used (benchmark.py: Ollama /api/generate, hailo-ollama /api/chat);
 # -1 on the NPU runtimes: no GPU layers to set, nothing is sent, the runtime decides
 EXPECTED = {
     "m5stack-stackflow": ("stackflow", None, 10001, (54, 54, 13), 99.90, -1),
-    "rpi5-ollama": ("ollama", "chat", 11434, (85, 56, 17), 222.75, 0),
+    "rpi5-ollama": ("ollama", "generate", 11434, (85, 56, 17), 222.75, 0),
     "rpi5-hailo-ollama": ("ollama", "chat", 8000, (85, 56, 20), 451.83, -1),
-    "jetson-orin-ollama-cpu": ("ollama", "chat", 11434, (100, 79, 21), 304.78, 0),
-    "jetson-orin-ollama-gpu": ("ollama", "chat", 11434, (100, 79, 21), 304.78, -1),
+    "jetson-orin-ollama-cpu": ("ollama", "generate", 11434, (100, 79, 21), 304.78, 0),
+    "jetson-orin-ollama-gpu": ("ollama", "generate", 11434, (100, 79, 21), 304.78, -1),
 }
 
 

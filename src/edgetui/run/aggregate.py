@@ -77,9 +77,23 @@ def result_row(
     if rep_peak is not None and (row["temp_c_max"] is None or rep_peak > row["temp_c_max"]):
         row["temp_c_max"] = rep_peak
 
+    row.update(paper_columns(config, counted, row["power_w_mean"]))
+
     tps = row["decode_tps_mean"]
     vol = row["volume_cm3"]
     price = row["price_usd"]
     row["tps_per_litre"] = tps / (vol / 1000.0) if tps is not None and vol else None
     row["tps_per_usd"] = tps / price if tps is not None and price else None
     return typed_row(row)
+
+
+def paper_columns(config: dict[str, Any], counted: list[dict[str, Any]], power_w: float | None) -> dict[str, Any]:
+    """The paper's own figures, by its own code's method (LLM-Edge-Benchmarking-Suite benchmark.py:
+    avg_tokens_per_sec = num_tokens / avg_time_s): the tokens asked for, not those produced, over
+    the mean time from request to end of stream, TTFT included; MJ/Mtok = mean power / that rate.
+    Kept only to hold a run against the paper's Table 3."""
+    times = [r["t_end"] - r["t_start"] for r in counted if r.get("t_end") is not None and r.get("t_start") is not None]
+    elapsed = mean(times)
+    asked = config["gen_tokens"] * config.get("concurrency", 1)
+    tps = asked / elapsed if elapsed else None
+    return {"paper_tps": tps, "paper_mj_per_mtok": power_w / tps if power_w is not None and tps else None}

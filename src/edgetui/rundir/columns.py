@@ -114,6 +114,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("stream_ttft_ms_mean", FLOAT, MEASURED, "time to first token of each stream, mean over every stream, ms"),
     Column("stream_ttft_ms_p50", FLOAT, MEASURED, "the same, median"),
     Column("stream_ttft_ms_p99", FLOAT, MEASURED, "the same, 99th percentile"),
+    Column("paper_tps", FLOAT, MEASURED, "the paper's tok/s: tokens asked for / mean seconds from request to end "
+           "of stream (TTFT included), for holding a run against its Table 3"),
+    Column("paper_mj_per_mtok", FLOAT, MEASURED, "the paper's MJ/Mtok: mean power / paper_tps"),
 )
 
 # The first block (up to cpu_model) is the documented, stable contract.

@@ -88,6 +88,19 @@ def test_repetitions_agree_with_llama_cpp_counters(smoke_run):
     assert not any("token_ms" in k for k in row)
 
 
+def test_the_run_exports_as_llama_bench_jsonl(smoke_run, tmp_path):
+    _, out = smoke_run
+    proc = run_cli("export", str(out), "--format", "llama-bench-jsonl", "--out", str(tmp_path / "b.jsonl"))
+    assert proc.returncode == 0, proc.stderr
+    pp, tg = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    reps = list(read_jsonl(out / "repetitions.jsonl"))
+    assert (pp["n_prompt"], pp["n_gen"], tg["n_prompt"], tg["n_gen"]) == (32, 0, 0, 31)
+    assert pp["samples_ts"] == [r["prefill_tps"] for r in reps] and tg["samples_ts"] == [r["decode_tps"] for r in reps]
+    # llama.cpp's own timers: a sample's time is the perf counter's, in ns
+    assert tg["samples_ns"] == pytest.approx([r["engine_decode_ms"] * 1e6 for r in reps], abs=1)
+    assert pp["type_k"] == "f16" and pp["model_filename"].endswith(".gguf") and pp["model_size"] > 50e6
+
+
 def test_samples_are_monotonic_and_phases_are_marked(smoke_run):
     _, out = smoke_run
     samples = list(read_jsonl(out / "samples.jsonl"))

@@ -80,12 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     w.add_argument("--sysfs-root", metavar="DIR", dest="sub_sysfs_root")
 
+    ex = sub.add_parser("export", help="results in llama-bench's formats and field names (one record per "
+                        "configuration and test)")
+    ex.add_argument("results", nargs="+", metavar="RUN_OR_RESULTS")
+    ex.add_argument("--format", dest="fmt", default="llama-bench-jsonl",
+                    help="llama-bench-jsonl (default), llama-bench-md, json or csv")
+    ex.add_argument("--out", metavar="FILE", help="write to FILE (default: the standard output)")
+    ex.add_argument("--force", action="store_true", help="overwrite an existing FILE")
+
     res = sub.add_parser("results", help="open earlier results in the console's results screen")
     res.add_argument("results", nargs="+")
     return p
 
 
-COMMANDS = ("run", "sensors", "models", "rank", "plot", "results", "status", "serve")
+COMMANDS = ("run", "sensors", "models", "rank", "plot", "export", "results", "status", "serve")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             from edgetui.ranking.cli import cmd_rank
 
             return cmd_rank(args)
+        if args.command == "export":
+            from edgetui.ranking.cli import cmd_export
+
+            return cmd_export(args)
         if args.command == "plot":
             from edgetui.ranking.cli import cmd_plot
 

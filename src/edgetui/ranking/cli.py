@@ -1,5 +1,6 @@
-"""`edgetui rank RESULTS... [--weights ...] [--filter COL=VALUE] [--export FILE] [--force]` and
-`edgetui plot RESULTS... --out FILE.svg|FILE.png [--x C] [--y C]`.
+"""`edgetui rank RESULTS... [--weights ...] [--filter COL=VALUE] [--export FILE] [--force]`,
+`edgetui plot RESULTS... --out FILE.svg|FILE.png [--x C] [--y C]` and
+`edgetui export RESULTS... --format llama-bench-jsonl|llama-bench-md|json|csv [--out FILE] [--force]`.
 
 The same core as the console's results screen: sources.load_results, rank.rank and
 export.export_ranking; this module only parses the arguments and prints a plain table.
@@ -54,6 +55,17 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
         out = export_ranking(ranking, args.export, force=args.force)
         print(f"\nexported: {out}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from edgetui.ranking.llamabench import export_llama_bench
+
+    text, n = export_llama_bench(args.results, args.fmt, args.out, force=args.force)
+    if args.out:
+        print(f"exported {n} record(s) ({args.fmt}): {args.out}")
+    else:
+        print(text, end="")
     return EXIT_OK
 
 

@@ -10,7 +10,6 @@ from edgetui.sensors.catalogue import CATALOGUE, by_name, engine_is_local, match
 from edgetui.sensors.host import board_model
 from edgetui.profiles.schema import BoardSpec, load_profile
 from edgetui.run.runner import Runner
-from edgetui.run.sampler import Sampler
 
 from fixtures.sensor_helpers import FIXTURES, path_with
 
@@ -111,9 +110,8 @@ def runner_context(tmp_path, monkeypatch, fixture: str, board: str = "", engine:
     path = tmp_path / f"{name}.toml"
     path.write_text(PROFILE.format(name=name, board=board, engine=engine))
     runner = Runner([load_profile(path)], tmp_path / f"out-{name}", sysfs_root=str(root))
-    runner.sampler = Sampler(runner.sensors, hz=10)
     try:
-        return runner._context(runner.configs[0])
+        return runner.context(runner.configs[0])
     finally:
         runner.sensors.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgetui.run.energy import PowerTrace, counter_delta, covers, integrate_power
-from edgetui.run.stats import mean, rel_diff, std
+from edgetui.stats import mean, rel_diff, std
 
 
 def test_constant_power_gives_power_times_time():

@@ -6,7 +6,7 @@ import pytest
 
 from edgetui.run.aggregate import result_row
 from edgetui.run.latency import inter_token_ms, latency_columns, streams_of, tpot_ms
-from edgetui.run.stats import percentile
+from edgetui.stats import percentile
 
 
 def rep(token_ms, *, counts=None, first_count=1, t_start=100.0, warmup=False):

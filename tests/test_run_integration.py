@@ -33,6 +33,17 @@ def test_smoke_run_succeeds_with_a_line_per_repetition(smoke_run):
     assert "decode t/s" in proc.stdout  # the summary table
 
 
+def test_the_console_logs_each_repetition_with_the_headless_runners_line(smoke_run):
+    from edgetui.rundir.follow import LiveState
+
+    proc, out = smoke_run
+    state = LiveState()
+    state.feed_events(read_jsonl(out / "events.jsonl"))
+    printed = [line for line in proc.stdout.splitlines() if line.startswith(("  rep ", "  warm-up"))]
+    logged = [line.text for line in state.log if line.text.startswith(("  rep ", "  warm-up"))]
+    assert len(printed) == 4 and logged == printed
+
+
 def test_results_csv_has_the_documented_columns_and_sane_numbers(smoke_run):
     _, out = smoke_run
     with (out / "results.csv").open() as f:

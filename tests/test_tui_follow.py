@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgetui.rundir.follow import HISTORY, LOG_LINES, JsonlTail, LiveState, fmt_duration
+from edgetui.fmt import duration as fmt_duration
+from edgetui.rundir.follow import HISTORY, LOG_LINES, JsonlTail, LiveState
 from edgetui.run.session import RUNNER_LOG, SEEN_MARK, RunFollower, mark_seen, recent_runs, run_to_open
 
 

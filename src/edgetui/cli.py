@@ -168,10 +168,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from edgetui.profiles.schema import load_profiles
     from edgetui.rundir.layout import new_run_dir
-    from edgetui.run.runner import Runner
+    from edgetui.run.headless import check_before_launch, check_new_folder, run_headless
     from edgetui.run.summary import summary_table
 
-    sysfs_root = args.sub_sysfs_root
     resume = bool(args.resume)
     if resume:
         from edgetui.rundir.store import RunStore
@@ -190,32 +189,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless and not resume:
         return _console(args, run_profiles=paths)
     out = out or (Path(args.out) if args.out else new_run_dir([p.name for p in profiles]))
-    if not resume and (out / "run.json").exists():  # never mix two runs, never overwrite one
-        raise UserError(f"already holds a run: continue it with `edgetui run --resume {out}`, "
-                        f"or give another --out folder", where=str(out))
+    if not resume:
+        check_new_folder(out)
     say = _resilient_print()
-    runner = Runner(profiles, out, sysfs_root=sysfs_root, power_source=args.power_source, on_line=say, resume=resume)
-    runner.store.prepare()
-    runner.check_models(progress=say)  # bad model files are refused here, before anything runs
     if args.detach:
+        check_before_launch(profiles, out, sysfs_root=args.sub_sysfs_root, power_source=args.power_source,
+                            progress=say)
         return _detach(args, out, paths, resume)
     # An SSH drop hangs up the terminal: the queue goes on (the worker inherits the ignore),
     # and lines that can no longer be printed are dropped; everything is in the run folder.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    say(f"edgetui {__version__}: {len(runner.configs)} configuration(s) -> {out}")
-    say(f"power source: {runner.sensors.power_source_label}")
-    from edgetui.run.runner import StoreWriteError
-
-    try:
-        failed = runner.run()
-    except StoreWriteError as exc:
-        raise UserError(str(exc)) from None
+    outcome = run_headless(profiles, out, resume=resume, sysfs_root=args.sub_sysfs_root,
+                           power_source=args.power_source, say=say)
     say("")
-    say(summary_table(list(runner.rows.values())))
-    say(f"\nresults: {runner.store.csv_path}")
-    if runner.aborted:
+    say(summary_table(outcome.rows))
+    say(f"\nresults: {outcome.results_csv}")
+    if outcome.aborted:
         say(f"aborted by the user; `edgetui run --resume {out}` runs the rest")
-    return EXIT_FAILED_CONFIGS if failed or runner.aborted else EXIT_OK
+    return EXIT_FAILED_CONFIGS if outcome.failed or outcome.aborted else EXIT_OK
 
 
 def _resilient_print():

@@ -9,10 +9,10 @@ export.export_ranking; this module only parses the arguments and prints a plain 
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from edgetui.errors import EXIT_OK, UserError
+from edgetui.fmt import figure
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights
 from edgetui.ranking.rank import Ranking, rank
 from edgetui.ranking.sources import load_results
@@ -95,20 +95,6 @@ def _present(df: Any, cols: list[str]) -> str:
     return "; ".join(parts)
 
 
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"  # missing stays visibly missing
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if v == 0 or abs(v) >= 100:
-            return f"{v:.1f}"
-        if abs(v) >= 1:
-            return f"{v:.2f}"
-        return f"{v:.3g}"
-    return str(v)
-
-
 def format_ranking(ranking: Ranking) -> str:
     """The ranking as a plain text table, then the weights and the policies."""
     t = ranking.table
@@ -119,11 +105,11 @@ def format_ranking(ranking: Ranking) -> str:
     headers.append("missing")
     rows: list[list[str]] = []
     for r in t.iter_rows(named=True):
-        line = [str(r["rank"]), f"{r['score']:.3f}", "*" if r["pareto"] else "", _fmt(r.get("board")),
-                _fmt(r.get("model"))]
-        line += [_fmt(r.get(c)) for c, _ in PARAM_COLUMNS if c in t.columns]
+        line = [str(r["rank"]), f"{r['score']:.3f}", "*" if r["pareto"] else "", figure(r.get("board")),
+                figure(r.get("model"))]
+        line += [figure(r.get(c)) for c, _ in PARAM_COLUMNS if c in t.columns]
         for k in keys:
-            cell = _fmt(r[f"value_{k}"])
+            cell = figure(r[f"value_{k}"])
             if k == "net_energy_j_per_token" and r.get("energy_basis") == "gross":
                 cell += " (gross)"
             line.append(cell)

@@ -6,8 +6,8 @@ from typing import Any
 
 from edgetui import __version__
 from edgetui.profiles.plan import LATER_ID_FIELDS
+from edgetui.stats import maximum, mean, std
 from edgetui.run.latency import latency_columns
-from edgetui.run.stats import maximum, mean, std
 from edgetui.rundir.columns import CONFIG_COLUMNS, CONTEXT_COLUMNS, typed_row
 
 STD_METRICS = ("ttft_ms", "prefill_tps", "decode_tps")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgetui.run.stats import mean, percentile
+from edgetui.stats import mean, percentile
 
 
 def streams_of(rep: dict[str, Any]) -> list[dict[str, Any]]:

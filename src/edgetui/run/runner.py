@@ -10,26 +10,28 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from edgetui import __version__, models
-from edgetui.models import gguf
-from edgetui.run.aggregate import result_row
-from edgetui.run.child import InferenceChild, ChildDied
-from edgetui.rundir.control import CONTROL_FILE, Control
-from edgetui.sensors.catalogue import engine_is_local, resolve as resolve_board
-from edgetui.engines.base import RepResult, disagreements, metrics
+from edgetui.engines.base import RepResult
 from edgetui.errors import UserError
-from edgetui.sensors.host import host_info
+from edgetui.fmt import number
 from edgetui.profiles.plan import Configuration, expand
 from edgetui.profiles.schema import Profile
+from edgetui.run.aggregate import result_row
+from edgetui.run.child import ChildDied, InferenceChild
+from edgetui.run.context import ConfigPeaks, LoadFacts, config_context
+from edgetui.run.modelfacts import ModelFacts, memory_refusal, read_model_facts
+from edgetui.run.repetition import EVENT_KEYS, repetition_row
 from edgetui.run.sampler import Sampler
+from edgetui.rundir.control import CONTROL_FILE, Control
+from edgetui.rundir.events import rep_line
+from edgetui.rundir.store import RunStore
 from edgetui.sensors import PowerChoiceError, SensorSet, make_context
-from edgetui.sensors.registry import detected_accelerators, detected_power_mode
-from edgetui.rundir.store import RunStore, read_jsonl
+from edgetui.sensors.host import host_info
+
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -58,36 +60,21 @@ class Stopped(Exception):
         self.action = action
 
 
-# ------------------------------------------------------------------ the runner
-
-
-@dataclass
-class ModelFacts:
-    path: str | None
-    sha256: str | None = None
-    size_mb: float | None = None
-    quant: str | None = None
-    error: str | None = None
-
-
-@dataclass
-class ConfigPeaks:
-    temp_c_max: float | None = None
-    rss_mb_peak: float | None = None
-    mem_used_mb_peak: float | None = None
-    throttled: bool | None = None
-
-    def add(self, s: dict[str, Any]) -> None:
-        for key, attr in (("temp_c_max", "temp_c_max"), ("rss_mb", "rss_mb_peak"), ("mem_used_mb", "mem_used_mb_peak")):
-            v = s.get(key)
-            if v is not None:
-                cur = getattr(self, attr)
-                setattr(self, attr, v if cur is None else max(cur, v))
-        if s.get("throttled") is not None:
-            self.throttled = bool(self.throttled) or bool(s["throttled"])
+def run_sensors(profiles: list[Profile], sysfs_root: str | None, power_source: str | None) -> SensorSet:
+    """The sensors a run of these profiles reads (the first profile's [power] and [board] settings);
+    a power source that cannot be had here is refused as bad input."""
+    first = profiles[0]
+    ctx = make_context(sysfs_root, options={"power": first.power.__dict__, "board": first.board.__dict__})
+    try:
+        return SensorSet(ctx, power_source or first.power.source)
+    except PowerChoiceError as exc:
+        raise UserError(str(exc), where="power source") from None
 
 
 class Runner:
+    """One pass over a queue of profiles into one results folder. `prepare()` checks the folder and
+    reads every model file; `run()` measures; `rows` holds the results rows of this pass."""
+
     def __init__(
         self,
         profiles: list[Profile],
@@ -103,26 +90,22 @@ class Runner:
         self.on_line = on_line or (lambda s: None)
         self.resume = resume
         self.configs: list[Configuration] = [c for p in profiles for c in expand(p)]
-        self.sysfs_root = sysfs_root
-        first = profiles[0]
-        wanted = power_source or first.power.source
-        self.sensor_ctx = make_context(sysfs_root, options={"power": first.power.__dict__, "board": first.board.__dict__})
-        try:
-            self.sensors = SensorSet(self.sensor_ctx, wanted)
-        except PowerChoiceError as exc:
-            raise UserError(str(exc), where="power source") from None
-        self.host = host_info(str(self.sensor_ctx.root))
+        self.sensors = run_sensors(profiles, sysfs_root, power_source)
+        self.host = host_info(str(self.sensors.ctx.root))
+        hz = max(p.sample_hz for p in profiles)
+        self.sampler = Sampler(self.sensors, hz=hz, on_sample=self._on_sample)  # its file opens in run()
         self.rows: dict[str, dict[str, Any]] = {}
         self.peaks = ConfigPeaks()
         self.current: Configuration | None = None
         self.events: IO[str] | None = None
         self.idle_w: float | None = None
         self.model_facts: dict[str, ModelFacts] = {}
-        self.load_info: dict[str, Any] = {}
+        self.load = LoadFacts()
         self.aborted = False
         self.control = Control(self.store.root / CONTROL_FILE)
         self.config_started_at: str | None = None
         self.failed = 0
+        self._server_note: str | None = None  # the last line said of a server's memory, said again only when it changes
 
     # --------------------------------------------------------------- events
     def event(self, ev: dict[str, Any]) -> None:
@@ -135,34 +118,19 @@ class Runner:
         if self.current is not None:
             self.peaks.add(s)
 
-    # --------------------------------------------------------------- model checks
-    def check_models(self, progress: Callable[[str], None]) -> None:
-        """Resolve every model file (fetching bundled ones) and read its header, before anything runs."""
-        for c in self.configs:
-            if c.engine != "llama_cpp" or c.model in self.model_facts:
-                continue
-            path = models.resolve(c.model_name, c.model_path, progress=progress)
-            info = gguf.read_info(path)  # raises UserError: missing, not GGUF, truncated
-            self.model_facts[c.model] = ModelFacts(
-                path=str(path), size_mb=round(path.stat().st_size / 1e6, 1),
-                quant=info.quant or gguf.quant_from_name(path),
-            )
+    # --------------------------------------------------------------- before the queue
+    def prepare(self, progress: Callable[[str], None]) -> None:
+        """Check the results folder takes writes and read every model file (fetching bundled ones),
+        before anything runs: bad model files are refused here, as bad input."""
+        self.store.prepare()
+        self.model_facts = read_model_facts(self.configs, progress)
 
-    def memory_check(self, c: Configuration) -> str | None:
-        """Refuse a load whose file and KV cache cannot fit in the memory available now."""
-        import psutil
-
-        facts = self.model_facts.get(c.model)
-        if not facts or not facts.path:
-            return None
-        info = gguf.read_info(facts.path)
-        kv_bytes = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 1.0625}.get(c.kv_cache_type, 0.6)
-        need = Path(facts.path).stat().st_size + (info.kv_cache_bytes(c.n_ctx, kv_bytes) or 0)
-        avail = psutil.virtual_memory().available
-        if need > avail:
-            return (f"would not fit: model file and {c.n_ctx}-token KV cache need about "
-                    f"{need / 2**20:.0f} MB, {avail / 2**20:.0f} MB available")
-        return None
+    def context(self, c: Configuration) -> dict[str, Any]:
+        """The context of configuration c as it stands now (see run.context)."""
+        return config_context(
+            self.profiles[c.profile], facts=self.model_facts.get(c.model) or ModelFacts(path=c.model_path),
+            load=self.load, host=self.host, sensors=self.sensors, root=self.sensors.ctx.root, idle_w=self.idle_w,
+            started_at=self.config_started_at, sample_hz=1.0 / self.sampler.period, peaks=self.peaks)
 
     # --------------------------------------------------------------- the queue
     def run(self) -> int:
@@ -189,8 +157,7 @@ class Runner:
         self.control.path.unlink(missing_ok=True)  # a pause or abort asked of an earlier pass is over
         self.events = self.store.events_path.open("a", encoding="utf-8")
         samples = self.store.samples_path.open("a", encoding="utf-8")
-        hz = max(p.sample_hz for p in self.profiles.values())
-        self.sampler = Sampler(self.sensors, hz=hz, out=samples, on_sample=self._on_sample)
+        self.sampler.out = samples
         self.sampler.start()
         self.event({"ev": "run_start", "n_configs": len(self.configs), "pid": os.getpid(),
                     "power_source": self.sensors.power_source_label, "resume": self.resume})
@@ -242,8 +209,8 @@ class Runner:
         self.idle_w = self.sampler.trace.mean_power(t0, t1, self.sampler.max_gap_s)
         self.store.update_manifest(power_w_idle=self.idle_w)
         self.event({"ev": "idle", "power_w_idle": self.idle_w})
-        self.on_line(f"idle power: {self.idle_w:.2f} W" if self.idle_w is not None
-                     else f"idle power: n/a ({self.sensors.power_source_label})")
+        self.on_line(f"idle power: {number(self.idle_w, 2, 'W')}"
+                     + ("" if self.idle_w is not None else f" ({self.sensors.power_source_label})"))
 
     def _groups(self) -> list[list[Configuration]]:
         groups: list[list[Configuration]] = []
@@ -276,42 +243,17 @@ class Runner:
             if worker is not None:
                 worker.quit()
 
-    def _context(self, c: Configuration) -> dict[str, Any]:
-        p = self.profiles[c.profile]
-        facts = self.model_facts.get(c.model) or ModelFacts(path=c.model_path)
-        local = engine_is_local(p.engine.kind, p.engine.url)  # else this machine's model and sensors say nothing of the board
-        board = resolve_board(p.board, self.host.get("board_model") if local else None, root=self.sensor_ctx.root,
-                              accelerators=detected_accelerators(self.sensors))
-        return {
-            "board": board.name or board.model or self.host.get("host"),
-            "model_path": facts.path, "model_sha256": facts.sha256, "model_size_mb": facts.size_mb,
-            "quant": facts.quant or self.load_info.get("info", {}).get("model_quantization_level"),
-            "power_w_idle": self.idle_w,
-            "power_source": self.sensors.power_source_label if self.sensors.power_backend else None,
-            "power_reason": self.sensors.power_reason,
-            "volume_cm3": board.volume_cm3, "price_usd": board.price_usd,
-            "power_mode": p.board.power_mode or (detected_power_mode(self.sensors) if local else None),
-            "started_at": self.config_started_at,
-            "load_s": self.load_info.get("load_s"), "load_energy_j": self.load_info.get("load_energy_j"),
-            "engine_version": self.load_info.get("engine_version"),
-            "flash_attn_in_force": self.load_info.get("info", {}).get("flash_attn_in_force"),
-            "sample_hz": round(1.0 / self.sampler.period, 3),
-            **{k: self.host.get(k) for k in ("host", "cpu_model", "board_model", "os", "kernel", "governor")},
-            "temp_c_max": self.peaks.temp_c_max, "rss_mb_peak": self.peaks.rss_mb_peak,
-            "mem_used_mb_peak": self.peaks.mem_used_mb_peak, "throttled": self.peaks.throttled,
-        }
-
     def _finish(self, c: Configuration, status: str, error: str | None, *,
                 recorded: dict[str, Any] | None = None) -> None:
         """Record an outcome and rewrite the results; `recorded`: the outcome an earlier pass wrote
         (on resume), shown again with its own context, not written twice."""
         reps = [r for r in self.store.reps() if r["config_id"] == c.config_id and not r.get("warmup")]
         if recorded is None:
-            ctx = self._context(c)
+            ctx = self.context(c)
             self.store.append_config_status({"config_id": c.config_id, "status": status, "error": error,
                                              "at": now_iso(), "context": ctx})
         else:
-            ctx = recorded.get("context") or self._context(c)
+            ctx = recorded.get("context") or self.context(c)
         self.rows[c.config_id] = result_row(c.to_dict(), reps, status=status, error=error, context=ctx)
         self.store.write_results([self.rows[k.config_id] for k in self.configs if k.config_id in self.rows])
         if status == "failed":
@@ -361,7 +303,7 @@ class Runner:
             facts = self.model_facts[c.model]
             if facts.sha256 is None:
                 facts.sha256 = models.file_sha256(facts.path)
-            refusal = self.memory_check(c)
+            refusal = memory_refusal(c, facts)
             if refusal:
                 self.on_line(f"  failed: {refusal}")
                 self._finish(c, "failed", refusal)
@@ -416,14 +358,14 @@ class Runner:
                                 port=e.server_port)
         note = (f"following the server's memory: pid {', '.join(map(str, found.pids))} ({found.how})"
                 if found.found else f"server memory: n/a ({found.how})")
-        if getattr(self, "_server_note", None) != note:
+        if self._server_note != note:
             self._server_note = note
             self.on_line(f"  {note}")
         return found.pids
 
     def _start_worker(self, c: Configuration) -> InferenceChild:
         log = self.store.log_path(c.config_id)
-        self.load_info = {}
+        self.load = LoadFacts()
         worker = InferenceChild(log)
         self.sampler.set_target_pids([worker.pid])
         self.sampler.set_phase("load")
@@ -433,8 +375,8 @@ class Runner:
         ev = self._await(worker, "loaded")
         time.sleep(self.sampler.period * 1.5 if self.sensors.power_backend else 0)  # a sample past the load
         load_e = self.sampler.trace.energy(ev["t_start"], ev["t_end"], self.sampler.max_gap_s)
-        self.load_info = {"load_s": ev["load_s"], "engine_version": ev["engine_version"], "info": ev.get("info", {}),
-                          "load_energy_j": load_e}
+        self.load = LoadFacts(load_s=ev["load_s"], engine_version=ev["engine_version"], info=ev.get("info", {}),
+                              load_energy_j=load_e)
         self.on_line(f"  loaded in {ev['load_s']:.2f} s ({ev['engine_version']})")
         return worker
 
@@ -462,44 +404,16 @@ class Runner:
         ev = self._await(worker, "result")
         self.sampler.set_phase("between")
         r = RepResult(**ev["result"])
-        m = metrics(r)
-        flags = disagreements(m)
         # let the sampler land one sample past the end, so the window is covered
         deadline = time.monotonic() + (3 * self.sampler.period if self.sensors.power_backend else 0)
         while (not self.sampler.trace.ts or self.sampler.trace.ts[-1] < r.t_end) and time.monotonic() < deadline:
             time.sleep(self.sampler.period / 4)
-        gap = self.sampler.max_gap_s
-        trace = self.sampler.trace
-        energy = trace.energy(r.t_start, r.t_end, gap) if trace.ts else None
-        decode_e = trace.energy(r.t_first_token, r.t_end, gap) if trace.ts else None
-        prefill_e = trace.energy(r.t_start, r.t_first_token, gap) if trace.ts else None
-        dur = r.t_end - r.t_start
-        row = {
-            "config_id": c.config_id, "profile": c.profile, "rep": rep, "warmup": warm, "at": now_iso(),
-            **{k: v for k, v in r.to_dict().items() if k not in ("gen_tokens", "prompt_tokens")},
-            "prompt_tokens": r.prompt_tokens, "gen_tokens_actual": r.gen_tokens, **m,
-            "timing_flags": flags, "energy_j": energy, "prefill_energy_j": prefill_e, "decode_energy_j": decode_e,
-            "power_w_mean": energy / dur if energy is not None and dur > 0 else None,
-            "net_energy_j": energy - self.idle_w * dur if energy is not None and self.idle_w is not None else None,
-            "temp_c_max": self.peaks.temp_c_max, "rss_mb_peak": self.peaks.rss_mb_peak,
-        }
+        row = repetition_row(c, rep, warm, r, trace=self.sampler.trace, max_gap_s=self.sampler.max_gap_s,
+                             idle_w=self.idle_w, peaks=self.peaks, at=now_iso())
         if not warm:
             self.store.append_rep(row)
-        self.event({"ev": "rep_end", "config_id": c.config_id, "rep": rep, "warmup": warm,
-                    **{k: row.get(k) for k in ("ttft_ms", "prefill_tps", "decode_tps", "e2e_tps", "energy_j",
-                                                "power_w_mean", "gen_tokens_actual")}})
-        label = "warm-up" if warm else f"rep {rep + 1}/{c.repetitions}"
-        energy_txt = (f", {energy / r.gen_tokens:.3f} J/tok" if energy is not None and r.gen_tokens else "")
-        flag_txt = f"  [timers disagree: {'; '.join(flags)}]" if flags else ""
-        self.on_line(
-            f"  {label}: decode {fmt(m['decode_tps'])} tok/s, prefill {fmt(m['prefill_tps'])} tok/s, "
-            f"ttft {fmt(m['ttft_ms'])} ms, {r.gen_tokens} tokens{energy_txt}{flag_txt}"
-        )
-
-
-def fmt(v: float | None, digits: int = 1) -> str:
-    return "n/a" if v is None else f"{v:.{digits}f}"
-
-
-def read_events(run_dir: str | Path) -> list[dict[str, Any]]:
-    return list(read_jsonl(Path(run_dir) / "events.jsonl"))
+        self.event({"ev": "rep_end", "config_id": c.config_id, "rep": rep, "warmup": warm, "of": c.repetitions,
+                    **{k: row.get(k) for k in EVENT_KEYS}})
+        self.on_line(rep_line(rep=rep, of=c.repetitions, warmup=warm, decode_tps=row["decode_tps"],
+                              prefill_tps=row["prefill_tps"], ttft_ms=row["ttft_ms"], gen_tokens=r.gen_tokens,
+                              asked_tokens=c.gen_tokens, energy_j=row["energy_j"], timing_flags=row["timing_flags"]))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgetui.fmt import cell
+
 COLUMNS = [
     ("config_id", "id", "{}"), ("status", "status", "{}"), ("model", "model", "{}"), ("n_threads", "thr", "{}"),
     ("prompt_tokens", "pp", "{:.0f}"), ("gen_tokens", "tg", "{}"), ("ttft_ms_mean", "ttft ms", "{:.0f}"),
@@ -13,19 +15,10 @@ COLUMNS = [
 ]
 
 
-def _cell(v: Any, f: str) -> str:
-    if v is None:
-        return "n/a"
-    try:
-        return f.format(v)
-    except (ValueError, TypeError):
-        return str(v)
-
-
 def summary_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no configurations ran"
-    table = [[h for _, h, _ in COLUMNS]] + [[_cell(r.get(k), f) for k, _, f in COLUMNS] for r in rows]
+    table = [[h for _, h, _ in COLUMNS]] + [[cell(r.get(k), f) for k, _, f in COLUMNS] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in table]

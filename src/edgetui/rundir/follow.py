@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgetui.fmt import number
 from edgetui.profiles.plan import Configuration, estimate_seconds
 from edgetui.rundir.series import QUANTITIES, LiveSeries
+from edgetui.rundir.events import rep_line
+from edgetui.stats import mean
 
 HISTORY = 120  # points kept per sparkline
 LOG_LINES = 300  # log lines kept for the log pane
@@ -93,28 +96,6 @@ class JsonlTail:
         return out
 
 
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    s = int(round(max(0.0, seconds)))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def fmt_num(v: float | None, digits: int = 1, unit: str = "") -> str:
-    if v is None:
-        return "n/a"
-    return f"{v:.{digits}f}{(' ' + unit) if unit else ''}"
-
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return sum(vals) / len(vals) if vals else None
-
-
 @dataclass
 class LogLine:
     seq: int
@@ -138,6 +119,7 @@ class ConfigProgress:
     describe: str
     repetitions: int
     warmup: int
+    gen_tokens: int | None = None  # asked for
     rep: int | None = None
     rep_is_warmup: bool = False
     reps_done: int = 0  # counted repetitions finished
@@ -248,13 +230,13 @@ class LiveState:
                 self.add_log(f"  cooling down: {ev['temp_c']:.1f} C, waiting for {ev.get('target_c', 0):g} C")
         elif kind == "idle":
             self.power_w_idle = ev.get("power_w_idle")
-            self.add_log(f"idle power: {fmt_num(self.power_w_idle, 2, 'W')}")
+            self.add_log(f"idle power: {number(self.power_w_idle, 2, 'W')}")
         elif kind == "config_start":
             cfg = ev.get("config") or {}
             self.current = ConfigProgress(
                 config_id=ev.get("config_id", "?"), index=ev.get("index", 0), n=ev.get("n", 0),
                 describe=ev.get("describe", ""), repetitions=cfg.get("repetitions", 0), warmup=cfg.get("warmup", 0),
-                started_t=t,
+                gen_tokens=cfg.get("gen_tokens"), started_t=t,
             )
             self.n_configs = ev.get("n", self.n_configs)
             self.rss_peak = None
@@ -356,12 +338,11 @@ class LiveState:
             if prefill is not None:
                 self._prefill_sum += prefill
                 self._prefill_n += 1
-        label = "warm-up" if warm else f"rep {(ev.get('rep') or 0) + 1}/{cur.repetitions if cur else '?'}"
-        energy_txt = ""
-        if energy is not None and ev.get("gen_tokens_actual"):
-            energy_txt = f", {energy / ev['gen_tokens_actual']:.3f} J/tok"
-        self.add_log(f"  {label}: decode {fmt_num(decode)} tok/s, prefill {fmt_num(prefill)} tok/s, "
-                     f"ttft {fmt_num(ttft)} ms{energy_txt}")
+        self.add_log(rep_line(rep=ev.get("rep"), of=ev.get("of", cur.repetitions if cur else None), warmup=warm,
+                              decode_tps=decode, prefill_tps=prefill, ttft_ms=ttft,
+                              gen_tokens=ev.get("gen_tokens_actual"), asked_tokens=cur.gen_tokens if cur else None,
+                              energy_j=energy,
+                              timing_flags=ev.get("timing_flags")))
 
     def feed_samples(self, samples: Iterable[dict[str, Any]]) -> None:
         for s in samples:
@@ -402,7 +383,7 @@ class LiveState:
                 self.throttle_events += 1
                 where = f" during {self.current.config_id}" if self.current else ""
                 self.add_log(f"THROTTLING{where}: {s.get('temp_zone') or 'the board'} at "
-                             f"{fmt_num(temp, 1, 'C')}", "warn")
+                             f"{number(temp, 1, 'C')}", "warn")
             if thr and self.current is not None:
                 self.throttled_configs.add(self.current.config_id)
             self.throttled_now = bool(thr)
@@ -449,7 +430,7 @@ class LiveState:
             started_ids.add(cur.config_id)
             total_reps = cur.repetitions + cur.warmup
             done_reps = cur.reps_done + cur.warmups_done
-            per_rep = _mean(cur.rep_seconds)
+            per_rep = mean(cur.rep_seconds)
             if per_rep is None:
                 cfg = next((c for c in self.configs if c.config_id == cur.config_id), None)
                 per_rep = (estimate_seconds([cfg], **self._rates(), load_s=0.0) / max(1, total_reps)) if cfg else 0.0
@@ -459,7 +440,7 @@ class LiveState:
             left += max(0.0, (total_reps - done_reps) * per_rep - in_flight)
         pending = [c for c in self.configs if c.config_id not in started_ids]
         if pending:
-            left += estimate_seconds(pending, **self._rates(), load_s=_mean(self.load_seconds) or 1.5)
+            left += estimate_seconds(pending, **self._rates(), load_s=mean(self.load_seconds) or 1.5)
         return left
 
     def _rates(self) -> dict[str, float]:

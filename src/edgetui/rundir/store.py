@@ -157,14 +157,21 @@ class RunStore:
         return self.logs / f"{config_id}.log"
 
     # --------------------------------------------------------------- set-up
-    def prepare(self) -> None:
-        """Create the folder and check it is writable before anything runs; cut any line torn
-        by a crash mid-write, so that new lines never glue onto a broken one."""
+    def check_writable(self) -> None:
+        """Create the folder and check it takes writes, before anything runs."""
         try:
             self.logs.mkdir(parents=True, exist_ok=True)
             probe = self.root / ".write-test"
             probe.write_text("ok")
             probe.unlink()
+        except OSError as exc:
+            raise UserError(f"results folder is not writable: {exc.strerror}", where=str(self.root)) from None
+
+    def prepare(self) -> None:
+        """check_writable(), then cut any line torn by a crash mid-write, so that new lines never
+        glue onto a broken one (only the runner that holds the folder does this)."""
+        self.check_writable()
+        try:
             for path in (self.reps_path, self.configs_path, self.events_path, self.samples_path):
                 repair_torn_tail(path)
         except OSError as exc:

@@ -16,7 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 from textual_plot import DurationFormatter, HiResMode, PlotWidget
 
-from edgetui.rundir.follow import fmt_duration
+from edgetui.fmt import duration as fmt_duration
 from edgetui.rundir.series import QUANTITIES, Series
 
 TICK_SPACING = 9  # columns per x tick label ("12.5s" and a gap)

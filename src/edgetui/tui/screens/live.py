@@ -14,18 +14,13 @@ from textual.widgets import Footer, RichLog, Static
 
 from edgetui.rundir.control import write_control
 from edgetui.tui.dialogs import ConfirmScreen
-from edgetui.rundir.follow import LOG_LINES, LiveState, _mean, fmt_duration, fmt_num
+from edgetui.fmt import duration as fmt_duration, number as fmt_num
+from edgetui.rundir.follow import LOG_LINES, LiveState
+from edgetui.stats import mean, std
 from edgetui.run.session import RunFollower
 from edgetui.tui.timeseries import TimeSeriesPlot
 
 LOG_STYLES = {"error": "bold red", "warn": "yellow", "ok": "green", "": ""}
-
-
-def _std(values: Sequence[float]) -> float | None:
-    if len(values) < 2:
-        return None
-    m = sum(values) / len(values)
-    return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
 
 
 def _lines(text: Text, width: int) -> int:
@@ -101,8 +96,8 @@ def tokens_texts(s: LiveState) -> tuple[Text, Text]:
     else:
         d.append("n/a yet", style="dim")
     if cur is not None and cur.decode_tps:
-        sd = _std(cur.decode_tps)
-        d.append(f" · mean {_mean(cur.decode_tps):.1f}" + (f" ±{sd:.1f}" if sd is not None else ""))
+        sd = std(cur.decode_tps)
+        d.append(f" · mean {mean(cur.decode_tps):.1f}" + (f" ±{sd:.1f}" if sd is not None else ""))
     p = Text()
     p.append("prefill ", style="bold")
     if s.last_rep and s.last_rep.get("prefill_tps") is not None:
@@ -110,9 +105,9 @@ def tokens_texts(s: LiveState) -> tuple[Text, Text]:
     else:
         p.append("n/a yet", style="dim")
     if cur is not None and cur.prefill_tps:
-        p.append(f" · mean {_mean(cur.prefill_tps):.1f}")
+        p.append(f" · mean {mean(cur.prefill_tps):.1f}")
     if cur is not None and cur.ttft_ms:
-        p.append(f" · TTFT {_mean(cur.ttft_ms):.0f} ms")
+        p.append(f" · TTFT {mean(cur.ttft_ms):.0f} ms")
     return d, p
 
 
@@ -130,7 +125,7 @@ def power_text(s: LiveState) -> Text:
             t.append("\n" + (why[:-1] if why.endswith(")") else why), style="dim")
         return t
     t.append(f"{fmt_num(sample.get('power_w'), 2, 'W')} now", style="bold")
-    t.append(f" · mean {fmt_num(_mean(s.power_history), 2, 'W')}")
+    t.append(f" · mean {fmt_num(mean(s.power_history), 2, 'W')}")
     t.append(f"\n{s.power_source}", style="dim")  # the source, what it covers, measured or not
     t.append(f"\nenergy so far {fmt_num(s.energy_reps_j, 1, 'J')}")
     if s.power_w_idle is not None:

@@ -17,7 +17,7 @@ from edgetui.profiles.plan import Configuration, estimate_seconds, expand
 from edgetui.profiles.schema import Profile, load_profile
 from edgetui.rundir.layout import default_runs_dir
 from edgetui.tui.dialogs import InputScreen
-from edgetui.rundir.follow import fmt_duration
+from edgetui.fmt import duration as fmt_duration
 
 
 @dataclass

@@ -22,6 +22,7 @@ from edgetui.ranking import criteria as ranking, export
 from edgetui.ranking.rank import Ranking, rank
 from edgetui.ranking.sources import load_results
 from edgetui.errors import UserError
+from edgetui.fmt import NA, figure as fmt_value
 from edgetui.tui.dialogs import ConfirmScreen, InputScreen
 
 # Short column headers for the criteria (the full label is in the weights pane and the help).
@@ -37,28 +38,6 @@ MIN_BOARD_WIDTH = 8
 CELL_PADDING = 1  # DataTable's default, each side of a cell
 FIXED_COLUMNS = 2  # rank and score stay in view when the other columns scroll
 TABLE_SCROLLBAR = 1
-NA = "n/a"
-
-
-def fmt_value(v: Any) -> str:
-    if v is None:
-        return NA
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if v != v:  # NaN
-            return NA
-        a = abs(v)
-        if a < 1e-9:  # float noise around zero (a net energy equal to idle), not a figure
-            return "0"
-        if a >= 1000:
-            return f"{v:,.0f}"
-        if a >= 100:
-            return f"{v:.1f}"
-        if a >= 1:
-            return f"{v:.2f}"
-        return f"{v:.4g}"
-    return str(v)
 
 
 class Cell:

@@ -98,7 +98,8 @@ def test_bad_command_lines(tmp_path):
                      "--sysfs-root", str(tmp_path), "--out", str(tmp_path / "o")), 'power source "rapl" is not available')
     # --detach refuses it too, in the terminal, before a background runner is launched
     _refused(run_cli("run", "profiles/smoke.toml", "--headless", "--detach", "--power-source", "rapl",
-                     "--sysfs-root", str(tmp_path), "--out", str(tmp_path / "d")), 'power source "rapl" is not available')
+                     "--sysfs-root", str(tmp_path), "--out", str(tmp_path / "d")),
+             'power source "rapl" is not available')
     assert not (tmp_path / "d" / "runner.log").exists()
     _refused(run_cli("models", "fetch", "nope"), 'unknown bundled model "nope"')
     assert run_cli("--version").stdout.startswith("edgetui ")

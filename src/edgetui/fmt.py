@@ -15,7 +15,7 @@ def is_missing(v: Any) -> bool:
 
 def number(v: float | None, digits: int = 1, unit: str = "") -> str:
     """A figure with a fixed number of decimals and an optional unit: "6.40 W", or "n/a"."""
-    if is_missing(v):
+    if v is None or is_missing(v):
         return NA
     return f"{v:.{digits}f}{(' ' + unit) if unit else ''}"
 
@@ -52,7 +52,7 @@ def figure(v: Any) -> str:
 
 def duration(seconds: float | None) -> str:
     """45s · 1m05s · 2h03m, or "n/a"."""
-    if is_missing(seconds):
+    if seconds is None or is_missing(seconds):
         return NA
     s = int(round(max(0.0, seconds)))
     if s < 60:

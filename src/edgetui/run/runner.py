@@ -137,7 +137,7 @@ class Runner:
         """Run the whole queue; returns the number of failed configurations."""
         self.store.prepare()
         done_reps = self._resume_state()
-        manifest = {
+        manifest: dict[str, Any] = {
             "edgetui_version": __version__,
             "created": now_iso(),
             "profiles": [p.to_dict() for p in self.profiles.values()],
@@ -291,7 +291,8 @@ class Runner:
             time.sleep(1.0)
         self.on_line(f"still above {p.cool_below_c:g} C after {p.cool_max_s:g} s: going on")
 
-    def _run_config(self, c: Configuration, index: int, worker: InferenceChild | None, done: set[int]) -> InferenceChild | None:
+    def _run_config(self, c: Configuration, index: int, worker: InferenceChild | None,
+                    done: set[int]) -> InferenceChild | None:
         n = len(self.configs)
         self.current = c
         self.config_started_at = now_iso()
@@ -301,7 +302,7 @@ class Runner:
         self.on_line(f"[{index}/{n}] {c.config_id} {c.profile}: {c.describe()}")
         if c.engine == "llama_cpp":
             facts = self.model_facts[c.model]
-            if facts.sha256 is None:
+            if facts.sha256 is None and facts.path:
                 facts.sha256 = models.file_sha256(facts.path)
             refusal = memory_refusal(c, facts)
             if refusal:

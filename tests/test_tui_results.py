@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import Input, Select, Static
 
 from edgetui.tui.app import EdgeApp
 from edgetui.tui.dialogs import InputScreen
 from edgetui.tui.screens.results import FilterScreen, ResultsScreen, fmt_value
+from edgetui.tui.widgets.frame_table import FrameTable
 from fixtures.tui.scenes import copy_run
+from result_rows import make_row, write_run
 
 
 @pytest.fixture
@@ -23,8 +25,20 @@ def two_boards(tmp_path: Path, monkeypatch) -> list[str]:
     return ["run-jetson", "run-rpi5"]
 
 
-async def open_results(app: EdgeApp, pilot) -> ResultsScreen:
+async def settle(pilot) -> None:
+    """Let the ranking worker finish and its answer be drawn."""
+    await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def press(pilot, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+
+
+async def open_results(app: EdgeApp, pilot) -> ResultsScreen:
+    await settle(pilot)
     screen = app.screen
     assert isinstance(screen, ResultsScreen)
     return screen
@@ -32,8 +46,7 @@ async def open_results(app: EdgeApp, pilot) -> ResultsScreen:
 
 def column(screen: ResultsScreen, key: str) -> list[str]:
     """A column's texts in the order the table shows the rows (whether or not it is scrolled into view)."""
-    table = screen.query_one("#ranking", DataTable)
-    return [screen.cells[row.key.value][key].text for row in table.ordered_rows]
+    return screen.view.column_texts(key)
 
 
 @pytest.mark.asyncio
@@ -59,33 +72,31 @@ async def test_failed_rows_filters_and_sorting(two_boards, tmp_path):
     app = EdgeApp(results=two_boards, profiles_dir=str(tmp_path), attach=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_results(app, pilot)
-        await pilot.press("i")
+        await press(pilot, "i")
         statuses = column(screen, "status")
         assert len(statuses) == 6 and statuses.count("failed") == 1
-        await pilot.press("i")
+        await press(pilot, "i")
         assert len(column(screen, "rank")) == 5
 
         await pilot.press("f")
         dialog = app.screen
         assert isinstance(dialog, FilterScreen)
         dialog.query_one("#filter-board", Select).value = "Raspberry Pi 5 8 GB"
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await press(pilot, "ctrl+s")
         assert column(screen, "board") == ["Raspberry Pi 5 8 GB"]
         assert screen.ranking.filters == {"board": ["Raspberry Pi 5 8 GB"]}
-        await pilot.press("f", "ctrl+r")
-        await pilot.pause()
+        await press(pilot, "f", "ctrl+r")
         assert len(column(screen, "rank")) == 5
 
-        await pilot.press("o")  # rank -> score
+        await press(pilot, "o")  # rank -> score
         assert screen.sort_key == "score"
         scores = [float(s) for s in column(screen, "score")]
         assert scores == sorted(scores, reverse=True)
-        await pilot.press("o")  # -> model
+        await press(pilot, "o")  # -> model
         assert screen.sort_key == "model"
         models = column(screen, "model")
         assert models == sorted(models)
-        await pilot.press("O")
+        await press(pilot, "O")
         assert column(screen, "model") == sorted(models, reverse=True)
 
 
@@ -95,7 +106,7 @@ async def test_weights_change_the_ranking_at_once_and_can_be_typed(two_boards, t
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_results(app, pilot)
         # TTFT (lower is better) alone: the order follows time to first token
-        await pilot.press("j", "j", "space", "k", "k", "space")
+        await press(pilot, "j", "j", "space", "k", "k", "space")
         assert screen.ranking.weights == {"ttft_ms": 1.0}
         ttft = [float(v) for v in column(screen, "c:ttft_ms")]
         assert ttft == sorted(ttft)
@@ -107,11 +118,11 @@ async def test_weights_change_the_ranking_at_once_and_can_be_typed(two_boards, t
         await pilot.press("enter")
         assert 'unknown criterion "speed"' in str(dialog.query_one("#dialog-error", Static).render())
         dialog.query_one(Input).value = "decode_tps=3,rss_mb=1"
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         assert screen.ranking.weights == {"decode_tps": 3.0, "rss_mb": 1.0}
-        headers = [str(c.label) for c in screen.query_one("#ranking", DataTable).columns.values()]
+        headers = [h for _, h in screen.columns()]
         assert "decode ×3\ntok/s" in headers and "RSS ×1\nMB" in headers
+        assert "decode ×3\ntok/s" in [c.header for c in screen.query_one("#ranking", FrameTable).columns]
 
 
 @pytest.mark.asyncio
@@ -139,14 +150,87 @@ async def test_narrow_tables_show_whole_columns_and_scroll_by_column(two_boards,
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_results(app, pilot)
         await pilot.pause()
-        table = screen.query_one("#ranking", DataTable)
-        shown = [str(k.value) for k in table.columns]
-        assert shown[:4] == ["rank", "score", "model", "c:decode_tps"]
-        width = sum(c.get_render_width(table) for c in table.columns.values())
-        assert width <= table.size.width  # nothing cut at the right edge
+        table = screen.query_one("#ranking", FrameTable)
+        shown = table.column_keys
+        # the configuration (what differs between rows of one model) right after the model, and
+        # the first criterion still in view: the names give it room
+        assert shown[:5] == ["rank", "score", "model", "config", "c:decode_tps"]
+        width = sum(c.render_width for c in table.columns)
+        assert width <= table.scrollable_content_region.width  # nothing cut at the right edge
         assert screen.hidden_right > 0
-        await pilot.press("l")
-        after = [str(k.value) for k in table.columns]
+        await press(pilot, "l")
+        after = table.column_keys
         assert after[:2] == ["rank", "score"] and "model" not in after
-        await pilot.press("h")
-        assert [str(k.value) for k in table.columns] == shown
+        await press(pilot, "h")
+        assert table.column_keys == shown
+
+
+def demo_rows():
+    """The demo's four configurations (two models at 1 and 2 threads), as the runner writes them."""
+    rows = []
+    for model, quant, speed in (("smollm2-135m-q4_1", "Q4_1", 60.0), ("gemma3-270m-q4_k_m", "Q4_K_M", 30.0)):
+        for threads in (1, 2):
+            rows.append(make_row(f"{model[:6]}-t{threads}", model=model, quant=quant, n_threads=threads,
+                                 n_ctx=512, prompt_tokens=128, gen_tokens=128,
+                                 decode_tps_mean=speed * (1 + threads) / 2, ttft_ms_mean=400.0 / threads))
+    return rows
+
+
+@pytest.mark.asyncio
+async def test_the_configuration_column_tells_the_demo_rows_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_run(tmp_path / "demo", demo_rows())
+    app = EdgeApp(results=["demo"], profiles_dir=str(tmp_path), attach=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_results(app, pilot)
+        shown = list(zip(column(screen, "model"), column(screen, "config")))
+        # the same model at 1 and 2 threads: without the configuration column these looked alike
+        assert shown == [("smollm2-135m-q4_1", "t2"), ("smollm2-135m-q4_1", "t1"),
+                         ("gemma3-270m-q4_k_m", "t2"), ("gemma3-270m-q4_k_m", "t1")]
+        assert len(set(shown)) == 4
+        assert screen.query_one("#ranking", FrameTable).column_keys[:4] == ["rank", "score", "model", "config"]
+
+
+@pytest.mark.asyncio
+async def test_a_reweight_on_thousands_of_rows_keeps_the_cursor_on_the_same_configuration(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    n = 3000
+    # decode speed and time to first token disagree: the order changes with the weights
+    rows = [make_row(f"cfg{i:05d}", n_threads=1 + i % 8, decode_tps_mean=10.0 + (i * 7919) % n,
+                     ttft_ms_mean=50.0 + (i * 104729) % n) for i in range(n)]
+    write_run(tmp_path / "big", rows)
+    app = EdgeApp(results=["big"], profiles_dir=str(tmp_path), attach=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_results(app, pilot)
+        table = screen.query_one("#ranking", FrameTable)
+        assert table.row_count == n
+        table.focus()
+        table.move_cursor(1234)
+        await pilot.press("down", "down")
+        before = screen.highlighted_row()
+        assert table.cursor_row == 1236
+        screen.query_one("#weights").focus()
+        await press(pilot, "j", "j", "space")  # time to first token counts too
+        assert screen.ranking.weights == {"decode_tps": 1.0, "ttft_ms": 1.0}
+        after = screen.highlighted_row()
+        assert after["config_id"] == before["config_id"]
+        assert table.cursor_row != 1236  # the row moved, and the cursor went with it
+        assert screen.view.order[table.cursor_row] == screen.view.loaded.position(
+            f"{before['source']}|{before['config_id']}")
+        # the cursor row is the one drawn highlighted, in view
+        assert int(table.scroll_y) <= table.cursor_row < int(table.scroll_y) + table.size.height
+
+
+def test_table_figures_are_written_as_the_details_write_them():
+    import numpy as np
+    import polars as pl
+
+    from edgetui.tui.screens.results_view import figure_text
+
+    rng = np.random.default_rng(11)
+    values = np.concatenate([10 ** rng.uniform(-11, 8, 5000) * rng.choice([-1, 1], 5000),
+                             [0.0, 1.0, 100.0, 999.96, 99.996, 0.99996, 9.99996e-5, 1e-4, 2.5, 1253.5, 5e-10]])
+    texts = pl.DataFrame({"x": values}).select(figure_text(pl.col("x"))).to_series().to_list()
+    assert texts == [fmt_value(float(v)) for v in values]
+    assert pl.DataFrame({"x": [None, float("nan")]}, schema={"x": pl.Float64}).select(
+        figure_text(pl.col("x"))).to_series().to_list() == [None, None]  # drawn as n/a

@@ -10,12 +10,13 @@ from edgetui.tomlread import tomllib
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from edgetui.tui.app import EdgeApp
 from edgetui.tui.dialogs import ConfirmScreen, InputScreen
 from edgetui.tui.screens.live import LiveScreen
 from edgetui.tui.screens.results import ResultsScreen
+from edgetui.tui.widgets.frame_table import FrameTable
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 300
@@ -27,6 +28,14 @@ async def wait_for(pilot, predicate, timeout: float = RUN_TIMEOUT_S, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.25)
+
+
+async def press(pilot, *keys: str) -> None:
+    """Each key, then the ranking worker's answer drawn."""
+    for key in keys:
+        await pilot.press(key)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
 
 
 async def export(pilot, app, path: Path) -> None:
@@ -71,18 +80,18 @@ async def test_queue_run_results_weights_and_export(tmp_path, smollm2_path, monk
         assert str(power_text(state)).startswith("n/a: no power sensor")
 
         results = app.screen
-        table = results.query_one("#ranking", DataTable)
+        table = results.query_one("#ranking", FrameTable)
         assert table.row_count == 1
         assert results.ranking.weights == {"decode_tps": 1.0}
         policy = str(results.query_one("#policy", Static).render())
         assert "min-max per criterion" in policy and "missing value" in policy
 
         # weights: the cursor starts on decode; j to prefill, space counts it, + raises it to 2
-        await pilot.press("j", "space", "plus")
+        await press(pilot, "j", "space", "plus")
         assert results.ranking.weights == {"decode_tps": 1.0, "prefill_tps": 2.0}
-        headers = [str(c.label) for c in table.columns.values()]
+        headers = [c.header for c in table.columns]
         assert "prefill ×2\ntok/s" in headers
-        await pilot.press("k", "minus")  # decode's weight to 0: off
+        await press(pilot, "k", "minus")  # decode's weight to 0: off
         assert results.ranking.weights == {"prefill_tps": 2.0}
 
         toml_path = tmp_path / "ranking.toml"
@@ -96,15 +105,15 @@ async def test_queue_run_results_weights_and_export(tmp_path, smollm2_path, monk
 
         csv_path = tmp_path / "ranking.csv"
         await export(pilot, app, csv_path)
-        lines = csv_path.read_text().splitlines()
-        assert lines[0].startswith("# edgetui ranking") and "# weights: prefill_tps=2" in lines
-        data = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+        data = list(csv.DictReader(csv_path.open()))  # a plain CSV, its settings beside it
         assert len(data) == 1 and data[0]["rank"] == "1"
+        meta = tomllib.loads((tmp_path / "ranking.csv.meta.toml").read_text())["ranking"]
+        assert meta["weights"] == {"prefill_tps": 2.0}
 
         # the same path again: asked first; "n" keeps the file, "y" overwrites it
-        await pilot.press("j", "space")  # prefill is the only criterion left: switching it off is refused
+        await press(pilot, "j", "space")  # prefill is the only criterion left: switching it off is refused
         assert results.ranking.weights == {"prefill_tps": 2.0}
-        await pilot.press("k", "space")  # decode back on, at the weight it had
+        await press(pilot, "k", "space")  # decode back on, at the weight it had
         before = toml_path.read_text()
         await export(pilot, app, toml_path)
         assert isinstance(app.screen, ConfirmScreen)

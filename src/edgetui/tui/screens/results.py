@@ -1,67 +1,47 @@
-"""The results screen: the ranking (edgetui.ranking.rank, the same code as `edgetui rank`) in a table,
-a weights editor beside it, filters, sorting and export. Nothing is ranked here: every change
-calls ranking.rank() again and the table is updated from what it returns.
+"""The results screen: the ranking (edgetui.ranking.rank, the same code as `edgetui rank`) in a
+table that shows any number of rows, a weights editor beside it, filters, sorting and export.
+
+Nothing is ranked on the event loop: every change of weights, filters or failed rows starts the
+ranking worker (one at a time; a newer request replaces an older one), which loads the results
+when asked, ranks them and builds the table's texts (results_view), then posts Ranked; the
+screen swaps the table's frame and keeps the cursor on the configuration it was on.
+Panes that follow the ranking (the trade-off plot) handle RankingChanged and RowChanged.
 
 polars comes in with this module, which the app imports only when results are first shown."""
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Label, Select, Static
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
 
-from edgetui.ranking import criteria as ranking, export
-from edgetui.ranking.rank import Ranking, rank
-from edgetui.ranking.sources import load_results
 from edgetui.errors import UserError
-from edgetui.fmt import NA, figure as fmt_value
-from edgetui.tui.dialogs import ConfirmScreen, InputScreen
+from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights, validate_weights
+from edgetui.ranking.rank import Ranking
+from edgetui.ranking.sources import load_results
+from edgetui.tui.dialogs import InputScreen
+from edgetui.tui.screens.results_columns import SHORT, Layout, catalogue, fit
+from edgetui.tui.screens.results_export import ExportFlow
+from edgetui.tui.screens.results_filter import FilterScreen
+from edgetui.tui.screens.results_view import (FILTER_COLUMNS, NA, Loaded, RankedView, Settings, build_view,
+                                              display_order, fmt_value)
+from edgetui.tui.widgets.frame_table import FrameTable
 
-# Short column headers for the criteria (the full label is in the weights pane and the help).
-SHORT = {
-    "decode_tps": "decode", "prefill_tps": "prefill", "ttft_ms": "TTFT", "net_energy_j_per_token": "net E/tok",
-    "energy_j_per_token": "E/tok", "power_w": "power", "tps_per_litre": "tok/s/L", "tps_per_usd": "tok/s/$",
-    "rss_mb": "RSS", "temp_c": "peak T",
-}
-FILTER_COLUMNS = ("model", "board", "engine")
+__all__ = ["FilterScreen", "ResultsScreen", "fmt_value"]
+
 MAX_WEIGHT = 99.0
-BOARD_WIDTH = 22
-MIN_BOARD_WIDTH = 8
-CELL_PADDING = 1  # DataTable's default, each side of a cell
-FIXED_COLUMNS = 2  # rank and score stay in view when the other columns scroll
 TABLE_SCROLLBAR = 1
-
-
-class Cell:
-    """A table cell that keeps its raw value (for sorting) beside the text shown."""
-
-    __slots__ = ("value", "text", "style", "justify", "row_key")
-
-    def __init__(self, value: Any, text: str | None = None, style: str = "", justify: str = "right",
-                 row_key: str = "") -> None:
-        self.value = value
-        self.row_key = row_key
-        self.text = fmt_value(value) if text is None else text
-        self.style = ("dim" if value is None else "") + (" " + style if style else "")
-        self.justify = justify
-
-    def __rich__(self) -> Text:
-        return Text(self.text, style=self.style.strip(), justify=self.justify, no_wrap=True,  # type: ignore[arg-type]
-                    overflow="ellipsis")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Cell) and (self.text, self.style) == (other.text, other.style)
-
-    def __hash__(self) -> int:
-        return hash((self.text, self.style))
 
 
 def params_of(row: dict[str, Any]) -> str:
@@ -80,46 +60,6 @@ def short_clause(text: str) -> str:
         if sep in text:
             text = text.split(sep, 1)[0]
     return text
-
-
-class FilterScreen(ModalScreen[dict[str, str] | None]):
-    """Pick a model, board and engine to keep (blank = any)."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="filter.cancel"),
-                Binding("ctrl+s", "apply", "Apply", id="filter.apply"),
-                Binding("ctrl+r", "clear", "Clear all", id="filter.clear")]
-
-    def __init__(self, choices: dict[str, list[str]], current: dict[str, str]) -> None:
-        super().__init__(classes="dialog-screen")
-        self.choices = choices
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Filter the ranking", classes="dialog-title")
-            for col in FILTER_COLUMNS:
-                yield Label(col)
-                yield Select([(v, v) for v in self.choices.get(col, [])], prompt=f"any {col}",
-                             value=self.current.get(col, Select.NULL), id=f"filter-{col}", allow_blank=True)
-            yield Static("tab: next · enter: open a list · ctrl+s: apply · ctrl+r: clear · escape: cancel",
-                         classes="dialog-hint")
-
-    def _values(self) -> dict[str, str]:
-        out = {}
-        for col in FILTER_COLUMNS:
-            v = self.query_one(f"#filter-{col}", Select).value
-            if isinstance(v, str):
-                out[col] = v
-        return out
-
-    def action_apply(self) -> None:
-        self.dismiss(self._values())
-
-    def action_clear(self) -> None:
-        self.dismiss({})
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class ResultsScreen(Screen):
@@ -154,30 +94,86 @@ class ResultsScreen(Screen):
         Binding("escape", "back", "Back", id="results.back"),
     ]
 
+    class Ranked(Message):
+        """From the ranking worker: the view for request `request`."""
+
+        def __init__(self, request: int, view: RankedView) -> None:
+            super().__init__()
+            self.request = request
+            self.view = view
+
+    class NotRanked(Message):
+        """From the ranking worker: why request `request` gave no ranking."""
+
+        def __init__(self, request: int, message: str, loading: bool) -> None:
+            super().__init__()
+            self.request = request
+            self.message = message
+            self.loading = loading
+
+    class RankingChanged(Message):
+        """The table shows a new ranking (weights, filters, failed rows, a reload, a sort)."""
+
+        def __init__(self, view: RankedView, highlighted: dict[str, Any] | None) -> None:
+            super().__init__()
+            self.view = view
+            self.ranking = view.ranking
+            self.highlighted = highlighted
+
+    class RowChanged(Message):
+        """The cursor is on another row of the ranking (None: no row shown)."""
+
+        def __init__(self, row: dict[str, Any] | None) -> None:
+            super().__init__()
+            self.row = row
+
     def __init__(self, paths: Sequence[str | Path]) -> None:
         super().__init__()
         self.paths = [str(p) for p in paths]
-        self.df: Any = None  # polars DataFrame of the merged results
-        self.weights: dict[str, float] = dict(ranking.DEFAULT_WEIGHTS)
+        self.loaded: Loaded | None = None
+        self.view: RankedView | None = None
+        self.weights: dict[str, float] = dict(DEFAULT_WEIGHTS)
         self.saved_weights: dict[str, float] = {}  # weight before a criterion was switched off
         self.filters: dict[str, str] = {}
         self.include_failed = False
-        self.ranking: Ranking | None = None
-        self.rows: dict[str, dict[str, Any]] = {}
-        self.cells: dict[str, dict[str, Cell]] = {}
-        self.col_offset = 0  # first column shown after rank and score (h and l move it)
-        self.board_cap = BOARD_WIDTH
-        self.hidden_right = 0
-        self.last_export: Path | None = None
         self.sort_key = "rank"
         self.sort_reverse = False
+        self.col_offset = 0  # first column shown after rank and score (h and l move it)
+        self.hidden_right = 0
         self.error: str | None = None
+        self.exports = ExportFlow(self, lambda: self.ranking)
+        self._request = 0  # the latest ranking asked for; older answers are dropped
+        self._keep: str | None = None  # the identity (source|config_id) the cursor stays on
+
+    # ------------------------------------------------------------------ what others read
+    @property
+    def ranking(self) -> Ranking | None:
+        return self.view.ranking if self.view is not None else None
+
+    @property
+    def df(self) -> Any:
+        return self.loaded.df if self.loaded is not None else None
+
+    @property
+    def last_export(self) -> Path | None:
+        return self.exports.last_export
+
+    def highlighted_row(self) -> dict[str, Any] | None:
+        """The ranking's row under the cursor, or None."""
+        table = self.query_one("#ranking", FrameTable)
+        if self.view is None or table.row_count == 0:
+            return None
+        return self.view.row(min(table.cursor_row, table.row_count - 1))
+
+    def settings(self) -> Settings:
+        return Settings(weights=dict(self.weights), filters=dict(self.filters), include_failed=self.include_failed,
+                        sort_key=self.sort_key, sort_reverse=self.sort_reverse)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="ranking-pane", classes="pane"):
-                yield DataTable(id="ranking", cursor_type="row", zebra_stripes=True, header_height=2)
+                yield FrameTable(id="ranking", zebra_stripes=True, header_height=2, null_text=NA)
                 yield Static(id="row-details")
             with Vertical(id="weights-pane", classes="pane"):
                 yield DataTable(id="weights", cursor_type="row", cell_padding=0)
@@ -197,58 +193,93 @@ class ResultsScreen(Screen):
         self.query_one("#weights-hint", Static).update(
             Text("space on/off\n+/- weight\n↑ higher better\n↓ lower better", style="dim"))
         self._fit(self.size.width)
+        self.draw_weights()
         self.load()
-        self.call_after_refresh(self._draw_after_layout)
-
-    def _draw_after_layout(self) -> None:
-        if self.ranking is not None:
-            self.draw_table(rebuild=True)  # now that the table's width is known
 
     def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
         self._fit(event.size.width)
         self.show_policy()
-        if self.ranking is not None:
-            self.call_after_refresh(self.draw_table, True)  # the columns that fit change with the width
+        if self.view is not None:
+            self.call_after_refresh(self.draw_table)  # the columns that fit change with the width
 
     def _fit(self, width: int) -> None:
         self.set_class(width >= 140, "wide")
 
-    # ------------------------------------------------------------------ data
+    # ------------------------------------------------------------------ ranking, off the loop
     def load(self) -> None:
-        try:
-            self.df = load_results(self.paths)
-            self.error = None
-        except UserError as exc:
-            self.df = None
-            self.error = str(exc)
-        self.rerank()
+        """Read the results files again (in the worker) and rank them."""
+        row = self.highlighted_row() if self.is_mounted and self.view is not None else None
+        self._keep = f"{row.get('source') or ''}|{row.get('config_id')}" if row else None
+        if self.view is None:
+            self.query_one("#row-details", Static).update(
+                Text(f"reading {len(self.paths)} results file(s)…", style="dim"))
+        self._start(load=True)
 
     def rerank(self) -> bool:
         """Rank again with the current settings; False (and the message shown) when refused."""
         self.draw_weights()
-        if self.df is None:
-            self.show_error(self.error or "no results")
+        if self.loaded is None:
+            if self.error:
+                self.show_error(self.error)
             return False
         try:
-            self.ranking = rank(self.df, self.weights, filters=self.filters or None,
-                                        include_failed=self.include_failed)
+            validate_weights(self.weights)
         except UserError as exc:
             self.notify(exc.message, title="Not ranked", severity="error")
             return False
-        self.draw_table()
-        self.show_policy()
+        row = self.highlighted_row()
+        self._keep = f"{row.get('source') or ''}|{row.get('config_id')}" if row else None
+        self._start(load=False)
         return True
 
+    def _start(self, *, load: bool) -> None:
+        self._request += 1
+        self._rank_worker(self._request, self.settings(), None if load else self.loaded)
+
+    @work(thread=True, exclusive=True, group="ranking")
+    def _rank_worker(self, request: int, settings: Settings, loaded: Loaded | None) -> None:
+        worker = get_current_worker()
+        loading = loaded is None
+        try:
+            if loaded is None:
+                loaded = Loaded(load_results(self.paths))
+            view = build_view(loaded, settings)
+        except UserError as exc:
+            if not worker.is_cancelled:
+                self.post_message(self.NotRanked(request, str(exc) if loading else exc.message, loading))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.Ranked(request, view))
+
+    def on_results_screen_ranked(self, message: Ranked) -> None:
+        if message.request != self._request:
+            return  # an answer to settings since changed
+        if self.loaded is not message.view.loaded:
+            self.refresh_bindings()  # export, filter and sort become available (check_action)
+        self.loaded, self.view, self.error = message.view.loaded, message.view, None
+        self.draw_table(keep=self._keep)
+        self.show_policy()
+        self.post_message(self.RankingChanged(message.view, self.highlighted_row()))
+
+    def on_results_screen_not_ranked(self, message: NotRanked) -> None:
+        if message.request != self._request:
+            return
+        if message.loading:
+            self.loaded, self.view, self.error = None, None, message.message
+            self.refresh_bindings()
+            self.show_error(message.message)
+        else:
+            self.notify(message.message, title="Not ranked", severity="error")
+
     def show_error(self, message: str) -> None:
-        table = self.query_one("#ranking", DataTable)
-        table.clear(columns=True)
+        self.query_one("#ranking", FrameTable).show(self.query_one("#ranking", FrameTable).frame.clear(), [])
         self.query_one("#row-details", Static).update(Text(message, style="bold red"))
         self.query_one("#policy", Static).update("")
 
     # ------------------------------------------------------------------ drawing
     def draw_weights(self) -> None:
         table = self.query_one("#weights", DataTable)
-        for key, c in ranking.CRITERIA.items():
+        for key, c in CRITERIA.items():
             w = self.weights.get(key, 0.0)
             cells = {
                 "on": Text("[x]" if w > 0 else "[ ]", style="bold green" if w > 0 else "dim"),
@@ -264,122 +295,37 @@ class ResultsScreen(Screen):
                 table.add_row(*cells.values(), key=key)
 
     def columns(self) -> list[tuple[str, str]]:
-        """Every (column key, header) in display order: rank (with the Pareto mark) and score, the
-        model, the criteria that count, the board, the other criteria, then the parameters.
-        Headers are two lines (name, unit) so that numeric columns stay narrow."""
-        cols = [("rank", "#\n"), ("score", "score\n"), ("model", "model\n")]
-        if self.include_failed:
-            cols.append(("status", "status\n"))
-        selected = [k for k in ranking.CRITERIA if self.weights.get(k, 0) > 0]
-        others = [k for k in ranking.CRITERIA if k not in selected]
-        for key in selected:
-            c = ranking.CRITERIA[key]
-            cols.append((f"c:{key}", f"{SHORT.get(key, c.label)} ×{self.weights[key]:g}\n{c.unit}"))
-        cols.append(("board", "board\n"))
-        for key in others:
-            c = ranking.CRITERIA[key]
-            cols.append((f"c:{key}", f"{SHORT.get(key, c.label)}\n{c.unit}"))
-        cols.append(("params", "params\n"))  # wide: last, so that it does not hide the narrow ones
-        cols.append(("missing", "missing\n"))
-        return cols
+        """Every (column key, header) in display order (see results_columns.catalogue)."""
+        if self.view is None:
+            return catalogue(self.weights, self.include_failed, with_config=False)
+        shown = self.view.settings  # what the table shows, until the next ranking arrives
+        return catalogue(shown.weights, shown.include_failed, with_config=bool(self.view.varying))
 
-    def _width(self, key: str, header: str) -> int:
-        """The width a column takes on screen (its widest line, board names capped, and padding)."""
-        widest = max(len(line) for line in header.split("\n"))
-        for cells in self.cells.values():
-            widest = max(widest, len(cells[key].text))
-        if key == "board":
-            widest = min(widest, self.board_cap)
-        return widest + 2 * CELL_PADDING
+    def fit_columns(self) -> Layout:
+        table = self.query_one("#ranking", FrameTable)
+        available = (table.size.width or max(20, self.size.width - 34)) - TABLE_SCROLLBAR
+        assert self.view is not None
+        out = fit(self.columns(), self.view.widths, available, self.col_offset)
+        self.col_offset, self.hidden_right = out.offset, out.hidden_right
+        return out
 
-    def visible_columns(self) -> list[tuple[str, str]]:
-        """Rank and score always, then whole columns from the scroll offset while they fit: a
-        column is shown entirely or not at all, so no figure is ever cut to a smaller one."""
-        cols = self.columns()
-        fixed, rest = cols[:FIXED_COLUMNS], cols[FIXED_COLUMNS:]
-        self.col_offset = max(0, min(self.col_offset, len(rest) - 1))
-        table = self.query_one("#ranking", DataTable)
-        avail = (table.size.width or max(20, self.size.width - 34)) - TABLE_SCROLLBAR
-        used = sum(self._width(k, h) for k, h in fixed)
-        shown = list(fixed)
-        self.board_cap = BOARD_WIDTH
-        for k, h in rest[self.col_offset:]:
-            w = self._width(k, h)
-            if used + w > avail and k == "board" and avail - used >= MIN_BOARD_WIDTH + 2 * CELL_PADDING:
-                # names, unlike figures, may be shortened (with an ellipsis): the board stays in view
-                self.board_cap = avail - used - 2 * CELL_PADDING
-                w = avail - used
-            if used + w > avail and len(shown) > FIXED_COLUMNS:
-                break
-            shown.append((k, h))
-            used += w
-        self.hidden_right = len(rest) - self.col_offset - (len(shown) - FIXED_COLUMNS)
-        return shown
-
-    def row_cells(self, row: dict[str, Any]) -> dict[str, Cell]:
-        rank_text = None if row.get("rank") is None else f"{row['rank']}{'★' if row.get('pareto') else ''}"
-        cells: dict[str, Cell] = {
-            "rank": Cell(row.get("rank"), rank_text, row_key=self.row_key(row),
-                         style="yellow" if row.get("pareto") else ""),
-            "score": Cell(row.get("score"), None if row.get("score") is None else f"{row['score']:.3f}",
-                          style="bold"),
-            "board": Cell(row.get("board"), justify="left"),
-            "model": Cell(row.get("model"), justify="left"),
-            "params": Cell(params_of(row), justify="left"),
-            "status": Cell(row.get("status"), justify="left",
-                           style="red" if row.get("status") == "failed" else ""),
-            "missing": Cell(row.get("missing") or "", justify="left", style="yellow"),
-        }
-        for key, c in ranking.CRITERIA.items():
-            value = row.get(f"value_{key}", row.get(c.column))
-            text = None
-            if key == "net_energy_j_per_token" and row.get("energy_basis") == "gross" and value is not None:
-                text = fmt_value(value) + " (gross)"
-            cells[f"c:{key}"] = Cell(value, text)
-        return cells
-
-    @staticmethod
-    def row_key(row: dict[str, Any]) -> str:
-        return f"{row.get('source')}|{row.get('config_id')}"
-
-    def draw_table(self, rebuild: bool = False) -> None:
-        """Show the ranking: cells updated in place when only values moved, or the table rebuilt
-        when its rows or columns changed (or `rebuild`: a new width)."""
-        assert self.ranking is not None
-        table = self.query_one("#ranking", DataTable)
-        rows = self.ranking.table.to_dicts()
-        new_rows = {self.row_key(r): r for r in rows}
-        new_cells = {rk: self.row_cells(r) for rk, r in new_rows.items()}
-        old_cells = self.cells
-        self.cells = new_cells
-        cols = self.visible_columns()
-        same_shape = (not rebuild and set(new_rows) == set(self.rows)
-                      and [str(k.value) for k in table.columns] == [k for k, _ in cols])
-        if same_shape:
-            # the same rows and columns: update only the cells that changed (rank, score) and the headers
-            for key, header in cols:
-                table.columns[key].label = Text(header)  # type: ignore[index]
-            for rk, cells in new_cells.items():
-                old = old_cells[rk]
-                for ck, cell in cells.items():
-                    if ck in table.columns and old.get(ck) != cell:  # type: ignore[operator]
-                        table.update_cell(rk, ck, cell)
-            table.refresh()
-        else:
-            cursor = table.cursor_row
-            table.clear(columns=True)
-            for key, header in cols:
-                # long board names are cut in the table (the row details below give them whole);
-                # widths given, not measured by the table: the one computed to fit is the one drawn
-                table.add_column(Text(header), key=key, width=self._width(key, header) - 2 * CELL_PADDING)
-            for rk, cells in new_cells.items():
-                table.add_row(*(cells[k] for k, _ in cols), key=rk)
-            if rows:
-                table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
-        self.rows = new_rows
-        self.apply_sort()
-        n_failed = sum(1 for r in rows if r.get("status") not in (None, "done"))
-        shown = f"{len(rows)} row(s)" + (f", {n_failed} not done" if n_failed else "")
+    def draw_table(self, keep: str | None = None) -> None:
+        """Show the view: the table's frame and order swapped, the cursor on the row it was on
+        (`keep`: a row identity after a reload or re-rank) where that row is still shown."""
+        view = self.view
+        if view is None:
+            return
+        table = self.query_one("#ranking", FrameTable)
+        cursor = None
+        if keep is not None:
+            loaded_row = view.loaded.position(keep)
+            position = view.position_of(loaded_row) if loaded_row is not None else None
+            cursor = position if position is not None else table.cursor_row
+        table.show(view.frame, self.fit_columns().columns, view.order, cursor=cursor)
+        self._keep = None
+        n = len(view.order)
+        n_failed = view.n_failed
+        shown = f"{n:,} row(s)" + (f", {n_failed} not done" if n_failed else "")
         filt = ", ".join(f"{k}={v}" for k, v in self.filters.items())
         header = dict(self.columns()).get(self.sort_key, self.sort_key).replace("\n", " ").strip()
         more = []
@@ -390,46 +336,25 @@ class ResultsScreen(Screen):
         self.query_one("#ranking-pane").border_subtitle = (
             f"{shown} · sorted by {header}{' (reversed)' if self.sort_reverse else ''}"
             + (f" · filter {filt}" if filt else "") + (f" · columns: {' '.join(more)}" if more else ""))
-        if not rows:
+        if not n:
             why = "no row matches the filters" if self.filters else "no finished configuration to rank"
             self.query_one("#row-details", Static).update(Text(why + " (i shows failed rows)", style="yellow"))
         else:
             self.show_row_details()
 
-    def display_order(self) -> list[str]:
-        """Row keys in display order: numbers largest first (rank smallest first), text A to Z,
-        reversed on request; a missing value always last; ties in rank order."""
-        key = self.sort_key
-        by_rank = sorted(self.rows, key=lambda rk: (self.rows[rk].get("rank") is None, self.rows[rk].get("rank") or 0))
-        present = [rk for rk in by_rank if self.cells[rk][key].value is not None]
-        missing = [rk for rk in by_rank if self.cells[rk][key].value is None]
-        values = {rk: self.cells[rk][key].value for rk in present}
-        numeric = all(isinstance(v, (int, float)) for v in values.values())
-        descending = numeric and key != "rank"
-        present.sort(key=lambda rk: values[rk] if numeric else str(values[rk]).lower(),
-                     reverse=descending != self.sort_reverse)
-        return present + missing
-
-    def apply_sort(self) -> None:
-        table = self.query_one("#ranking", DataTable)
-        if not self.rows:
+    def resort(self) -> None:
+        """A new sort key or direction: only the order changes (no re-rank)."""
+        if self.view is None:
             return
-        if self.sort_key not in table.columns:
-            self.sort_key = "rank"
-        positions = {rk: i for i, rk in enumerate(self.display_order())}
-        # DataTable.sort hands the key function the rank cell; that cell knows its row
-        table.sort("rank", key=lambda cell: positions.get(cell.row_key, 0))
+        row = self.highlighted_row()
+        settings = dataclasses.replace(self.view.settings, sort_key=self.sort_key, sort_reverse=self.sort_reverse)
+        order = display_order(self.view.loaded, self.view.ranking, self.view.frame, settings)
+        self.view = dataclasses.replace(self.view, settings=settings, order=order)
+        self.draw_table(keep=f"{row.get('source') or ''}|{row.get('config_id')}" if row else None)
+        self.post_message(self.RankingChanged(self.view, self.highlighted_row()))
 
     def show_row_details(self) -> None:
-        table = self.query_one("#ranking", DataTable)
-        details = self.query_one("#row-details", Static)
-        if table.row_count == 0:
-            return
-        try:
-            rk = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # the cursor is past the rows of a table being rebuilt
-            return
-        row = self.rows.get(rk or "")
+        row = self.highlighted_row()
         if row is None:
             return
         t = Text()
@@ -441,7 +366,7 @@ class ResultsScreen(Screen):
                      style="bold red")
         if row.get("missing"):
             t.append(f"\nmissing (counted as worst, not as zero): {row['missing']}", style="yellow")
-        details.update(t)
+        self.query_one("#row-details", Static).update(t)
 
     def show_policy(self) -> None:
         if self.ranking is None:
@@ -454,27 +379,24 @@ class ResultsScreen(Screen):
         t.append(norm)
         t.append("\nmissing values: ", style="bold")
         t.append(miss)
-        t.append(f"\nweights: {ranking.format_weights(self.weights)} · ★ Pareto-optimal on them", style="dim")
+        t.append(f"\nweights: {format_weights(self.ranking.weights)} · ★ Pareto-optimal on them", style="dim")
         self.query_one("#policy", Static).update(t)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "ranking":
-            self.show_row_details()
+    def on_frame_table_row_highlighted(self, event: FrameTable.RowHighlighted) -> None:
+        self.show_row_details()
+        self.post_message(self.RowChanged(self.highlighted_row()))
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        if event.data_table.id != "ranking":
-            return
-        key = str(event.column_key.value)
-        if key == self.sort_key:
+    def on_frame_table_header_selected(self, event: FrameTable.HeaderSelected) -> None:
+        if event.key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_key, self.sort_reverse = key, False
-        self.draw_table()
+            self.sort_key, self.sort_reverse = event.key, False
+        self.resort()
 
     # ------------------------------------------------------------------ actions
     def _criterion(self) -> str:
         table = self.query_one("#weights", DataTable)
-        return list(ranking.CRITERIA)[table.cursor_row]
+        return list(CRITERIA)[table.cursor_row]
 
     def set_weight(self, key: str, weight: float) -> None:
         before = dict(self.weights)
@@ -489,7 +411,11 @@ class ResultsScreen(Screen):
             self.draw_weights()
 
     def action_cursor(self, step: int) -> None:
-        table = self.focused if isinstance(self.focused, DataTable) else self.query_one("#weights", DataTable)
+        focused = self.focused
+        if isinstance(focused, FrameTable):
+            focused.action_cursor(step)
+            return
+        table = focused if isinstance(focused, DataTable) else self.query_one("#weights", DataTable)
         (table.action_cursor_down if step > 0 else table.action_cursor_up)()
 
     def action_toggle_criterion(self) -> None:
@@ -506,7 +432,7 @@ class ResultsScreen(Screen):
     def action_type_weights(self) -> None:
         def check(text: str) -> str | None:
             try:
-                ranking.parse_weights(text)
+                parse_weights(text)
             except UserError as exc:
                 return exc.message
             return None
@@ -514,43 +440,37 @@ class ResultsScreen(Screen):
         def done(text: str | None) -> None:
             if text:
                 before = dict(self.weights)
-                self.weights = ranking.parse_weights(text)
+                self.weights = parse_weights(text)
                 if not self.rerank():
                     self.weights = before
                     self.draw_weights()
 
-        keys = ", ".join(ranking.CRITERIA)
-        self.app.push_screen(InputScreen("Weights", ranking.format_weights(self.weights),
+        keys = ", ".join(CRITERIA)
+        self.app.push_screen(InputScreen("Weights", format_weights(self.weights),
                                          f"CRITERION=WEIGHT, comma separated; criteria: {keys}", check), done)
 
     def action_sort_next(self) -> None:
-        keys = [k for k, _ in self.columns() if k not in ("params", "missing")]
+        keys = [k for k, _ in self.columns() if k != "missing"]
         i = keys.index(self.sort_key) if self.sort_key in keys else -1
         self.sort_key = keys[(i + 1) % len(keys)]
         self.sort_reverse = False
-        if self.ranking is not None:
-            self.draw_table()
+        self.resort()
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.resort()
 
     def action_columns(self, step: int) -> None:
-        if self.ranking is None:
-            return
-        if step > 0 and not self.hidden_right:
+        if self.view is None or (step > 0 and not self.hidden_right):
             return
         self.col_offset = max(0, self.col_offset + step)
         self.draw_table()
 
-    def action_sort_reverse(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-        if self.ranking is not None:
-            self.draw_table()
-
     def action_filter(self) -> None:
-        if self.df is None:
+        if self.loaded is None:
             return
-        choices = {}
-        for col in FILTER_COLUMNS:
-            if col in self.df.columns:
-                choices[col] = sorted({str(v) for v in self.df[col].to_list() if v is not None})
+        loaded = self.loaded
+        choices = {col: loaded.choices(col) for col in FILTER_COLUMNS}
 
         def done(filters: dict[str, str] | None) -> None:
             if filters is None:
@@ -559,7 +479,6 @@ class ResultsScreen(Screen):
             self.filters = filters
             if not self.rerank():
                 self.filters = before
-                self.rerank()
 
         self.app.push_screen(FilterScreen(choices, self.filters), done)
 
@@ -572,51 +491,13 @@ class ResultsScreen(Screen):
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("export", "filter", "sort_next", "sort_reverse", "include_failed") and self.df is None:
+        if action in ("export", "filter", "sort_next", "sort_reverse", "include_failed") and self.loaded is None:
             return False
         return True
 
     def action_export(self) -> None:
-        if self.ranking is None:
-            return
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        default = f"edgetui-ranking-{stamp}.toml"
-
-        def check(path: str) -> str | None:
-            p = Path(path).expanduser()
-            if p.suffix.lower() not in (".toml", ".csv"):
-                return "the file name must end in .toml or .csv"
-            if p.is_dir():
-                return "that is a folder; give a file name"
-            if not p.parent.exists():
-                return f"no folder {p.parent}"
-            return None
-
-        def chosen(path: str | None) -> None:
-            if not path:
-                return
-            p = Path(path).expanduser()
-            if p.exists():
-                self.app.push_screen(
-                    ConfirmScreen("Overwrite?", f"{p} exists. Replace it with this ranking?", yes="Overwrite",
-                                  no="Cancel"),
-                    lambda yes: self.write_export(p, force=True) if yes else None)
-            else:
-                self.write_export(p, force=False)
-
-        self.app.push_screen(InputScreen("Export the ranking", default,
-                                         "A .toml or .csv path: the file holds the weights, the normalisation, "
-                                         "and every row's rank, score and raw metrics.", check), chosen)
-
-    def write_export(self, path: Path, *, force: bool) -> None:
-        assert self.ranking is not None
-        try:
-            written = export.export_ranking(self.ranking, path, force=force)
-        except UserError as exc:
-            self.notify(str(exc), title="Not exported", severity="error", timeout=10)
-            return
-        self.last_export = written
-        self.notify(f"ranking written to {written}", title="Exported")
+        if self.ranking is not None:
+            self.exports.start()
 
     def action_back(self) -> None:
         self.app.go_back()  # type: ignore[attr-defined]

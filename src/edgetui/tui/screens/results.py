@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from edgetui.errors import UserError
+from edgetui.fmt import NA, figure as fmt_value
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights, validate_weights
 from edgetui.ranking.rank import Ranking
 from edgetui.ranking.sources import load_results
@@ -34,8 +35,8 @@ from edgetui.tui.dialogs import InputScreen
 from edgetui.tui.screens.results_columns import SHORT, Layout, catalogue, fit
 from edgetui.tui.screens.results_export import ExportFlow
 from edgetui.tui.screens.results_filter import FilterScreen
-from edgetui.tui.screens.results_view import (FILTER_COLUMNS, NA, Loaded, RankedView, Settings, build_view,
-                                              display_order, fmt_value)
+from edgetui.tui.screens.results_view import (FILTER_COLUMNS, Loaded, RankedView, Settings, build_view,
+                                              display_order)
 from edgetui.tui.widgets.frame_table import FrameTable
 
 __all__ = ["FilterScreen", "ResultsScreen", "fmt_value"]

@@ -2,7 +2,8 @@
 screen's ranking worker) and handed to the table whole, so that a weight key costs one rank()
 and a few vectorised columns, never a Python loop over the rows.
 
-Loaded: per loaded row, what does not change with the weights (each criterion's value and its
+Figures follow edgetui.fmt.figure (the row details use it; figure_text is its column-wise twin,
+tested equal). Loaded: per loaded row, what does not change with the weights (each criterion's value and its
 text, the model and board, the row's identity), made once per load.
 RankedView: one ranking as the table shows it: the texts (rank, score, missing and the
 configuration added), the display order (row numbers of the loaded frame), the text widths.
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from edgetui.fmt import NA, figure as fmt_value
+from edgetui.fmt import NA
 from edgetui.ranking.configuration import configuration_labels, varying_parameters
 from edgetui.ranking.criteria import CRITERIA
 from edgetui.ranking.rank import Ranking, rank, value_expr
@@ -61,7 +62,7 @@ def _general4(x: pl.Expr) -> pl.Expr:
 
 
 def figure_text(x: pl.Expr) -> pl.Expr:
-    """fmt.figure (here fmt_value) for a column of floats, vectorised (null stays null: the table shows "n/a")."""
+    """edgetui.fmt.figure for a column of floats, vectorised (null stays null: the table draws "n/a")."""
     a = x.abs()
     return (pl.when(x.is_null() | x.is_nan()).then(None)
             .when(a < 1e-9).then(pl.lit("0"))

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-fetch", action="store_true", help="never fetch bundled models; fail if absent")
     r.add_argument("--detach", action="store_true",
                    help="with --headless: run in the background (survives logout) and return the prompt at once")
+    r.add_argument("--prometheus", metavar="FILE.prom",
+                   help="with --headless: live metrics in node_exporter's textfile format, rewritten every second")
+    r.add_argument("--metrics-port", metavar="PORT", type=int,
+                   help="with --headless: serve live metrics for Prometheus on 127.0.0.1:PORT/metrics")
 
     st = sub.add_parser("status", help="where runs stand: running, finished, or interrupted and resumable")
     st.add_argument("runs", nargs="*", metavar="DIR", help="run folders (default: the newest under the runs folder)")
@@ -186,21 +190,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         paths = args.profiles
         out = None
     profiles = load_profiles(paths)
+    if (args.prometheus or args.metrics_port is not None) and not args.headless:
+        raise UserError("--prometheus and --metrics-port export a headless run: add --headless")
     if not args.headless and not resume:
         return _console(args, run_profiles=paths)
     out = out or (Path(args.out) if args.out else new_run_dir([p.name for p in profiles]))
     if not resume:
         check_new_folder(out)
     say = _resilient_print()
+    metrics = None
+    if args.prometheus or args.metrics_port is not None:
+        from edgetui.run.metrics import MetricsOptions
+
+        metrics = MetricsOptions(textfile=Path(args.prometheus).resolve() if args.prometheus else None,
+                                 port=args.metrics_port)
     if args.detach:
         check_before_launch(profiles, out, sysfs_root=args.sub_sysfs_root, power_source=args.power_source,
-                            progress=say)
+                            progress=say, metrics=metrics)
         return _detach(args, out, paths, resume)
     # An SSH drop hangs up the terminal: the queue goes on (the worker inherits the ignore),
     # and lines that can no longer be printed are dropped; everything is in the run folder.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     outcome = run_headless(profiles, out, resume=resume, sysfs_root=args.sub_sysfs_root,
-                           power_source=args.power_source, say=say)
+                           power_source=args.power_source, say=say, metrics=metrics)
     say("")
     say(summary_table(outcome.rows))
     say(f"\nresults: {outcome.results_csv}")
@@ -227,7 +239,8 @@ def _detach(args: argparse.Namespace, out: Path, paths: list[str], resume: bool)
     """Start the same headless run in a session of its own, logging to out/runner.log."""
     from edgetui.run.launch import launch_runner
 
-    proc = launch_runner(paths, out, sysfs_root=args.sub_sysfs_root, power_source=args.power_source, resume=resume)
+    proc = launch_runner(paths, out, sysfs_root=args.sub_sysfs_root, power_source=args.power_source, resume=resume,
+                         prometheus=args.prometheus, metrics_port=args.metrics_port)
     print(f"running in the background, pid {proc.pid}: {out}")
     print(f"follow it with `edgetui status {out}` or open the console with `edgetui`")
     return EXIT_OK

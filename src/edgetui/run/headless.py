@@ -12,6 +12,7 @@ from edgetui import __version__
 from edgetui.errors import UserError
 from edgetui.profiles.plan import expand
 from edgetui.profiles.schema import Profile
+from edgetui.run.metrics import MetricsExporter, MetricsOptions
 from edgetui.run.modelfacts import read_model_facts
 from edgetui.run.runner import Runner, StoreWriteError, run_sensors
 from edgetui.rundir.store import RunStore
@@ -33,29 +34,47 @@ def check_new_folder(out: Path) -> None:
 
 
 def check_before_launch(profiles: list[Profile], out: Path, *, sysfs_root: str | None,
-                        power_source: str | None, progress: Callable[[str], None]) -> None:
+                        power_source: str | None, progress: Callable[[str], None],
+                        metrics: MetricsOptions | None = None) -> None:
     """What a detached run would refuse, refused here, where the user still reads it: a folder that
-    takes no writes, a power source this machine lacks, a model file missing or not GGUF. No
-    Runner is built: the detached process builds its own."""
+    takes no writes, a power source this machine lacks, a model file missing or not GGUF, a metrics
+    file or port it cannot have. No Runner is built: the detached process builds its own."""
+    if metrics is not None:
+        metrics.check(port_free=True)
     RunStore(out).check_writable()
     run_sensors(profiles, sysfs_root, power_source).close()
     read_model_facts([c for p in profiles for c in expand(p)], progress)
 
 
 def run_headless(profiles: list[Profile], out: Path, *, resume: bool, sysfs_root: str | None,
-                 power_source: str | None, say: Callable[[str], None]) -> RunOutcome:
-    """Check, then run the queue into out, saying progress lines as they come."""
+                 power_source: str | None, say: Callable[[str], None],
+                 metrics: MetricsOptions | None = None) -> RunOutcome:
+    """Check, then run the queue into out, saying progress lines as they come; with metrics, its
+    live figures exported for Prometheus while it runs."""
+    if metrics is not None:
+        metrics.check()
     runner = Runner(profiles, out, sysfs_root=sysfs_root, power_source=power_source, on_line=say, resume=resume)
+    exporter = None
     try:
         runner.prepare(progress=say)
+        if metrics is not None:
+            exporter = MetricsExporter(out, metrics).start()
     except BaseException:
         runner.sensors.close()
         raise
     say(f"edgetui {__version__}: {len(runner.configs)} configuration(s) -> {out}")
     say(f"power source: {runner.sensors.power_source_label}")
+    if metrics is not None:
+        say("metrics: " + ", ".join(w for w in (metrics.textfile and f"{metrics.textfile} (every second)",
+                                               metrics.port and f"http://127.0.0.1:{metrics.port}/metrics") if w))
     try:
         failed = runner.run()
     except StoreWriteError as exc:
         raise UserError(str(exc)) from None
+    finally:
+        if exporter is not None:
+            exporter.stop()
+            if exporter.write_error:
+                say(f"note: the metrics file could not be written: {exporter.write_error}")
     return RunOutcome(rows=list(runner.rows.values()), failed=failed, aborted=runner.aborted,
                       results_csv=runner.store.csv_path)

@@ -14,7 +14,8 @@ RUNNER_LOG = "runner.log"  # the detached runner's stdout and stderr, in its run
 
 
 def launch_runner(profile_paths: Sequence[str | Path], run_dir: str | Path, *, sysfs_root: str | None = None,
-                  power_source: str | None = None, resume: bool = False) -> subprocess.Popen:
+                  power_source: str | None = None, resume: bool = False, prometheus: str | Path | None = None,
+                  metrics_port: int | None = None) -> subprocess.Popen:
     """`edgetui run --headless` as a process of its own session, writing into run_dir."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -28,6 +29,10 @@ def launch_runner(profile_paths: Sequence[str | Path], run_dir: str | Path, *, s
         cmd += ["--power-source", power_source]
     if sysfs_root:
         cmd += ["--sysfs-root", str(sysfs_root)]
+    if prometheus:
+        cmd += ["--prometheus", str(Path(prometheus).resolve())]
+    if metrics_port:
+        cmd += ["--metrics-port", str(metrics_port)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     src = str(Path(__file__).resolve().parents[1])  # importable even when not installed
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")

@@ -255,3 +255,22 @@ def test_edgetui_rank_prints_the_ranking_exports_and_refuses_bad_input(tmp_path)
     reranked = edgetui("rank", str(out), "--weights", "decode_tps=3,net_energy_j_per_token=2")
     assert reranked.returncode == 0
     assert reranked.stdout.splitlines()[2:9] == lines[2:9]
+
+
+def test_edgetui_rank_prints_the_top_20_says_how_many_and_tells_configurations_apart(tmp_path):
+    rows = [make_row(f"cfg{i:04d}", n_threads=1 + i % 2, decode_tps_mean=100.0 - i) for i in range(30)]
+    run = write_run(tmp_path / "run", rows)
+    p = edgetui("rank", str(run))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split()[:6] == ["rank", "score", "P", "board", "model", "configuration"]
+    table = lines[2:lines.index("")]
+    assert len(table) == 20
+    at = lines[0].index("configuration")
+    assert [line[at:].split()[0] for line in table[:2]] == ["t1", "t2"]  # the threads tell the rows apart
+    assert "top 20 of 30 configurations shown (--top N for more, --top 0 for all)" in lines
+    assert any(line.startswith("every row: llama_cpp Q4_1 ngl0 ctx512 b512") for line in lines)
+    everything = edgetui("rank", str(run), "--top", "0").stdout.splitlines()
+    assert len(everything[2:everything.index("")]) == 30 and "30 configurations" in everything
+    bad = edgetui("rank", str(run), "--top", "-1")
+    assert bad.returncode == 2 and "--top must be 0" in bad.stderr

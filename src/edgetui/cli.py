@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true", help="overwrite an existing export file")
     k.add_argument("--filter", action="append", default=[], metavar="COL=VALUE",
                    help="keep rows whose model, board or engine equals VALUE (repeatable)")
+    k.add_argument("--top", type=int, default=20, metavar="N",
+                   help="print the first N rows (default 20; 0: all); the export always holds every row")
 
     g = sub.add_parser("plot", help="the trade-off figure of results (the console's `g`) as an SVG or PNG file")
     g.add_argument("results", nargs="+")

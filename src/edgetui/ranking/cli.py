@@ -1,4 +1,4 @@
-"""`edgetui rank RESULTS... [--weights ...] [--filter COL=VALUE] [--export FILE] [--force]`,
+"""`edgetui rank RESULTS... [--weights ...] [--filter COL=VALUE] [--top N] [--export FILE] [--force]`,
 `edgetui plot RESULTS... --out FILE.svg|FILE.png [--x C] [--y C]` and
 `edgetui export RESULTS... --format llama-bench-jsonl|llama-bench-md|json|csv [--out FILE] [--force]`.
 
@@ -11,15 +11,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import polars as pl
+
 from edgetui.errors import EXIT_OK, UserError
 from edgetui.fmt import figure
+from edgetui.ranking.configuration import configuration_labels, constant_parameters, varying_parameters
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights
 from edgetui.ranking.rank import Ranking, rank
 from edgetui.ranking.sources import load_results
 
-# Configuration parameters shown beside board and model (the rest is in the export).
-PARAM_COLUMNS = (("quant", "quant"), ("engine", "engine"), ("n_threads", "thr"), ("n_gpu_layers", "ngl"),
-                 ("n_ctx", "ctx"), ("n_batch", "batch"))
+DEFAULT_TOP = 20  # rows printed unless --top says otherwise (0: all)
 
 
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
@@ -48,8 +49,11 @@ def _ranking_of(args: argparse.Namespace) -> tuple[Ranking, dict[str, list[str]]
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
+    top = getattr(args, "top", DEFAULT_TOP)
+    if top < 0:
+        raise UserError(f"--top must be 0 (all rows) or more, not {top}", where="--top")
     ranking, _ = _ranking_of(args)
-    print(format_ranking(ranking))
+    print(format_ranking(ranking, top=top))
     if args.export:
         from edgetui.ranking.export import export_ranking
 
@@ -90,24 +94,26 @@ def _present(df: Any, cols: list[str]) -> str:
     parts = []
     for c in cols:
         if c in df.columns:
-            vals = sorted({str(v) for v in df[c].to_list() if v is not None})
+            vals = df[c].drop_nulls().cast(pl.String).unique().sort().to_list()
             parts.append(f"{c} values present: {', '.join(vals[:12])}{' ...' if len(vals) > 12 else ''}")
     return "; ".join(parts)
 
 
-def format_ranking(ranking: Ranking) -> str:
-    """The ranking as a plain text table, then the weights and the policies."""
+def format_ranking(ranking: Ranking, top: int = 0) -> str:
+    """The ranking as a plain text table (its first `top` rows; 0: all), how many rows there are,
+    what every row shares, then the weights and the policies."""
     t = ranking.table
     keys = ranking.selected
-    headers = ["rank", "score", "P", "board", "model"]
-    headers += [h for c, h in PARAM_COLUMNS if c in t.columns]
+    varying = varying_parameters(t)
+    shown = t.head(top) if top else t
+    config = configuration_labels(shown, varying).to_list() if varying else None
+    headers = ["rank", "score", "P", "board", "model"] + (["configuration"] if config else [])
     headers += [f"{k} {CRITERIA[k].unit}" for k in keys]
     headers.append("missing")
     rows: list[list[str]] = []
-    for r in t.iter_rows(named=True):
+    for i, r in enumerate(shown.iter_rows(named=True)):
         line = [str(r["rank"]), f"{r['score']:.3f}", "*" if r["pareto"] else "", figure(r.get("board")),
-                figure(r.get("model"))]
-        line += [figure(r.get(c)) for c, _ in PARAM_COLUMNS if c in t.columns]
+                figure(r.get("model"))] + ([config[i]] if config else [])
         for k in keys:
             cell = figure(r[f"value_{k}"])
             if k == "net_energy_j_per_token" and r.get("energy_basis") == "gross":
@@ -125,6 +131,14 @@ def format_ranking(ranking: Ranking) -> str:
     out = [render(headers), render(["-" * w for w in widths])]
     out += [render(row) for row in rows]
     out.append("")
+    n = t.height
+    if shown.height < n:
+        out.append(f"top {shown.height} of {n:,} configurations shown (--top N for more, --top 0 for all)")
+    else:
+        out.append(f"{n:,} configuration{'s' if n != 1 else ''}")
+    same = constant_parameters(t)
+    if same:
+        out.append(f"every row: {same}")
     crit = ", ".join(f"{k}={ranking.weights[k]:g} ({CRITERIA[k].direction})" for k in keys)
     out.append(f"weights: {crit}")
     out.append(f"reproduce with: --weights {format_weights(ranking.weights)}")

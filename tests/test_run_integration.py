@@ -110,6 +110,8 @@ def test_the_run_exports_as_llama_bench_jsonl(smoke_run, tmp_path):
     # llama.cpp's own timers: a sample's time is the perf counter's, in ns
     assert tg["samples_ns"] == pytest.approx([r["engine_decode_ms"] * 1e6 for r in reps], abs=1)
     assert pp["type_k"] == "f16" and pp["model_filename"].endswith(".gguf") and pp["model_size"] > 50e6
+    # llama.cpp's own words for the model, as llama-bench prints them ("llama 135M Q4_1" or the like)
+    assert "Q4_1" in pp["model_type"] and 100e6 < pp["model_n_params"] < 200e6
 
 
 def test_samples_are_monotonic_and_phases_are_marked(smoke_run):

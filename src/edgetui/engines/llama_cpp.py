@@ -89,9 +89,18 @@ class LlamaCppEngine(Engine):
             "n_ctx": L.llama_n_ctx(self.ctx),
             "n_vocab": L.llama_vocab_n_tokens(self.vocab),
             "system_info": L.llama_print_system_info().decode(errors="replace").strip(),
+            # as llama-bench names the model: llama.cpp's own description and parameter count
+            "model_type": self._model_desc(),
+            "model_n_params": int(L.llama_model_n_params(self.model)),
         }
         return LoadInfo(load_s=t1 - t0, engine_version=f"llama-cpp-python {L.__version__}",
                         t_start=t0, t_end=t1, info=info)
+
+    def _model_desc(self) -> str:
+        L = _lib()
+        buf = ctypes.create_string_buffer(128)
+        L.llama_model_desc(self.model, buf, len(buf))
+        return buf.value.decode(errors="replace")
 
     def _flash_in_force(self) -> str:
         """What "auto" resolved to, where llama.cpp says; else the setting asked for."""

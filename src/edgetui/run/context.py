@@ -67,6 +67,7 @@ def config_context(profile: Profile, *, facts: ModelFacts, load: LoadFacts, host
         "load_s": load.load_s, "load_energy_j": load.load_energy_j,
         "engine_version": load.engine_version,
         "flash_attn_in_force": load.info.get("flash_attn_in_force"),
+        "model_type": load.info.get("model_type"), "model_n_params": load.info.get("model_n_params"),
         "sample_hz": round(sample_hz, 3),
         **{k: host.get(k) for k in HOST_KEYS},
         "temp_c_max": peaks.temp_c_max, "rss_mb_peak": peaks.rss_mb_peak,

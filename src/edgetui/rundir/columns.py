@@ -100,6 +100,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("sample_hz", FLOAT, CONTEXT, "sensor sampling rate"),
     Column("load_energy_j", FLOAT, CONTEXT, "energy of the model load, J"),
     Column("prefill_energy_j_mean", FLOAT, MEASURED, "energy of the prefill phase, J"),
+    Column("model_type", TEXT, CONTEXT, "the model as llama.cpp describes it (llama-bench's model_type)"),
+    Column("model_n_params", INT, CONTEXT, "its parameters, as llama.cpp counts them"),
     Column("n_depth", INT, CONFIG, "tokens in the context before the timed prompt (llama-bench -d)", param="d"),
     Column("concurrency", INT, CONFIG, "requests in flight at once (server engines)", param="c"),
     Column("itl_ms_p50", FLOAT, MEASURED,

@@ -8,6 +8,10 @@ results screen when the queue has finished. The run is real: the runner is start
 the console, the bundled models are loaded and measured on this machine, and the panes show
 this machine's sensors (here: none for power and temperature, so they say n/a and why).
 
+With chromium installed, screenshots/browser.png shows the same console served by `edgetui serve`
+in a headless Chromium (tests/browser.py drives it over the DevTools protocol), the demo profile
+queued by keys typed into the page.
+
 With --sensor-fixture NAME (a tree under tests/fixtures, e.g. jetson-orin-nano) one more live
 screenshot is taken with the sensors read from that fixture tree, to show panes with power rails
 and zones; its title says so, and the speeds in it are still this machine's.
@@ -88,6 +92,51 @@ async def shoot(profile: Path, size: tuple[int, int], out: Path, suffix: str, sy
         write(app, out, f"results{suffix}.svg", f"edgetui: results ({label})")
 
 
+def browser_shot(out: Path, profiles: Path) -> None:
+    """screenshots/browser.png: `edgetui serve` in a headless Chromium, the queue screen with a profile
+    queued by keys typed into the page."""
+    import socket
+    import subprocess
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from browser import Browser, find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        print("no chromium: browser.png not taken (apt-get install chromium)", flush=True)
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "edgetui", "--profiles", str(profiles), "serve", "--port",
+                               str(port)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def shoot_page() -> None:
+        async with Browser(exe, width=1280, height=760) as page:
+            deadline = time.monotonic() + 60
+            while True:  # the server needs a moment to listen
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("edgetui serve did not listen") from None
+                    await asyncio.sleep(0.3)
+            await page.open(f"http://127.0.0.1:{port}/")
+            await page.wait_for_output("Profiles", timeout=90)
+            await page.press(" ", code="Space", key_code=32, text=" ")  # queue the highlighted profile
+            await asyncio.sleep(1.5)  # the page's terminal fades in and draws the queued profile
+            out.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(out / "browser.png")
+            print(f"wrote {out / 'browser.png'}", flush=True)
+
+    try:
+        asyncio.run(shoot_page())
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default=str(REPO / "profiles" / "demo.toml"))
@@ -104,6 +153,7 @@ def main() -> None:
         for i, size in enumerate(sizes):
             suffix = "" if i == 0 else f"-{size[0]}x{size[1]}"
             asyncio.run(shoot(profile, size, out, suffix, None, live_only=False, live_after_configs=2))
+        browser_shot(out, profile.parent)
         if args.sensor_fixture:
             tree = REPO / "tests" / "fixtures" / args.sensor_fixture
             asyncio.run(shoot(profile, sizes[0], out, f"-{args.sensor_fixture}-fixture", str(tree),

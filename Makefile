@@ -6,16 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo headless-demo test lint screenshots bench clean
+.PHONY: setup browser sshd demo headless-demo test lint screenshots bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) sshd
 
 # llama-cpp-python compiles from source (about 5 minutes on 2 cores); pip caches the wheel,
 # so later set-ups and CI reuse it instead of rebuilding.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,server,plot,web]"
+	$(PY) -m pip install --quiet -e ".[dev,server,plot,web,fleet]"
 	$(VENV)/bin/edgetui models fetch
 	@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
@@ -36,6 +36,11 @@ browser:
 			|| echo "note: apt-get could not install chromium: the browser test of edgetui serve will be skipped"; \
 		fi; \
 	fi
+
+# The fleet tests start their own sshd on the loopback interface (Debian's openssh-server, its
+# system service left off); without apt-get as root this says so and those tests are skipped.
+sshd:
+	@sh scripts/test-sshd.sh
 
 demo: setup
 	$(VENV)/bin/edgetui run profiles/demo.toml

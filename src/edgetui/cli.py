@@ -96,10 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     res = sub.add_parser("results", help="open earlier results in the console's results screen")
     res.add_argument("results", nargs="+")
+
+    from edgetui.fleet.cli import add_parser as add_fleet_parser
+
+    add_fleet_parser(sub)
     return p
 
 
-COMMANDS = ("run", "sensors", "models", "rank", "plot", "export", "results", "status", "serve")
+COMMANDS = ("run", "sensors", "models", "rank", "plot", "export", "results", "status", "serve", "fleet")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
             return _console(args, results=args.results)
         if args.command == "serve":
             return cmd_serve(args)
+        if args.command == "fleet":
+            if args.fleet_command == "run" and not args.headless:
+                return _console(args, run_profiles=args.profiles, fleet=args.inventory, fleet_out=args.out)
+            from edgetui.fleet.cli import cmd_fleet
+
+            return cmd_fleet(args, _resilient_print())
         return _console(args)
     except UserError as exc:
         _err(str(exc))

@@ -107,13 +107,17 @@ def format_ranking(ranking: Ranking, top: int = 0) -> str:
     varying = varying_parameters(t)
     shown = t.head(top) if top else t
     config = configuration_labels(shown, varying).to_list() if varying else None
-    headers = ["rank", "score", "P", "board", "model"] + (["configuration"] if config else [])
+    # a fleet's rows carry their inventory host: two identical boards stay two rows told apart
+    fleet = "fleet_host" in t.columns and t["fleet_host"].drop_nulls().len() > 0
+    headers = ["rank", "score", "P", "board", *(["fleet_host"] if fleet else []), "model"]
+    headers += ["configuration"] if config else []
     headers += [f"{k} {CRITERIA[k].unit}" for k in keys]
     headers.append("missing")
     rows: list[list[str]] = []
     for i, r in enumerate(shown.iter_rows(named=True)):
         line = [str(r["rank"]), f"{r['score']:.3f}", "*" if r["pareto"] else "", figure(r.get("board")),
-                figure(r.get("model"))] + ([config[i]] if config else [])
+                *([figure(r.get("fleet_host"))] if fleet else []), figure(r.get("model"))]
+        line += [config[i]] if config else []
         for k in keys:
             cell = figure(r[f"value_{k}"])
             if k == "net_energy_j_per_token" and r.get("energy_basis") == "gross":

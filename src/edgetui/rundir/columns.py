@@ -119,6 +119,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("paper_tps", FLOAT, MEASURED, "the paper's tok/s: tokens asked for / mean seconds from request to end "
            "of stream (TTFT included), for holding a run against its Table 3"),
     Column("paper_mj_per_mtok", FLOAT, MEASURED, "the paper's MJ/Mtok: mean power / paper_tps"),
+    Column("fleet_host", TEXT, CONTEXT, "inventory host of a fleet run (empty for a run on this machine)"),
 )
 
 # The first block (up to cpu_model) is the documented, stable contract.

@@ -1,0 +1,81 @@
+"""`edgetui fleet check INVENTORY`: per host, reachable or why not, its Python, edgetui there and
+its version, the free disk in its edgetui folder, and the board and sensors `edgetui sensors
+--json` detects there. Asked through Ansible (playbooks/check.yml), so a host that checks well is
+one the deploy can reach the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgetui import __version__
+from edgetui.fleet import deploy
+from edgetui.fleet.inventory import FleetHost, load_inventory
+
+
+@dataclass
+class HostCheck:
+    host: str
+    reachable: bool = False
+    error: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def edgetui_version(self) -> str | None:
+        return self.facts.get("edgetui_version")
+
+    def lines(self) -> list[str]:
+        if not self.reachable:
+            return [f"{self.host}: NOT REACHABLE: {self.error}"]
+        f = self.facts
+        python = f.get("python_version") or f.get("probe_python_version")
+        version = self.edgetui_version
+        if version:
+            same = "this version" if version == __version__ else f"this controller has {__version__}: `fleet run` upgrades it"
+            edgetui = f"edgetui {version} ({same}) at {f.get('python')}"
+        else:
+            edgetui = f"edgetui not installed ({f.get('edgetui_error')}): `fleet run` installs it in {f.get('dir')}/venv" \
+                if f.get("python_is_default") else f"edgetui not usable at {f.get('python')}: {f.get('edgetui_error')}"
+        free = f.get("free_bytes")
+        disk = f"{free / 1e9:.1f} GB free in {f.get('dir')}" if isinstance(free, (int, float)) else "free disk unknown"
+        out = [f"{self.host}: reachable, Python {python}, {edgetui}, {disk}"]
+        sensors = f.get("sensors")
+        if isinstance(sensors, dict):
+            board = sensors.get("board") or {}
+            out.append(f"  board: {board.get('name') or board.get('model') or 'unknown'}"
+                       + (f" ({board['model']})" if board.get("model") and board.get("name") else ""))
+            found = [b["backend"] for b in sensors.get("backends", []) if b.get("detected")]
+            out.append(f"  sensors: {', '.join(found) or 'none'}")
+            out.append(f"  power: {sensors.get('power_source')}")
+        elif version:
+            out.append(f"  sensors: could not be read: {f.get('sensors_error')}")
+        return out
+
+
+def check_fleet(inventory: str | Path, *, limit: list[str] | None = None,
+                on_host: Callable[[HostCheck], None] | None = None) -> list[HostCheck]:
+    """Probe every host in parallel; each host's answer is handed to on_host as it comes."""
+    hosts: list[FleetHost] = load_inventory(inventory, limit=limit)
+    results = {h.name: HostCheck(h.name) for h in hosts}
+
+    def on_task(r: deploy.TaskResult) -> None:
+        c = results[r.host]
+        if r.status == "ok":
+            c.facts = deploy.parse_json_stdout(r.res) or {}
+            c.reachable = bool(c.facts)
+            if not c.reachable:
+                c.error = f"the probe answered nothing readable: {r.message}"
+        else:
+            c.error = r.message
+        if on_host is not None:
+            on_host(c)
+
+    extravars = {"edgetui_fleet": {h.name: {"probe": deploy.probe_request(h, sensors=True), "env": h.env}
+                                   for h in hosts}}
+    deploy.run_playbook("check", inventory, [h.name for h in hosts], extravars, on_task)
+    for c in results.values():
+        if not c.reachable and c.error is None:
+            c.error = "no answer from Ansible"
+    return list(results.values())

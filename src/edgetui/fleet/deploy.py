@@ -1,0 +1,111 @@
+"""Driving the shipped playbooks (playbooks/check.yml, playbooks/deploy.yml) through
+ansible-runner's Python API: hosts in parallel (the `free` strategy, one fork per host), each task's
+outcome handed to a callback as it happens, so one host's failure is that host's and the others
+go on. ansible-runner's working folder is a temporary one, removed afterwards: nothing of Ansible's
+(command lines, variables, events) is left in a run folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgetui.fleet.inventory import require_ansible
+
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+PROBE_SCRIPT = Path(__file__).resolve().parent / "probe.py"
+MAX_FORKS = 50
+LAUNCH_PID = re.compile(r"running in the background, pid (\d+)")
+
+
+@dataclass
+class TaskResult:
+    """One task's outcome on one host, as ansible-runner's event told it."""
+
+    host: str
+    task: str
+    status: str  # ok, failed, unreachable, skipped
+    res: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """Why it failed, in one or a few lines: the command's own error first, then Ansible's."""
+        res = self.res
+        for key in ("stderr", "msg", "stdout", "module_stderr", "module_stdout"):
+            text = res.get(key)
+            if isinstance(text, str) and text.strip():
+                lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+                if key in ("stderr", "module_stderr"):  # pip and Python put the point last
+                    lines = lines[-3:]
+                return " | ".join(lines[:3])[:600]
+        return f"{self.task} {self.status}"
+
+
+TaskCallback = Callable[[TaskResult], None]
+
+
+def _env() -> dict[str, str]:
+    env = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_DEPRECATION_WARNINGS": "0"}
+    if "ANSIBLE_PYTHON_INTERPRETER" not in os.environ:
+        env["ANSIBLE_PYTHON_INTERPRETER"] = "auto_silent"  # discovery as Ansible does it, without the warning
+    return env
+
+
+def run_playbook(name: str, inventory: str | Path, hosts: list[str], extravars: dict[str, Any],
+                 on_task: TaskCallback, *, staging: Callable[[Path], None] | None = None) -> dict[str, str]:
+    """Run playbooks/NAME.yml on `hosts` of the inventory; on_task hears every task's outcome per
+    host. staging(folder) may fill a temporary folder the playbook copies from (its path is in
+    extravars["edgetui_staging"]). Returns host -> "ok", "failed" or "unreachable"."""
+    ansible_runner = require_ansible()
+    outcome = {h: "ok" for h in hosts}
+
+    def handler(event: dict[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        status = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
+                  "runner_on_skipped": "skipped"}.get(kind)
+        host = data.get("host")
+        if status and host in outcome:
+            if status == "failed" and data.get("ignore_errors"):
+                status = "ok"
+            if status in ("failed", "unreachable"):
+                outcome[host] = status
+            on_task(TaskResult(host, str(data.get("task", "")), status, dict(data.get("res") or {})))
+        return False  # nothing kept on disk
+
+    with tempfile.TemporaryDirectory(prefix="edgetui-fleet-ansible-") as private:
+        staged = Path(private) / "staging"
+        staged.mkdir()
+        if staging is not None:
+            staging(staged)
+        extravars = {**extravars, "edgetui_staging": str(staged), "edgetui_probe_script": str(PROBE_SCRIPT)}
+        ansible_runner.run(
+            private_data_dir=private, playbook=str(PLAYBOOKS / f"{name}.yml"), inventory=str(Path(inventory).resolve()),
+            limit=",".join(hosts), extravars=extravars, event_handler=handler, quiet=True,
+            forks=max(1, min(MAX_FORKS, len(hosts))), envvars=_env(),
+        )
+    return outcome
+
+
+def probe_request(host, *, sensors: bool = False) -> dict[str, Any]:
+    """What probe.py is asked for this host."""
+    return {"python": host.python, "dir": host.dir, "env": host.env, "sensors": sensors}
+
+
+def parse_json_stdout(res: dict[str, Any]) -> dict[str, Any] | None:
+    import json
+
+    text = res.get("stdout") or ""
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            return value if isinstance(value, dict) else None
+    return None

@@ -1,0 +1,162 @@
+"""The board's side of following a run over SSH: `python -m edgetui.fleet.stream RUN_DIR --offsets
+JSON`, started by the controller through `ssh HOST ...`, writes the run folder's new bytes to its
+stdout as frames and exits when the run has ended and everything was sent (or when the connection
+goes: a write fails, or the hang-up ends it). It never writes into the run folder; the run itself
+is a detached process of its own and does not know it is followed.
+
+A frame is one JSON header line, followed by exactly `n` bytes when the header has "n":
+
+    {"f": NAME, "o": OFFSET, "n": N}   bytes OFFSET..OFFSET+N of an append-only file
+    {"f": NAME, "whole": true, "n": N} the whole content of a file rewritten atomically
+    {"f": NAME, "truncate": SIZE}      the file is now shorter than the offset asked (a torn line cut)
+    {"status": S, "pid": P, "mono": T, "wall": W}  the run's status here, its runner's pid and the
+                                       board's clocks; sent at start, on change and as a heartbeat
+    {"end": S}                         the run is no longer running (S: finished, aborted,
+                                       interrupted, or "missing": no run appeared) and all was sent
+
+OFFSETS tells, per append-only file, how many bytes the controller already holds: a reconnection
+resumes there, so nothing is sent twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from edgetui.run.launch import RUNNER_LOG
+from edgetui.rundir.state import effective_status
+from edgetui.rundir.store import RunStore
+
+FRAME_BYTES = 256 << 10  # one frame's payload at most
+TICK_BYTES = 4 << 20  # per file per tick: a late follower catches up over a few ticks, interleaved
+HEARTBEAT_S = 5.0
+WHOLE_FILES = ("run.json", "results.csv", "results.json")
+
+
+def append_files(root: Path) -> list[str]:
+    """The append-only files of a run folder, as names relative to it."""
+    store = RunStore(root)
+    names = [p.name for p in (store.events_path, store.samples_path, store.reps_path, store.configs_path)]
+    names.append(RUNNER_LOG)
+    if store.logs.is_dir():
+        names += sorted(f"logs/{p.name}" for p in store.logs.glob("*.log"))
+    return names
+
+
+class Streamer:
+    def __init__(self, root: Path, offsets: dict[str, int], out: BinaryIO, *, interval_s: float = 0.5,
+                 wait_start_s: float = 120.0) -> None:
+        self.root = root
+        self.offsets = {str(k): int(v) for k, v in offsets.items()}
+        self.out = out
+        self.interval_s = interval_s
+        self.wait_start_s = wait_start_s
+        self._whole_sent: dict[str, tuple[int, int]] = {}
+        self._last_status: tuple[str, int | None] | None = None
+        self._last_beat = 0.0
+
+    def frame(self, header: dict, payload: bytes = b"") -> None:
+        self.out.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+        if payload:
+            self.out.write(payload)
+
+    def send_new_bytes(self) -> bool:
+        """Every append-only file's bytes past its offset (up to TICK_BYTES each); True if any."""
+        sent = False
+        for name in append_files(self.root):
+            path = self.root / name
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            offset = self.offsets.get(name, 0)
+            if size < offset:
+                self.frame({"f": name, "truncate": size})
+                self.offsets[name] = offset = size
+                sent = True
+            if size == offset:
+                continue
+            with path.open("rb") as f:
+                f.seek(offset)
+                budget = TICK_BYTES
+                while budget > 0:
+                    chunk = f.read(min(FRAME_BYTES, budget))
+                    if not chunk:
+                        break
+                    self.frame({"f": name, "o": offset, "n": len(chunk)}, chunk)
+                    offset += len(chunk)
+                    budget -= len(chunk)
+                    sent = True
+            self.offsets[name] = offset
+        for name in WHOLE_FILES:
+            path = self.root / name
+            try:
+                st = path.stat()
+                signature = (st.st_mtime_ns, st.st_size)
+                if self._whole_sent.get(name) == signature:
+                    continue
+                data = path.read_bytes()  # rewritten by rename: this is one version, never half of two
+            except OSError:
+                continue
+            self.frame({"f": name, "whole": True, "n": len(data)}, data)
+            self._whole_sent[name] = signature
+            sent = True
+        return sent
+
+    def status(self) -> tuple[str, int | None]:
+        try:
+            manifest = json.loads((self.root / "run.json").read_text())
+        except (OSError, ValueError):
+            return "starting", None
+        return effective_status(manifest), manifest.get("runner_pid")
+
+    def beat(self, status: str, pid: int | None, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or (status, pid) != self._last_status or now - self._last_beat >= HEARTBEAT_S:
+            self.frame({"status": status, "pid": pid, "mono": now, "wall": time.time()})
+            self._last_status, self._last_beat = (status, pid), now
+
+    def run(self) -> int:
+        started = time.monotonic()
+        self.beat(*self.status(), force=True)
+        while True:
+            status, pid = self.status()
+            if status == "starting" and time.monotonic() - started > self.wait_start_s:
+                self.frame({"end": "missing"})
+                self.out.flush()
+                return 0
+            self.send_new_bytes()
+            self.beat(status, pid)
+            self.out.flush()
+            if status not in ("running", "starting"):
+                while self.send_new_bytes():  # the last lines written before the runner ended
+                    self.out.flush()
+                self.frame({"end": status})
+                self.out.flush()
+                return 0
+            time.sleep(self.interval_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m edgetui.fleet.stream")
+    p.add_argument("run_dir")
+    p.add_argument("--offsets", default="{}", help="JSON: bytes already held per append-only file")
+    p.add_argument("--interval", type=float, default=0.5)
+    p.add_argument("--wait-start", type=float, default=120.0)
+    args = p.parse_args(argv)
+    out = sys.stdout.buffer
+    try:
+        return Streamer(Path(os.path.expanduser(args.run_dir)), json.loads(args.offsets), out,
+                        interval_s=args.interval, wait_start_s=args.wait_start).run()
+    except (BrokenPipeError, ConnectionResetError):  # the controller or the connection went away
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # exit quietly: nobody reads
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""What a fleet looks like from its folder alone: one row per board (state, configuration i of N,
+tokens/s now, power, temperature), folded from hosts.json and each host's mirrored run folder the
+way the console folds a local run (rundir.follow.LiveState). Used by the headless controller for
+its one line per board event, by `edgetui fleet status`, and by the console's fleet pane."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgetui.fleet.layout import read_hosts
+from edgetui.rundir.follow import JsonlTail, LiveState
+from edgetui.rundir.store import RunStore, load_result_rows, read_jsonl
+
+
+@dataclass
+class BoardRow:
+    host: str
+    board: str | None
+    state: str
+    detail: str | None
+    config_index: int | None
+    n_configs: int | None
+    decode_tps: float | None  # now while decoding, else the last repetition's
+    power_w: float | None
+    temp_c: float | None
+    remote_status: str | None
+
+    @property
+    def progress(self) -> str:
+        if self.n_configs is None:
+            return ""
+        return f"{self.config_index or 0}/{self.n_configs}"
+
+
+def run_counts(run_dir: Path) -> tuple[int | None, int, int]:
+    """(configurations planned, done, failed or skipped) of a (mirrored) run folder."""
+    store = RunStore(run_dir)
+    try:
+        manifest = store.read_manifest()
+    except Exception:  # a manifest from another edgetui, or mid-copy: counts unknown
+        manifest = None
+    n = len(manifest.get("configs", [])) if manifest else None
+    outcomes = {r["config_id"]: r.get("status") for r in read_jsonl(store.configs_path) if "config_id" in r}
+    done = sum(1 for s in outcomes.values() if s == "done")
+    return n, done, len(outcomes) - done
+
+
+class BoardFollower:
+    """One host's mirror folded into a LiveState, read by byte offset like a local run."""
+
+    def __init__(self, mirror: Path, *, from_end: bool = False) -> None:
+        self.mirror = mirror
+        self.state = LiveState()
+        self.events = JsonlTail(mirror / "events.jsonl")
+        self.samples = JsonlTail(mirror / "samples.jsonl")
+        self.samples.start_near_end(64 << 10)
+        self._manifest_mtime: float | None = None
+        self.printed = 0
+        self.board: str | None = None
+        if from_end:  # what was already there is folded in, but not told again
+            self.poll()
+            self.printed = self.state._seq
+
+    def poll(self) -> None:
+        try:
+            mtime = (self.mirror / "run.json").stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime is not None and mtime != self._manifest_mtime:
+            try:
+                manifest = RunStore(self.mirror).read_manifest()
+            except Exception:
+                manifest = None
+            if manifest:
+                self._manifest_mtime = mtime
+                self.state.set_manifest(manifest)
+        try:  # a long backlog (a late start, a resume): progress events are skipped unparsed
+            backlog = self.events.path.stat().st_size - self.events.offset > (64 << 10)
+        except OSError:
+            backlog = False
+        skip = (lambda raw: b'"ev":"progress"' in raw) if backlog else None
+        self.state.feed_events(self.events.read(skip=skip))
+        while self.events.pending:
+            self.state.feed_events(self.events.read(skip=skip))
+        self.state.feed_samples(self.samples.read())
+        if self.board is None and (self.mirror / "results.json").is_file():
+            try:
+                rows = load_result_rows(self.mirror)
+            except Exception:
+                rows = []
+            self.board = next((r.get("board") for r in rows if r.get("board")), None)
+
+    def new_lines(self) -> list[str]:
+        lines = [ln.text for ln in self.state.log if ln.seq > self.printed]
+        if self.state.log:
+            self.printed = max(self.printed, self.state.log[-1].seq)
+        return lines
+
+
+class FleetView:
+    """Every host of a fleet run, polled together."""
+
+    def __init__(self, fleet_dir: str | Path, hosts: list[str], *, from_end: bool = False) -> None:
+        self.root = Path(fleet_dir)
+        self.hosts = list(hosts)
+        self.from_end = from_end
+        self.boards: dict[str, BoardFollower] = {}
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    def board(self, host: str) -> BoardFollower:
+        if host not in self.boards:
+            self.boards[host] = BoardFollower(self.root / host, from_end=self.from_end)
+        return self.boards[host]
+
+    def poll(self) -> list[BoardRow]:
+        self.entries = read_hosts(self.root)
+        rows = []
+        for host in self.hosts:
+            entry = self.entries.get(host, {})
+            b = self.board(host)
+            if (self.root / host).is_dir():
+                b.poll()
+            s = b.state
+            cur = s.current
+            sample = s.sample or {}
+            decode = s.decode_now if s.decoding else (s.last_rep or {}).get("decode_tps")
+            n_configs = s.n_configs
+            index = cur.index if cur is not None else None
+            if s.run_end is not None and n_configs is not None:
+                index = n_configs
+            host_board = (s.manifest.get("host") or {}).get("board_model") if s.manifest else None
+            rows.append(BoardRow(
+                host=host, board=entry.get("board") or b.board or host_board,
+                state=str(entry.get("state", "pending")), detail=entry.get("detail"),
+                config_index=index, n_configs=n_configs, decode_tps=decode,
+                power_w=sample.get("power_w"), temp_c=sample.get("temp_c_max"),
+                remote_status=entry.get("remote_status"),
+            ))
+        return rows

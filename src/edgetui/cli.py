@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profiles", metavar="DIR", dest="profiles_dir",  # `run` has a positional "profiles"
                    help="folder of profiles for the console (default ./profiles)")
     p.add_argument("--sysfs-root", metavar="DIR", help="a folder standing for / when reading sensors (tests, fixtures)")
+    p.add_argument("--fleet", metavar="INVENTORY",
+                   help="the console's queue runs on the hosts of this Ansible inventory (see `edgetui fleet`)")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     r = sub.add_parser("run", help="run profiles (headless, or in the console without --headless)")
@@ -162,14 +164,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _console(args: argparse.Namespace, results: list[str] | None = None, run_profiles: list[str] | None = None) -> int:
+def _console(args: argparse.Namespace, results: list[str] | None = None, run_profiles: list[str] | None = None,
+             fleet: str | None = None, fleet_out: str | None = None) -> int:
     try:
         from edgetui.tui.app import run_console
     except ImportError as exc:
         raise UserError(f"the console is not available ({exc}); use `edgetui run --headless`") from None
     return run_console(profiles_dir=getattr(args, "profiles_dir", None), files=getattr(args, "files", None) or [],
                        results=results, run_profiles=run_profiles,
-                       sysfs_root=getattr(args, "sysfs_root", None))
+                       sysfs_root=getattr(args, "sysfs_root", None),
+                       fleet=fleet or getattr(args, "fleet", None), fleet_out=fleet_out)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -33,11 +33,14 @@ class HostCheck:
         python = f.get("python_version") or f.get("probe_python_version")
         version = self.edgetui_version
         if version:
-            same = "this version" if version == __version__ else f"this controller has {__version__}: `fleet run` upgrades it"
+            same = "this version" if version == __version__ else \
+                f"this controller has {__version__}: `fleet run` upgrades it"
             edgetui = f"edgetui {version} ({same}) at {f.get('python')}"
+        elif f.get("python_is_default"):
+            edgetui = (f"edgetui not installed ({f.get('edgetui_error')}): `fleet run` installs it in "
+                       f"{f.get('dir')}/venv")
         else:
-            edgetui = f"edgetui not installed ({f.get('edgetui_error')}): `fleet run` installs it in {f.get('dir')}/venv" \
-                if f.get("python_is_default") else f"edgetui not usable at {f.get('python')}: {f.get('edgetui_error')}"
+            edgetui = f"edgetui not usable at {f.get('python')}: {f.get('edgetui_error')}"
         free = f.get("free_bytes")
         disk = f"{free / 1e9:.1f} GB free in {f.get('dir')}" if isinstance(free, (int, float)) else "free disk unknown"
         out = [f"{self.host}: reachable, Python {python}, {edgetui}, {disk}"]

@@ -64,8 +64,11 @@ def cmd_check(args: argparse.Namespace, say: Say) -> int:
     from edgetui.fleet.check import check_fleet
 
     say(f"checking the hosts of {args.inventory} ...")
-    checks = check_fleet(args.inventory, limit=_limit(args.limit),
-                         on_host=lambda c: [say(line) for line in c.lines()])
+    def tell(check) -> None:
+        for line in check.lines():
+            say(line)
+
+    checks = check_fleet(args.inventory, limit=_limit(args.limit), on_host=tell)
     bad = [c.host for c in checks if not c.reachable]
     say(f"{len(checks) - len(bad)} of {len(checks)} host(s) reachable" + (f"; not: {', '.join(bad)}" if bad else ""))
     return EXIT_FAILED_CONFIGS if bad else EXIT_OK

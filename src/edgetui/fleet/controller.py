@@ -99,10 +99,11 @@ class FleetController:
         self._pending_resume: list[str] = []
         self._deploys: list[threading.Thread] = []
         self.allow_remote_resume = False
+        self._control_seen: dict[str, int | None] = {}  # host -> mtime of the mirror's control.json sent
 
     # ------------------------------------------------------------------ creation
     @classmethod
-    def create(cls, fleet_dir: str | Path, inventory: str | Path, profile_paths: list[str], *,
+    def create(cls, fleet_dir: str | Path, inventory: str | Path, profile_paths: list[str | Path], *,
                limit: list[str] | None = None, wheel: str | None = None, on_line=None,
                options: FleetOptions | None = None) -> FleetController:
         """Check everything that can be checked here (exit code 2 material) and write fleet.json."""
@@ -110,7 +111,7 @@ class FleetController:
 
         if not profile_paths:
             raise UserError("name at least one profile, e.g. `edgetui fleet run hosts.ini profiles/smoke.toml`")
-        profiles = load_profiles(profile_paths)
+        profiles = load_profiles(list(profile_paths))
         names: dict[str, Path] = {}
         for p in profiles:
             if p.path.name in names:
@@ -245,12 +246,16 @@ class FleetController:
             old = self.followers.get(host)
             if old is not None and old.is_alive():
                 return
+            def on_state(state: str, detail: str | None) -> None:
+                self.dir.set_host(host, state, detail)
+
+            def on_status(status: str, pid: Any, offset: float) -> None:
+                self.dir.set_host(host, remote_status=status, remote_pid=pid, clock_offset=offset,
+                                  last_seen=time.time())
+
             f = RemoteFollower(
                 self.hosts[host], entry["python"], entry["remote_run"], self.dir.mirror(host),
-                on_state=lambda state, detail, h=host: self.dir.set_host(h, state, detail),
-                on_status=lambda status, pid, offset, h=host: self.dir.set_host(
-                    h, remote_status=status, remote_pid=pid, clock_offset=offset, last_seen=time.time()),
-                reconnect_for_s=self.options.reconnect_for_s, stop=self.stop,
+                on_state=on_state, on_status=on_status, reconnect_for_s=self.options.reconnect_for_s, stop=self.stop,
                 interval_s=self.options.stream_interval_s)
             self.followers[host] = f
         f.start()
@@ -267,11 +272,13 @@ class FleetController:
             from edgetui.run.child import tail_lines
 
             tail = tail_lines(mirror / "runner.log") if (mirror / "runner.log").exists() else ""
-            self.dir.set_host(host, "failed", "no run appeared on the board" + (f": {tail.splitlines()[-1]}" if tail else ""))
+            last = f": {tail.splitlines()[-1]}" if tail else ""
+            self.dir.set_host(host, "failed", f"no run appeared on the board{last}")
             return
         if f.end == "interrupted" and self.allow_remote_resume and host not in self._resumed:
             self._resumed.add(host)
-            self.dir.set_host(host, "ended", f"interrupted on the board after {done + bad}/{n} configurations; resuming it")
+            self.dir.set_host(host, "ended",
+                              f"interrupted on the board after {done + bad}/{n} configurations; resuming it")
             self._pending_resume.append(host)
             return
         hint = "; `edgetui fleet resume` continues it" if f.end == "interrupted" else ""
@@ -283,6 +290,8 @@ class FleetController:
     def run(self, *, deploy_plan: dict[str, str], follow: list[str], install: bool = True) -> int:
         """Deploy to some hosts, follow others, wait for every host to end, merge; the exit code."""
         view = FleetView(self.dir.root, list(self.hosts), from_end=True)
+        for host in self.hosts:  # requests already in a mirror were an earlier controller's to send
+            self._control_seen[host] = self._control_mtime(host)
         for host in follow:
             self._start_follower(host)
         if deploy_plan:
@@ -291,6 +300,7 @@ class FleetController:
         try:
             while True:
                 self._print_board_lines(view)
+                self._forward_controls()
                 for host, f in list(self.followers.items()):
                     if not f.is_alive() and id(f) not in reported:
                         reported.add(id(f))
@@ -307,6 +317,47 @@ class FleetController:
             self.stop.set()
         self._print_board_lines(view)
         return self.collect()
+
+    # ------------------------------------------------------------------ pause, skip, abort
+    def _control_mtime(self, host: str) -> int | None:
+        from edgetui.rundir.control import CONTROL_FILE
+
+        try:
+            return (self.dir.mirror(host) / CONTROL_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _forward_controls(self) -> None:
+        """The console's live screen on a board writes the mirror's control.json (pause, skip,
+        abort); the request goes to the board's run folder over SSH."""
+        for host, f in list(self.followers.items()):
+            mtime = self._control_mtime(host)
+            if mtime is None or mtime == self._control_seen.get(host) or not f.is_alive():
+                continue
+            self._control_seen[host] = mtime
+            try:
+                request = (self.dir.mirror(host) / "control.json").read_text()
+            except OSError:
+                continue
+            threading.Thread(target=self._send_control, args=(host, request), daemon=True).start()
+
+    def _send_control(self, host: str, request: str) -> None:
+        import subprocess
+
+        from edgetui.fleet.ssh import ssh_argv
+
+        entry = self.dir.hosts().get(host, {})
+        code = ("import json, sys; from edgetui.rundir.control import write_control; "
+                "write_control(sys.argv[1], **json.loads(sys.argv[2]))")
+        argv = ssh_argv(self.hosts[host], [entry["python"], "-c", code, entry["remote_run"], request],
+                        env=self.hosts[host].env)
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+            ok, why = proc.returncode == 0, (proc.stderr.strip().splitlines() or [""])[-1]
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            ok, why = False, str(exc)
+        sent = request.strip()
+        self.dir.say(host, f"sent to the board: {sent}" if ok else f"could not send {sent}: {why}")
 
     def _spawn_deploy(self, plan: dict[str, str], install: bool) -> None:
         t = threading.Thread(target=self._deploy, args=(plan, install), name="fleet-deploy", daemon=True)

@@ -33,15 +33,16 @@ class TaskResult:
 
     @property
     def message(self) -> str:
-        """Why it failed, in one or a few lines: the command's own error first, then Ansible's."""
+        """Why it failed, in a few lines: the command's own error first, then Ansible's; of a long
+        text the first line and the last two (ssh and pip put the point last)."""
         res = self.res
         for key in ("stderr", "msg", "stdout", "module_stderr", "module_stdout"):
             text = res.get(key)
             if isinstance(text, str) and text.strip():
-                lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-                if key in ("stderr", "module_stderr"):  # pip and Python put the point last
-                    lines = lines[-3:]
-                return " | ".join(lines[:3])[:600]
+                lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip().strip("@")]
+                if len(lines) > 3:
+                    lines = [lines[0], "...", *lines[-2:]]
+                return " | ".join(lines)[:600]
         return f"{self.task} {self.status}"
 
 
@@ -49,7 +50,10 @@ TaskCallback = Callable[[TaskResult], None]
 
 
 def _env() -> dict[str, str]:
-    env = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_DEPRECATION_WARNINGS": "0"}
+    env = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_DEPRECATION_WARNINGS": "0",
+           # ansible-runner turns host-key checking off unless told: it stays on (Ansible's own default),
+           # unless the user's environment says otherwise
+           "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True")}
     if "ANSIBLE_PYTHON_INTERPRETER" not in os.environ:
         env["ANSIBLE_PYTHON_INTERPRETER"] = "auto_silent"  # discovery as Ansible does it, without the warning
     return env

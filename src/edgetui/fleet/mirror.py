@@ -29,6 +29,9 @@ from edgetui.rundir.store import atomic_write
 STALL_S = 30.0  # no frame for this long (heartbeats come every 5 s): the connection is dead
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 _NAME = re.compile(r"^(logs/)?[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+# written into a mirror here, never fetched: the console's requests (sent to the board by the
+# controller) and its "outcome shown" mark
+LOCAL_ONLY = ("control.json", "console_seen")
 
 
 class ProtocolError(Exception):
@@ -53,7 +56,7 @@ class Mirror:
             return out
         for p in [*self.root.iterdir(), *((self.root / "logs").iterdir() if (self.root / "logs").is_dir() else [])]:
             name = p.relative_to(self.root).as_posix()
-            if p.is_file() and name not in WHOLE_FILES and _NAME.match(name):
+            if p.is_file() and name not in WHOLE_FILES and name not in LOCAL_ONLY and _NAME.match(name):
                 out[name] = p.stat().st_size
         return out
 

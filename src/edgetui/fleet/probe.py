@@ -1,6 +1,6 @@
 """What a board has, asked on the board itself: run there by Ansible's `script` module with the
-board's own Python 3, before edgetui may exist there, so it uses the standard library only and
-stays readable by old interpreters (no annotations, no walrus).
+board's own Python 3 (3.7 or later), before edgetui may exist there, so it uses the standard
+library only and nothing newer.
 
 One argument, a JSON object: {"python": PATH or null, "dir": PATH, "env": {NAME: VALUE},
 "sensors": true/false}. Prints one JSON object: the interpreter running the probe, the edgetui
@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 
-VERSION_SNIPPET = "import edgetui, sys; print(edgetui.__version__); print('%d.%d.%d' % sys.version_info[:3])"
+VERSION_SNIPPET = "import edgetui, sys; print(edgetui.__version__); print('.'.join(map(str, sys.version_info[:3])))"
 SENSORS_TIMEOUT_S = 60
 
 
@@ -39,9 +39,8 @@ def _free_bytes(path):
 
 def _python_version(python, env):
     try:
-        out = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=30,
-                             universal_newlines=True)
+        out = subprocess.run([python, "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
+                             capture_output=True, env=env, timeout=30, text=True)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -55,7 +54,7 @@ def probe(request):
     python = os.path.abspath(os.path.expanduser(request.get("python") or default_python))
     report = {
         "probe_python": sys.executable,
-        "probe_python_version": "%d.%d.%d" % sys.version_info[:3],
+        "probe_python_version": "{}.{}.{}".format(*sys.version_info[:3]),
         "home": os.path.expanduser("~"),
         "dir": folder,
         "python": python,
@@ -69,13 +68,13 @@ def probe(request):
         "sensors_error": None,
     }
     if not report["python_exists"]:
-        report["edgetui_error"] = "no Python at %s" % python
+        report["edgetui_error"] = f"no Python at {python}"
         return report
     try:
-        out = subprocess.run([python, "-c", VERSION_SNIPPET], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=env, timeout=60, universal_newlines=True)
+        out = subprocess.run([python, "-c", VERSION_SNIPPET], capture_output=True, env=env,
+                             timeout=60, text=True)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        report["edgetui_error"] = "could not run %s: %s" % (python, exc)
+        report["edgetui_error"] = f"could not run {python}: {exc}"
         return report
     if out.returncode == 0:
         lines = out.stdout.strip().splitlines()
@@ -83,16 +82,15 @@ def probe(request):
         report["python_version"] = lines[1].strip() if len(lines) > 1 else None
     else:
         report["python_version"] = _python_version(python, env)
-        report["edgetui_error"] = _last_line(out.stderr) or "exit code %d" % out.returncode
+        report["edgetui_error"] = _last_line(out.stderr) or f"exit code {out.returncode}"
     if request.get("sensors") and report["edgetui_version"]:
         try:
-            out = subprocess.run([python, "-m", "edgetui", "sensors", "--json"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, env=env, timeout=SENSORS_TIMEOUT_S,
-                                 universal_newlines=True)
+            out = subprocess.run([python, "-m", "edgetui", "sensors", "--json"], capture_output=True,
+                                 env=env, timeout=SENSORS_TIMEOUT_S, text=True)
             if out.returncode == 0:
                 report["sensors"] = json.loads(out.stdout)
             else:
-                report["sensors_error"] = _last_line(out.stderr) or "exit code %d" % out.returncode
+                report["sensors_error"] = _last_line(out.stderr) or f"exit code {out.returncode}"
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             report["sensors_error"] = str(exc)
     return report

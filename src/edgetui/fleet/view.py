@@ -139,3 +139,32 @@ class FleetView:
                 remote_status=entry.get("remote_status"),
             ))
         return rows
+
+
+def mirror_follower(fleet_dir: str | Path, host: str):
+    """A RunFollower (the console's live screen reads one) on a host's mirror: the runner's pid is
+    the board's, so whether it lives is what the board last said (hosts.json), and its event
+    times are the board's monotonic clock, so the follower's clock is ours plus the board's offset.
+    Pause, skip and abort write the mirror's control.json, which the controller sends to the board;
+    a resume is the fleet's (`edgetui fleet resume`), never a local runner on a mirror."""
+    import time
+
+    from edgetui.run.session import RunFollower
+
+    root = Path(fleet_dir)
+
+    def entry() -> dict[str, Any]:
+        return read_hosts(root).get(host, {})
+
+    def alive(pid: int | None) -> bool:
+        return entry().get("remote_status") in ("running", "starting")
+
+    offset = float(entry().get("clock_offset") or 0.0)
+
+    class MirrorFollower(RunFollower):
+        remote = True
+
+        def resume(self, sysfs_root: str | None = None) -> None:
+            raise OSError(f"this run is on {host}: continue it with `edgetui fleet resume {root}`")
+
+    return MirrorFollower(root / host, attach=True, alive=alive, clock=lambda: time.monotonic() + offset)

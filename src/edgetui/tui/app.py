@@ -42,8 +42,13 @@ class EdgeApp(App[int]):
                  results: list[str] | None = None, run_profiles: list[str] | None = None,
                  sysfs_root: str | None = None, runs_dir: str | Path | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 alive: Callable[[int | None], bool] = pid_alive, attach: bool = True) -> None:
+                 alive: Callable[[int | None], bool] = pid_alive, attach: bool = True,
+                 fleet: str | None = None, fleet_hosts: list[str] | None = None,
+                 fleet_out: str | None = None) -> None:
         super().__init__()
+        self.fleet_inventory = fleet  # the queue runs on these boards (tui/screens/fleet.py)
+        self.fleet_hosts = list(fleet_hosts or [])
+        self.fleet_out = fleet_out
         self.animation_level = "none"
         self.profiles_dir = profiles_dir
         self.files = list(files or []) + [p for p in (run_profiles or []) if p not in (files or [])]
@@ -107,6 +112,11 @@ class EdgeApp(App[int]):
         from edgetui.errors import UserError
         from edgetui.profiles.schema import load_profiles
 
+        if self.fleet_inventory:
+            from edgetui.tui.screens.fleet import start_fleet
+
+            start_fleet(self, profile_paths)
+            return
         try:
             profiles = load_profiles(profile_paths)
         except UserError as exc:
@@ -204,6 +214,13 @@ class EdgeApp(App[int]):
         if len(self.screen_stack) > 2:
             self.pop_screen()
 
+    def open_board(self, follower: RunFollower) -> None:
+        """A fleet board's live screen: its run folder as mirrored here."""
+        self.follower = follower
+        follower.poll()
+        self.show_live()
+        self._start_ticking()
+
     def show_live(self) -> None:
         if self.follower is None:
             return
@@ -242,9 +259,14 @@ class EdgeApp(App[int]):
 
 def run_console(*, profiles_dir: str | None = None, files: list[str] | None = None,
                 results: list[str] | None = None, run_profiles: list[str] | None = None,
-                sysfs_root: str | None = None) -> int:
+                sysfs_root: str | None = None, fleet: str | None = None, fleet_out: str | None = None) -> int:
     """`edgetui` (the console); returns the exit code."""
+    hosts = None
+    if fleet:  # read before the screen opens: a bad inventory is exit code 2 with its message
+        from edgetui.fleet.inventory import load_inventory
+
+        hosts = [h.name for h in load_inventory(fleet)]
     app = EdgeApp(profiles_dir=profiles_dir, files=files, results=results, run_profiles=run_profiles,
-                  sysfs_root=sysfs_root)
+                  sysfs_root=sysfs_root, fleet=fleet, fleet_hosts=hosts, fleet_out=fleet_out)
     app.run()
     return app.return_code or 0

@@ -127,6 +127,10 @@ class QueueScreen(Screen):
             with Vertical(id="queue-pane", classes="pane"):
                 yield DataTable(id="queue", cursor_type="row")
                 yield Static(id="queue-total")
+        if getattr(self.app, "fleet_inventory", None):  # `edgetui --fleet INVENTORY`: one row per board
+            from edgetui.tui.screens.fleet import FleetPane
+
+            yield FleetPane(self.app.fleet_inventory, self.app.fleet_hosts)  # type: ignore[attr-defined]
         yield Static(id="details")
         yield Static(id="run-banner")
         yield Footer(compact=True)

@@ -1,0 +1,237 @@
+"""The fleet's parts on their own, without SSH: the board-side streamer and the controller's
+mirror (byte offsets, reconnection, a torn line cut, refused names), the ssh command line,
+inventories read by Ansible, the merge with fleet_host, and bad input refused with exit code 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_cli
+from result_rows import make_row
+from sshd import ansible_missing
+
+from edgetui.errors import UserError
+from edgetui.fleet.inventory import FleetHost, hosts_of
+from edgetui.fleet.mirror import FrameReader, Mirror, ProtocolError
+from edgetui.fleet.ssh import ssh_argv
+from edgetui.fleet.stream import Streamer
+
+needs_ansible = pytest.mark.skipif(bool(ansible_missing()), reason=ansible_missing() or "ansible present")
+
+
+def _frames(data: bytes) -> list[tuple[dict, bytes]]:
+    """The frames in data, read the way the controller reads ssh's stdout."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        f.write(data)
+        f.seek(0)
+        reader = FrameReader(f.fileno())
+        out = []
+        while reader.fill(1.0) or not reader.eof:
+            while (frame := reader.next()) is not None:
+                out.append(frame)
+        assert not reader.buf, "bytes left over after the last frame"
+    return out
+
+
+def _stream_once(run: Path, offsets: dict[str, int]) -> tuple[list[tuple[dict, bytes]], Streamer]:
+    buf = io.BytesIO()
+    s = Streamer(run, offsets, buf)
+    s.send_new_bytes()
+    s.beat(*s.status(), force=True)
+    return _frames(buf.getvalue()), s
+
+
+def _apply(mirror: Mirror, frames) -> None:
+    for header, payload in frames:
+        if "truncate" in header:
+            mirror.truncate(header["f"], header["truncate"])
+        elif header.get("whole"):
+            mirror.whole(header["f"], payload)
+        elif "o" in header:
+            mirror.append(header["f"], header["o"], payload)
+
+
+def _fake_run(root: Path) -> None:
+    (root / "logs").mkdir(parents=True)
+    (root / "run.json").write_text(json.dumps({"schema": 1, "status": "finished", "configs": []}))
+    (root / "events.jsonl").write_text('{"ev":"run_start","t":1}\n')
+    (root / "samples.jsonl").write_bytes(os.urandom(300_000).hex().encode() + b"\n")  # several frames
+    (root / "logs" / "abc.log").write_text("loading\n")
+
+
+def test_mirror_follows_by_offset_and_resumes_without_duplicates(tmp_path):
+    run, local = tmp_path / "board-run", tmp_path / "mirror"
+    _fake_run(run)
+    mirror = Mirror(local)
+    frames, _ = _stream_once(run, mirror.offsets())
+    _apply(mirror, frames)
+    assert any(h.get("status") == "finished" for h, _ in frames)
+    for name in ("run.json", "events.jsonl", "samples.jsonl", "logs/abc.log"):
+        assert (local / name).read_bytes() == (run / name).read_bytes(), name
+    # the board appends; a new connection asks from what is held and gets only the new bytes
+    with (run / "events.jsonl").open("a") as f:
+        f.write('{"ev":"run_end","t":2}\n')
+    frames, _ = _stream_once(run, mirror.offsets())
+    appended = [(h, p) for h, p in frames if h.get("f") == "events.jsonl"]
+    assert appended == [({"f": "events.jsonl", "o": 25, "n": 23}, b'{"ev":"run_end","t":2}\n')]
+    assert not [h for h, _ in frames if h.get("f") == "samples.jsonl"]
+    _apply(mirror, frames)
+    assert (local / "events.jsonl").read_bytes() == (run / "events.jsonl").read_bytes()
+    # a frame that overlaps what is held (a reconnection mid-frame) is not written twice
+    mirror.append("events.jsonl", 0, (run / "events.jsonl").read_bytes())
+    assert (local / "events.jsonl").read_bytes() == (run / "events.jsonl").read_bytes()
+    with pytest.raises(ProtocolError):  # a gap is refused, never papered over
+        mirror.append("events.jsonl", 10_000, b"x")
+
+
+def test_a_line_cut_on_the_board_is_cut_in_the_mirror(tmp_path):
+    run, local = tmp_path / "board-run", tmp_path / "mirror"
+    _fake_run(run)
+    mirror = Mirror(local)
+    with (run / "events.jsonl").open("a") as f:
+        f.write('{"ev":"torn')
+    _apply(mirror, _stream_once(run, mirror.offsets())[0])
+    (run / "events.jsonl").write_text('{"ev":"run_start","t":1}\n')  # `edgetui run --resume` repairs the tail
+    frames, _ = _stream_once(run, mirror.offsets())
+    assert ({"f": "events.jsonl", "truncate": 25}, b"") in frames
+    _apply(mirror, frames)
+    assert (local / "events.jsonl").read_bytes() == (run / "events.jsonl").read_bytes()
+
+
+def test_a_board_cannot_write_outside_its_mirror(tmp_path):
+    mirror = Mirror(tmp_path / "m")
+    for name in ("../x", "/etc/passwd", "logs/../../x", ".hidden", "a/b/c"):
+        with pytest.raises(ProtocolError):
+            mirror.append(name, 0, b"x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_streamer_ends_with_the_runs_status_after_sending_everything(tmp_path):
+    run = tmp_path / "run"
+    _fake_run(run)
+    buf = io.BytesIO()
+    assert Streamer(run, {}, buf, interval_s=0.01).run() == 0
+    frames = _frames(buf.getvalue())
+    assert frames[-1][0] == {"end": "finished"}
+    names = {h["f"] for h, _ in frames if "f" in h}
+    assert {"run.json", "events.jsonl", "samples.jsonl", "logs/abc.log"} <= names
+
+
+def test_streamer_gives_up_on_a_run_that_never_appears(tmp_path):
+    buf = io.BytesIO()
+    Streamer(tmp_path / "nothing", {}, buf, interval_s=0.01, wait_start_s=0.05).run()
+    assert _frames(buf.getvalue())[-1][0] == {"end": "missing"}
+
+
+def test_ssh_command_line_is_ansibles_connection_with_host_keys_checked():
+    host = FleetHost("pi5", {"ansible_host": "10.0.0.5", "ansible_port": 2222, "ansible_user": "pi",
+                             "ansible_ssh_private_key_file": "~/.ssh/pi", "ansible_ssh_common_args": "-o ProxyJump=gw",
+                             "edgetui_env": {"A": "1 2"}})
+    argv = ssh_argv(host, ["/opt/e/bin/python", "-m", "edgetui.fleet.stream", "/runs/x y"], env=host.env)
+    assert argv[0] == "ssh" and "BatchMode=yes" in argv
+    assert not any("StrictHostKeyChecking" in a or "UserKnownHostsFile=/dev/null" in a for a in argv)
+    assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "pi"
+    assert argv[argv.index("-i") + 1] == os.path.expanduser("~/.ssh/pi")
+    assert "ProxyJump=gw" in argv
+    assert argv[-3:-1] == ["--", "10.0.0.5"]
+    assert argv[-1] == "env 'A=1 2' /opt/e/bin/python -m edgetui.fleet.stream '/runs/x y'"
+    # a bare inventory name is an ssh alias: ~/.ssh/config decides, as it does for Ansible
+    bare = ssh_argv(FleetHost("jetson"), ["true"])
+    assert bare[-2:] == ["jetson", "true"] and "-p" not in bare and "-l" not in bare
+
+
+def test_hosts_of_walks_groups_in_order():
+    listing = {"_meta": {"hostvars": {"c": {}}}, "all": {"children": ["ungrouped", "pis"]},
+               "ungrouped": {"hosts": ["a"]}, "pis": {"hosts": ["b", "a"], "children": ["x"]}, "x": {"hosts": ["d"]}}
+    assert hosts_of(listing) == ["a", "b", "d", "c"]
+
+
+@needs_ansible
+def test_inventory_is_read_by_ansible(tmp_path):
+    from edgetui.fleet.inventory import load_inventory
+
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("[pis]\npi5a ansible_host=10.0.0.5 edgetui_dir=/opt/edgetui edgetui_board='Pi 5 (fan)'\n"
+                   "pi5b\n[pis:vars]\nansible_user=pi\nedgetui_python=/opt/venv/bin/python\n"
+                   "[jetsons]\norin edgetui_pip_args='--extra-index-url https://example.invalid/simple'\n")
+    hosts = {h.name: h for h in load_inventory(inv)}
+    assert list(hosts) == ["pi5a", "pi5b", "orin"]
+    assert hosts["pi5a"].dir == "/opt/edgetui" and hosts["pi5a"].board == "Pi 5 (fan)"
+    assert hosts["pi5b"].python == "/opt/venv/bin/python" and hosts["pi5b"].vars["ansible_user"] == "pi"
+    assert hosts["pi5b"].dir == "~/edgetui" and hosts["orin"].python is None
+    assert hosts["orin"].pip_args == ["--extra-index-url", "https://example.invalid/simple"]
+    yml = tmp_path / "hosts.yml"
+    yml.write_text("all:\n  hosts:\n    rock5b:\n      edgetui_env: {EDGETUI_CACHE_DIR: /data/models}\n")
+    assert load_inventory(yml)[0].env == {"EDGETUI_CACHE_DIR": "/data/models"}
+
+
+@needs_ansible
+@pytest.mark.parametrize("text, expect", [
+    ("[pis]\npi5 edgetui_pyhton=/x\n", 'unknown variable edgetui_pyhton (did you mean "edgetui_python"?)'),
+    ("[pis]\npi5 ansible_connection=local\n", "SSH only"),
+    ("[pis]\n", "no hosts in this inventory"),
+])
+def test_bad_inventory_is_refused_naming_the_host(tmp_path, text, expect):
+    from edgetui.fleet.inventory import load_inventory
+
+    inv = tmp_path / "hosts.ini"
+    inv.write_text(text)
+    with pytest.raises(UserError) as err:
+        load_inventory(inv)
+    assert expect in str(err.value) and str(inv) in str(err.value)
+
+
+def test_merge_marks_every_row_with_its_host_and_ranks_them_apart(tmp_path):
+    from edgetui.fleet.merge import merge
+    from edgetui.ranking.cli import format_ranking
+    from edgetui.ranking.rank import load_results, rank
+    from edgetui.rundir.store import RunStore
+
+    for host, tps in (("pi5-a", 20.0), ("pi5-b", 22.0)):  # two identical boards: same board, same config
+        RunStore(tmp_path / host).write_results([make_row("c1", board="Raspberry Pi 5 8 GB",
+                                                         decode_tps_mean=tps)])
+    rows = merge(tmp_path, ["pi5-a", "pi5-b", "never-started"])
+    assert [r["fleet_host"] for r in rows] == ["pi5-a", "pi5-b"]
+    ranking = rank(load_results([tmp_path]), {"decode_tps": 1})
+    assert ranking.table["fleet_host"].to_list() == ["pi5-b", "pi5-a"]
+    text = format_ranking(ranking)
+    assert "fleet_host" in text.splitlines()[0]
+    assert "pi5-b" in text.splitlines()[2] and "pi5-a" in text.splitlines()[3]
+    # the merged CSV carries the column too
+    assert "fleet_host" in (tmp_path / "results.csv").read_text().splitlines()[0]
+
+
+@needs_ansible
+def test_fleet_run_refuses_bad_input_before_anything_runs(tmp_path):
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("[pis]\npi5 ansible_host=127.0.0.1 ansible_port=9\n")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nrepetitons = 3\n')
+    smoke = str(REPO / "profiles" / "smoke.toml")
+    cases = [
+        (["fleet", "run", str(tmp_path / "none.ini"), smoke, "--headless"], "no such inventory"),
+        (["fleet", "run", str(inv), str(bad), "--headless"], "repetitons"),
+        (["fleet", "run", str(inv), smoke, "--headless", "--wheel", str(tmp_path)], "no edgetui 0.1.0 wheel"),
+        (["fleet", "status", str(tmp_path)], "not a fleet run folder"),
+        (["fleet", "resume", str(tmp_path)], "not a fleet run folder"),
+    ]
+    for args, expect in cases:
+        proc = run_cli(*args, "--out", str(tmp_path / "out")) if args[1] == "run" else run_cli(*args)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert expect in proc.stderr, (args, proc.stderr)
+    assert not (tmp_path / "out" / "fleet.json").exists()
+
+
+def test_readme_lists_every_host_variable():
+    from edgetui.fleet.inventory import HOST_VARS
+
+    readme = (REPO / "README.md").read_text()
+    for key, doc in HOST_VARS.items():
+        assert f"| `{key}` | {doc} |" in readme, f"README lacks host variable {key}"

@@ -1,0 +1,266 @@
+"""The fleet end to end on this machine, loopback only: an sshd of the test's own on 127.0.0.1
+(tests/sshd.py) and an inventory of "boards" that all point at it, each with its own edgetui_dir
+and sysfs fixture (so each reports a different board). The board's edgetui is this very Python
+(edgetui_python), so nothing is installed over the network, except in the install test, which
+installs a wheel built here into a fresh venv.
+
+Slow: each test runs the smoke profile for real on 2-3 boards at once, on a shared 2-core
+machine; every wait is generous and none is a timing assertion."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import EDGETUI, REPO, run_cli
+from sshd import LoopbackSshd, ansible_missing, find_sshd, free_port
+
+SSHD, _why = find_sshd()
+_why = _why or ansible_missing()
+pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.skipif(bool(_why), reason=f"fleet tests: {_why}")]
+
+FIXTURES = REPO / "tests" / "fixtures"
+SMOKE = REPO / "profiles" / "smoke.toml"
+# inventory host -> the sysfs fixture it stands on, and the board that fixture is
+BOARDS = {"pi5": ("rpi5", "Raspberry Pi 5"), "orin": ("jetson-orin-nano", "Jetson Orin Nano"),
+          "rock": ("rock5b", "ROCK 5B")}
+LONG = 900  # seconds: a whole fleet run on a loaded machine
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = LoopbackSshd(tmp_path_factory.mktemp("sshd"), SSHD)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fleet_env(tmp_path, smollm2_path):
+    """The environment of the controller: Ansible's control sockets and temp files kept in the test's folder."""
+    env = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp"), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp")}
+    yield env
+    _kill_board_runs(tmp_path)
+
+
+def _kill_board_runs(tmp_path: Path) -> None:
+    """A failed test must not leave the boards' detached runners busy on the shared machine."""
+    for hosts_json in tmp_path.glob("*/hosts.json"):
+        for entry in json.loads(hosts_json.read_text()).values():
+            pid = entry.get("remote_pid")
+            try:
+                proc = psutil.Process(pid) if pid else None
+                if proc is not None and any("edgetui" in part for part in proc.cmdline()):
+                    proc.kill()
+            except psutil.Error:
+                pass
+
+
+def board_vars(tmp_path: Path, host: str, fixture: str) -> dict:
+    root = FIXTURES / fixture
+    env = {"PYTHONPATH": str(REPO / "src"), "EDGETUI_SYSFS_ROOT": str(root)}
+    if (root / "bin").is_dir():  # vcgencmd, nvpmodel: the fixture's recorded tools
+        env["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    if os.environ.get("EDGETUI_CACHE_DIR"):
+        env["EDGETUI_CACHE_DIR"] = os.environ["EDGETUI_CACHE_DIR"]
+    return {"edgetui_dir": str(tmp_path / "boards" / host), "edgetui_python": sys.executable, "edgetui_env": env}
+
+
+def write_inventory(tmp_path: Path, sshd: LoopbackSshd, hosts: dict[str, dict]) -> Path:
+    """A YAML inventory (JSON is YAML) with these hosts behind the test's sshd."""
+    inv = tmp_path / "fleet.yml"
+    inv.write_text(json.dumps({"all": {"vars": sshd.ssh_vars(), "hosts": hosts}}, indent=1))
+    return inv
+
+
+def start_controller(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen([*EDGETUI, *args], cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, **env), start_new_session=True)
+
+
+def wait_for(what: str, cond, timeout: float = 600, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.2)
+    tail = log.read_text()[-3000:] if log and log.exists() else ""
+    pytest.fail(f"timed out waiting for {what}\n{tail}")
+
+
+def hosts_state(fleet: Path) -> dict:
+    try:
+        return json.loads((fleet / "hosts.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def mirror_events(fleet: Path, host: str) -> list[str]:
+    path = fleet / host / "events.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line).get("ev"))
+        except ValueError:
+            pass
+    return out
+
+
+def remote_run_dir(fleet: Path, host: str) -> Path:
+    return Path(hosts_state(fleet)[host]["remote_run"])
+
+
+def assert_mirror_is_the_boards_run(fleet: Path, host: str) -> None:
+    """Nothing lost, nothing twice: every file of the board's run folder, byte for byte."""
+    remote = remote_run_dir(fleet, host)
+    theirs = {p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file()} - {"control.json"}
+    mine = {p.relative_to(fleet / host).as_posix() for p in (fleet / host).rglob("*") if p.is_file()}
+    assert theirs == mine, (host, theirs ^ mine)
+    for name in theirs:
+        assert (remote / name).read_bytes() == (fleet / host / name).read_bytes(), (host, name)
+
+
+def merged_rows(fleet: Path) -> list[dict]:
+    return json.loads((fleet / "results.json").read_text())["rows"]
+
+
+def fleet_events(fleet: Path, host: str) -> list[dict]:
+    return [json.loads(ln) for ln in (fleet / "fleet-events.jsonl").read_text().splitlines()
+            if json.loads(ln)["host"] == host]
+
+
+def test_check_reports_each_host_and_keeps_host_keys_checked(tmp_path, sshd, fleet_env):
+    # "stranger" is the same server under another name, whose known_hosts entry holds another key.
+    # (Another name, so that Ansible's shared ssh connection to 127.0.0.1 is not reused for it.)
+    wrong = tmp_path / "wrong_known_hosts"
+    other = LoopbackSshd(tmp_path / "other-keys", SSHD)  # keys only; never started
+    wrong.write_text(f"[localhost]:{sshd.port} {Path(f'{other.host_key}.pub').read_text()}")
+    hosts = {h: board_vars(tmp_path, h, fx) for h, (fx, _) in BOARDS.items()}
+    hosts["gone"] = {"ansible_port": str(free_port())}
+    hosts["stranger"] = {**sshd.ssh_vars(known_hosts=wrong), "ansible_host": "localhost"}
+    inv = write_inventory(tmp_path, sshd, hosts)
+    proc = run_cli("fleet", "check", str(inv), env=fleet_env, timeout=LONG)
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    for host, (_, board) in BOARDS.items():
+        line = next(ln for ln in out.splitlines() if ln.startswith(f"{host}: "))
+        assert "reachable, Python" in line and "edgetui 0.1.0 (this version)" in line and "GB free" in line, line
+        board_line = out.splitlines()[out.splitlines().index(line) + 1]
+        assert board in board_line, (host, board_line)
+    assert "gone: NOT REACHABLE" in out and "Connection refused" in out
+    assert "stranger: NOT REACHABLE" in out and "Host key verification failed" in out
+    assert "3 of 5 host(s) reachable; not: gone, stranger" in out
+
+
+def test_smoke_across_three_boards_through_an_sshd_restart_with_one_host_unreachable(tmp_path, sshd, fleet_env):
+    hosts = {h: board_vars(tmp_path, h, fx) for h, (fx, _) in BOARDS.items()}
+    hosts["gone"] = {"ansible_port": str(free_port())}
+    inv = write_inventory(tmp_path, sshd, hosts)
+    fleet, log = tmp_path / "fleet", tmp_path / "controller.log"
+    proc = start_controller(["fleet", "run", str(inv), str(SMOKE), "--out", str(fleet), "--headless"], fleet_env, log)
+
+    def mid_run():  # two or more boards measuring: their followers are connected and their runs not over
+        busy = [h for h in BOARDS if "config_start" in mirror_events(fleet, h)
+                and "run_end" not in mirror_events(fleet, h)
+                and hosts_state(fleet).get(h, {}).get("state") == "following"]
+        return busy if len(busy) >= 2 else None
+
+    dropped = wait_for("two boards mid-run", mid_run, log=log)
+    sshd.stop()  # every connection ends, as a network drop would
+    time.sleep(3)
+    sshd.start()
+    assert proc.wait(LONG) == 1, log.read_text()[-3000:]  # 1: the unreachable host could not run
+    out = log.read_text()
+    assert "[gone] failed: unreachable" in out
+    for host in BOARDS:
+        assert f"[{host}] edgetui 0.1.0 already there: nothing installed" in out
+        assert_mirror_is_the_boards_run(fleet, host)
+    for host in dropped:
+        states = [e["state"] for e in fleet_events(fleet, host)]
+        assert "reconnecting" in states, (host, states)
+        again = [e for e in fleet_events(fleet, host) if e["state"] == "following" and "again" in (e["detail"] or "")]
+        assert again, (host, fleet_events(fleet, host))
+    rows = merged_rows(fleet)
+    assert sorted(r["fleet_host"] for r in rows) == sorted(BOARDS)  # every host's row, exactly once
+    assert all(r["status"] == "done" for r in rows)
+    for r in rows:
+        assert BOARDS[r["fleet_host"]][1] in r["board"], r
+    rank = run_cli("rank", str(fleet))
+    assert rank.returncode == 0 and "fleet_host" in rank.stdout
+    status = run_cli("fleet", "status", str(fleet))
+    assert status.returncode == 0 and "controller: not running" in status.stdout
+    assert "gone  failed" in status.stdout.replace("    ", "  ")
+
+
+def test_controller_killed_mid_run_then_resume_collects(tmp_path, sshd, fleet_env):
+    two = {h: BOARDS[h] for h in ("pi5", "orin")}
+    inv = write_inventory(tmp_path, sshd, {h: board_vars(tmp_path, h, fx) for h, (fx, _) in two.items()})
+    fleet, log = tmp_path / "fleet", tmp_path / "controller.log"
+    proc = start_controller(["fleet", "run", str(inv), str(SMOKE), "--out", str(fleet), "--headless"], fleet_env, log)
+    wait_for("both boards followed mid-run", lambda: all(
+        hosts_state(fleet).get(h, {}).get("state") == "following" and "config_start" in mirror_events(fleet, h)
+        for h in two), log=log)
+    os.killpg(proc.pid, signal.SIGKILL)  # the controller and its ssh children, as a closed terminal would
+    proc.wait(30)
+    # the boards' runs never depended on the controller: they finish on their own
+    for h in two:
+        manifest = remote_run_dir(fleet, h) / "run.json"
+        wait_for(f"{h}'s run to finish on the board",
+                 lambda m=manifest: json.loads(m.read_text()).get("status") == "finished", timeout=LONG)
+    status = run_cli("fleet", "status", str(fleet))
+    assert "controller: not running" in status.stdout and "edgetui fleet resume" in status.stdout, status.stdout
+    assert not (fleet / "results.json").exists()
+    resumed = run_cli("fleet", "resume", str(fleet), env=fleet_env, timeout=LONG)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    for h in two:
+        assert f"[{h}] collected: finished on the board: 1 of 1 configurations done" in resumed.stdout
+        assert_mirror_is_the_boards_run(fleet, h)
+    assert sorted(r["fleet_host"] for r in merged_rows(fleet)) == sorted(two)
+    again = run_cli("fleet", "resume", str(fleet), env=fleet_env, timeout=LONG)  # nothing left: nothing twice
+    assert again.returncode == 0 and sorted(r["fleet_host"] for r in merged_rows(fleet)) == sorted(two)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)]
+    # with this venv's own setuptools when it can build wheels, else in pip's isolated build (from PyPI)
+    proc = subprocess.run([*build, "--no-build-isolation"], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        proc = subprocess.run(build, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.skip(f"could not build an edgetui wheel here: {proc.stderr[-500:]}")
+    return out
+
+
+def test_install_from_a_copied_wheel_then_nothing_installed_the_second_time(tmp_path, sshd, fleet_env, wheel):
+    # A board without edgetui: the venv is made in its edgetui_dir and the wheel built here is copied and
+    # installed (--no-deps: the test must not fetch llama-cpp-python and the rest; the run then cannot
+    # start there, which is that host's failure, reported with its reason).
+    fresh = {"edgetui_dir": str(tmp_path / "boards" / "fresh"), "edgetui_pip_args": "--no-deps --no-index"}
+    inv = write_inventory(tmp_path, sshd, {"fresh": fresh})
+    first = run_cli("fleet", "run", str(inv), str(SMOKE), "--out", str(tmp_path / "f1"), "--headless",
+                    "--wheel", str(wheel), env=fleet_env, timeout=LONG)
+    venv_python = tmp_path / "boards" / "fresh" / "venv" / "bin" / "python"
+    assert f"[fresh] installed edgetui 0.1.0 into {venv_python}" in first.stdout, first.stdout + first.stderr
+    version = subprocess.run([str(venv_python), "-c", "import edgetui; print(edgetui.__version__)"],
+                             capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert version.stdout.strip() == "0.1.0"
+    assert first.returncode == 1 and "[fresh] failed: launch failed" in first.stdout
+    assert "No module named" in first.stdout  # the reason, from the board
+    second = run_cli("fleet", "run", str(inv), str(SMOKE), "--out", str(tmp_path / "f2"), "--headless",
+                     "--wheel", str(wheel), env=fleet_env, timeout=LONG)
+    assert "[fresh] edgetui 0.1.0 already there: nothing installed" in second.stdout, second.stdout
+    assert "installed edgetui" not in second.stdout

@@ -191,7 +191,8 @@ def test_bad_inventory_is_refused_naming_the_host(tmp_path, text, expect):
 def test_merge_marks_every_row_with_its_host_and_ranks_them_apart(tmp_path):
     from edgetui.fleet.merge import merge
     from edgetui.ranking.cli import format_ranking
-    from edgetui.ranking.rank import load_results, rank
+    from edgetui.ranking.rank import rank
+    from edgetui.ranking.sources import load_results
     from edgetui.rundir.store import RunStore
 
     for host, tps in (("pi5-a", 20.0), ("pi5-b", 22.0)):  # two identical boards: same board, same config

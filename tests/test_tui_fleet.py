@@ -144,3 +144,28 @@ def test_launch_controller_is_a_detached_headless_fleet_run(tmp_path, monkeypatc
     assert cmd[2:5] == ["edgetui", "fleet", "run"] and cmd[-3:] == ["--out", str(tmp_path / "f"), "--headless"]
     assert kw["start_new_session"] and (tmp_path / "f" / "controller.log").exists()
     assert json.dumps(cmd)  # plain strings only
+
+
+@pytest.mark.asyncio
+async def test_the_results_screen_shows_each_rows_inventory_host(tmp_path):
+    from edgetui.fleet.merge import merge
+    from edgetui.tui.screens.results import ResultsScreen
+
+    root = fleet_dir(tmp_path)
+    shutil.copytree(RECORDED / "run-rpi5", root / "pi5-twin")  # an identical board, another host
+    merge(root, ["pi5", "pi5-twin", "orin"])
+    app = EdgeApp(results=[str(root)], runs_dir=tmp_path / "runs", attach=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        for _ in range(50):  # the ranking is made in a worker
+            await pilot.pause(0.1)
+            screen = app.screen
+            if isinstance(screen, ResultsScreen) and screen.view is not None:
+                break
+        assert isinstance(screen, ResultsScreen) and screen.view is not None
+        assert ("fleet_host", "host\n") in screen.columns()
+        from collections import Counter
+
+        shown = Counter(screen.view.column_texts("fleet_host"))
+        rows = json.loads((root / "results.json").read_text())["rows"]
+        assert shown == Counter(r["fleet_host"] for r in rows if r["status"] == "done")
+        assert shown["pi5"] == shown["pi5-twin"] >= 1  # the twins stay apart, row for row

@@ -133,7 +133,9 @@ def _drive(controller, say, *, deploy_plan, follow) -> int:
 def ranking_text(fleet_dir: Path) -> str | None:
     """The merged ranking as `edgetui rank FLEET_RUN` prints it, or None when no row finished."""
     from edgetui.ranking.cli import format_ranking
-    from edgetui.ranking.rank import DEFAULT_WEIGHTS, load_results, rank
+    from edgetui.ranking.criteria import DEFAULT_WEIGHTS
+    from edgetui.ranking.rank import rank
+    from edgetui.ranking.sources import load_results
 
     try:
         ranking = rank(load_results([fleet_dir]), dict(DEFAULT_WEIGHTS))

@@ -11,7 +11,7 @@ from typing import Any
 
 from edgetui.fleet.layout import read_hosts
 from edgetui.rundir.follow import JsonlTail, LiveState
-from edgetui.rundir.store import RunStore, load_result_rows, read_jsonl
+from edgetui.rundir.store import RunStore, read_jsonl
 
 
 @dataclass
@@ -86,11 +86,9 @@ class BoardFollower:
             self.state.feed_events(self.events.read(skip=skip))
         self.state.feed_samples(self.samples.read())
         if self.board is None and (self.mirror / "results.json").is_file():
-            try:
-                rows = load_result_rows(self.mirror)
-            except Exception:
-                rows = []
-            self.board = next((r.get("board") for r in rows if r.get("board")), None)
+            from edgetui.fleet.merge import run_rows
+
+            self.board = next((r.get("board") for r in run_rows(self.mirror) if r.get("board")), None)
 
     def new_lines(self) -> list[str]:
         lines = [ln.text for ln in self.state.log if ln.seq > self.printed]

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Static
 
 from edgetui.fleet.layout import CONTROLLER_LOG
 from edgetui.fleet.view import BoardRow, FleetView, mirror_follower
-from edgetui.rundir.follow import fmt_num
+from edgetui.fmt import number as fmt_num
 
 POLL_S = 0.5
 STATE_STYLES = {"failed": "bold red", "lost": "bold red", "reconnecting": "yellow", "collected": "green",

@@ -300,7 +300,8 @@ class ResultsScreen(Screen):
         if self.view is None:
             return catalogue(self.weights, self.include_failed, with_config=False)
         shown = self.view.settings  # what the table shows, until the next ranking arrives
-        return catalogue(shown.weights, shown.include_failed, with_config=bool(self.view.varying))
+        return catalogue(shown.weights, shown.include_failed, with_config=bool(self.view.varying),
+                         with_host=self.view.loaded.has_host)
 
     def fit_columns(self) -> Layout:
         table = self.query_one("#ranking", FrameTable)

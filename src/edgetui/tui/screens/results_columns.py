@@ -22,10 +22,10 @@ SHORT = {
 }
 FIXED_COLUMNS = 2  # rank and score stay in view when the other columns scroll
 # names, unlike figures, may be cut (with an ellipsis) to keep them in view: (most, least) width
-NAME_WIDTHS = {"board": (22, 8), "config": (24, 6), "model": (40, 12)}
+NAME_WIDTHS = {"board": (22, 8), "config": (24, 6), "model": (40, 12), "fleet_host": (16, 6)}
 # the names before the first criterion give room, in this order, so that it stays in view
 MAKE_ROOM = ("config", "model")
-LEFT = {"model", "board", "config", "status", "missing"}
+LEFT = {"model", "board", "fleet_host", "config", "status", "missing"}
 STYLES = {"score": "bold", "missing": "yellow"}
 
 
@@ -36,10 +36,12 @@ class Layout:
     hidden_right: int  # columns that did not fit to the right
 
 
-def catalogue(weights: dict[str, float], include_failed: bool, with_config: bool) -> list[tuple[str, str]]:
+def catalogue(weights: dict[str, float], include_failed: bool, with_config: bool,
+              with_host: bool = False) -> list[tuple[str, str]]:
     """Every (column key, header) in display order: rank (with the Pareto mark) and score, the
     model and its configuration (the parameters that vary), the status when failed rows are
-    shown, the criteria that count, the board, the other criteria, what is missing."""
+    shown, the criteria that count, the board (and a fleet's inventory host), the other
+    criteria, what is missing."""
     cols = [("rank", "#\n"), ("score", "score\n"), ("model", "model\n")]
     if with_config:
         cols.append(("config", "configuration\n"))
@@ -50,6 +52,8 @@ def catalogue(weights: dict[str, float], include_failed: bool, with_config: bool
         c = CRITERIA[key]
         cols.append((criterion_key(key), f"{SHORT.get(key, c.label)} ×{weights[key]:g}\n{c.unit}"))
     cols.append(("board", "board\n"))
+    if with_host:  # a fleet's rows: two identical boards told apart by their inventory host
+        cols.append(("fleet_host", "host\n"))
     for key in CRITERIA:
         if key not in selected:
             c = CRITERIA[key]

@@ -112,10 +112,11 @@ class Loaded:
             texts = texts.with_columns(pl.when(gross).then(pl.col(net) + " (gross)").otherwise(pl.col(net)))
         status = df["status"]
         texts = texts.with_columns(
-            *(df[c].cast(pl.String).alias(c) for c in ("model", "board") if c in df.columns),
+            *(df[c].cast(pl.String).alias(c) for c in ("model", "board", "fleet_host") if c in df.columns),
             status.alias("status"),
             pl.when(status == "failed").then(pl.lit("red")).otherwise(None).alias("status:style"))
         self.texts = texts
+        self.has_host = "fleet_host" in df.columns and df["fleet_host"].drop_nulls().len() > 0
         self.keys = df.select(pl.concat_str([pl.col("source").fill_null(""), pl.col("config_id")], separator="|")
                               ).to_series().to_numpy()
         self._rowsets: dict[tuple[Any, ...], RowSet] = {}

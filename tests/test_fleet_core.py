@@ -236,3 +236,17 @@ def test_readme_lists_every_host_variable():
     readme = (REPO / "README.md").read_text()
     for key, doc in HOST_VARS.items():
         assert f"| `{key}` | {doc} |" in readme, f"README lacks host variable {key}"
+
+
+def test_fleet_run_without_headless_opens_the_console_on_the_fleet(monkeypatch, tmp_path):
+    import edgetui.tui.app as app_module
+    from edgetui.cli import main
+
+    seen = {}
+    monkeypatch.setattr(app_module, "run_console", lambda **kw: seen.update(kw) or 0)
+    smoke = str(REPO / "profiles" / "smoke.toml")
+    assert main(["fleet", "run", "hosts.ini", smoke, "--out", str(tmp_path / "f")]) == 0
+    assert seen["fleet"] == "hosts.ini" and seen["run_profiles"] == [smoke] and seen["fleet_out"] == str(tmp_path / "f")
+    seen.clear()
+    assert main(["--fleet", "hosts.ini"]) == 0  # the console with a fleet pane, nothing started
+    assert seen["fleet"] == "hosts.ini" and not seen["run_profiles"]

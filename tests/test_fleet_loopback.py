@@ -126,7 +126,7 @@ def assert_mirror_is_the_boards_run(fleet: Path, host: str) -> None:
     """Nothing lost, nothing twice: every file of the board's run folder, byte for byte."""
     remote = remote_run_dir(fleet, host)
     theirs = {p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file()} - {"control.json"}
-    mine = {p.relative_to(fleet / host).as_posix() for p in (fleet / host).rglob("*") if p.is_file()}
+    mine = {p.relative_to(fleet / host).as_posix() for p in (fleet / host).rglob("*") if p.is_file()} - {"control.json"}
     assert theirs == mine, (host, theirs ^ mine)
     for name in theirs:
         assert (remote / name).read_bytes() == (fleet / host / name).read_bytes(), (host, name)
@@ -178,12 +178,20 @@ def test_smoke_across_three_boards_through_an_sshd_restart_with_one_host_unreach
         return busy if len(busy) >= 2 else None
 
     dropped = wait_for("two boards mid-run", mid_run, log=log)
+    # the console's live screen on a board writes the mirror's control.json; the controller sends it there
+    from edgetui.rundir.control import write_control
+
+    write_control(fleet / dropped[0], pause=False)
+    sent = remote_run_dir(fleet, dropped[0]) / "control.json"
+    wait_for("the request to reach the board",
+             lambda: sent.exists() and json.loads(sent.read_text()) == {"pause": False}, timeout=120, log=log)
     sshd.stop()  # every connection ends, as a network drop would
     time.sleep(3)
     sshd.start()
     assert proc.wait(LONG) == 1, log.read_text()[-3000:]  # 1: the unreachable host could not run
     out = log.read_text()
     assert "[gone] failed: unreachable" in out
+    assert f'[{dropped[0]}] sent to the board: {{"pause": false}}' in out
     for host in BOARDS:
         assert f"[{host}] edgetui 0.1.0 already there: nothing installed" in out
         assert_mirror_is_the_boards_run(fleet, host)

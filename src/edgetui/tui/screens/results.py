@@ -145,6 +145,8 @@ class ResultsScreen(Screen):
         self.exports = ExportFlow(self, lambda: self.ranking)
         self._request = 0  # the latest ranking asked for; older answers are dropped
         self._keep: str | None = None  # the identity (source|config_id) the cursor stays on
+        self._weight_cells: dict[tuple[str, str], Text] = {}
+        self._shown_text: dict[str, Text | str] = {}
 
     # ------------------------------------------------------------------ what others read
     @property
@@ -179,13 +181,15 @@ class ResultsScreen(Screen):
             with Vertical(id="weights-pane", classes="pane"):
                 yield DataTable(id="weights", cursor_type="row", cell_padding=0)
                 yield Static(id="weights-hint")
-        yield Static(id="policy")
+        with Vertical(id="policy-pane"):
+            yield Static(id="policy")
+            yield Static(id="policy-weights")  # one line, redrawn on every ranking without a new layout
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#ranking-pane").border_title = "Ranking"
         self.query_one("#weights-pane").border_title = "Weights"
-        self.query_one("#policy").border_title = "How the score is made"
+        self.query_one("#policy-pane").border_title = "How the score is made"
         w = self.query_one("#weights", DataTable)
         w.add_column("on  ", key="on", width=4)
         w.add_column("criterion", key="label")
@@ -212,8 +216,7 @@ class ResultsScreen(Screen):
         row = self.highlighted_row() if self.is_mounted and self.view is not None else None
         self._keep = f"{row.get('source') or ''}|{row.get('config_id')}" if row else None
         if self.view is None:
-            self.query_one("#row-details", Static).update(
-                Text(f"reading {len(self.paths)} results file(s)…", style="dim"))
+            self._update("#row-details", Text(f"reading {len(self.paths)} results file(s)…", style="dim"))
         self._start(load=True)
 
     def rerank(self) -> bool:
@@ -274,8 +277,9 @@ class ResultsScreen(Screen):
 
     def show_error(self, message: str) -> None:
         self.query_one("#ranking", FrameTable).show(self.query_one("#ranking", FrameTable).frame.clear(), [])
-        self.query_one("#row-details", Static).update(Text(message, style="bold red"))
-        self.query_one("#policy", Static).update("")
+        self._update("#row-details", Text(message, style="bold red"))
+        self._update("#policy", "")
+        self._update("#policy-weights", "", layout=False)
 
     # ------------------------------------------------------------------ drawing
     def draw_weights(self) -> None:
@@ -291,9 +295,12 @@ class ResultsScreen(Screen):
             }
             if key in table.rows:
                 for col, value in cells.items():
-                    table.update_cell(key, col, value)
+                    # only what changed: each update makes the table measure and redraw itself
+                    if self._weight_cells.get((key, col)) != value:
+                        table.update_cell(key, col, value)
             else:
                 table.add_row(*cells.values(), key=key)
+            self._weight_cells.update({(key, col): value for col, value in cells.items()})
 
     def columns(self) -> list[tuple[str, str]]:
         """Every (column key, header) in display order (see results_columns.catalogue)."""
@@ -340,7 +347,7 @@ class ResultsScreen(Screen):
             + (f" · filter {filt}" if filt else "") + (f" · columns: {' '.join(more)}" if more else ""))
         if not n:
             why = "no row matches the filters" if self.filters else "no finished configuration to rank"
-            self.query_one("#row-details", Static).update(Text(why + " (i shows failed rows)", style="yellow"))
+            self._update("#row-details", Text(why + " (i shows failed rows)", style="yellow"))
         else:
             self.show_row_details()
 
@@ -368,7 +375,14 @@ class ResultsScreen(Screen):
                      style="bold red")
         if row.get("missing"):
             t.append(f"\nmissing (counted as worst, not as zero): {row['missing']}", style="yellow")
-        self.query_one("#row-details", Static).update(t)
+        self._update("#row-details", t)
+
+    def _update(self, selector: str, content: Text | str, layout: bool = True) -> None:
+        """A pane's text, replaced only when it changed (an update lays the screen out again,
+        unless `layout` is False: a pane whose height cannot change)."""
+        if self._shown_text.get(selector) != content:
+            self._shown_text[selector] = content
+            self.query_one(selector, Static).update(content, layout=layout)
 
     def show_policy(self) -> None:
         if self.ranking is None:
@@ -381,8 +395,10 @@ class ResultsScreen(Screen):
         t.append(norm)
         t.append("\nmissing values: ", style="bold")
         t.append(miss)
-        t.append(f"\nweights: {format_weights(self.ranking.weights)} · ★ Pareto-optimal on them", style="dim")
-        self.query_one("#policy", Static).update(t)
+        self._update("#policy", t)
+        weights = Text(f"weights: {format_weights(self.ranking.weights)} · ★ Pareto-optimal on them", style="dim",
+                       no_wrap=True, overflow="ellipsis")
+        self._update("#policy-weights", weights, layout=False)
 
     def on_frame_table_row_highlighted(self, event: FrameTable.RowHighlighted) -> None:
         self.show_row_details()

@@ -19,11 +19,10 @@ a second where a TOML library's writer took half a minute.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 import tomli_w
@@ -33,7 +32,7 @@ from edgetui.errors import UserError
 from edgetui.ranking.criteria import CRITERIA, format_weights, parse_weights, validate_weights
 from edgetui.ranking.frame import frame_from_rows, is_derived, read_csv_typed, typed
 from edgetui.ranking.rank import Ranking
-from edgetui.rundir.store import atomic_write
+from edgetui.rundir.store import atomic_write, atomic_write_with
 from edgetui.tomlread import tomllib
 
 FORMAT_NAME = "edgetui ranking"
@@ -98,23 +97,25 @@ def export_ranking(ranking: Ranking, path: str | Path, *, force: bool = False) -
         raise UserError("file exists; use --force to overwrite it", where=str(p))
     try:
         if suffix == ".toml":
-            atomic_write(p, _to_toml(ranking))
+            atomic_write_with(p, lambda f: _write_toml(ranking, f))
         else:
             # the settings first: a CSV is never left beside another ranking's settings
             atomic_write(meta_path(p), _csv_meta(ranking, p))
-            atomic_write(p, _to_csv(ranking.table))
+            atomic_write_with(p, ranking.table.write_csv)
     except OSError as exc:
         raise UserError(f"cannot write the export: {exc.strerror}", where=str(p)) from None
     return p
 
 
-def _to_toml(ranking: Ranking) -> str:
+def _write_toml(ranking: Ranking, f: BinaryIO) -> None:
     header = (f"# {FORMAT_NAME}, written by edgetui {__version__}\n"
               f"# Reproduce: edgetui rank THIS_FILE --weights {format_weights(ranking.weights)}\n"
               f"# {NULL_NOTE}\n")
-    settings = tomli_w.dumps({"ranking": {**_meta(ranking), "null_values": NULL_NOTE}})
-    rows = toml_rows(ranking.table)
-    return header + settings + ("\n" + rows + "\n" if rows else "")
+    f.write((header + tomli_w.dumps({"ranking": {**_meta(ranking), "null_values": NULL_NOTE}})).encode())
+    if ranking.table.height:
+        f.write(b"\n")
+        # each row's text straight from polars to the file: no 100 MB string held in Python
+        _toml_row_texts(ranking.table).write_csv(f, include_header=False, quote_style="never")
 
 
 def _csv_meta(ranking: Ranking, csv_path: Path) -> str:
@@ -124,17 +125,16 @@ def _csv_meta(ranking: Ranking, csv_path: Path) -> str:
                                                "null_values": CSV_NULL_NOTE}})
 
 
-def _to_csv(table: pl.DataFrame) -> str:
-    buf = io.StringIO()
-    table.write_csv(buf)
-    return buf.getvalue()
-
-
 def toml_rows(table: pl.DataFrame) -> str:
-    """One [[rows]] table per row, built by polars column by column: a missing value is an
-    absent key; text is a TOML basic string (JSON's escapes are TOML's, less DEL)."""
+    """One [[rows]] table per row (what the export writes after its [ranking] table)."""
     if table.height == 0:
         return ""
+    return _toml_row_texts(table).to_series().str.join("\n").item()
+
+
+def _toml_row_texts(table: pl.DataFrame) -> pl.DataFrame:
+    """Per row, its [[rows]] table as text, built by polars column by column: a missing value is
+    an absent key; text is a TOML basic string (JSON's escapes are TOML's, less DEL)."""
     parts = []
     for name, dtype in table.schema.items():
         col = pl.col(name)
@@ -151,8 +151,7 @@ def toml_rows(table: pl.DataFrame) -> str:
                                                                                           literal=True)
         key = name if _BARE_KEY.fullmatch(name) else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
         parts.append(pl.when(col.is_null()).then(None).otherwise(pl.lit(f"{key} = ") + text + pl.lit("\n")))
-    row = pl.concat_str([pl.lit("[[rows]]\n"), *parts], ignore_nulls=True)
-    return table.select(row.str.join("\n")).item().rstrip("\n")
+    return table.select(pl.concat_str([pl.lit("[[rows]]\n"), *parts], ignore_nulls=True).alias("toml"))
 
 
 @dataclass

@@ -20,9 +20,9 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from edgetui.errors import UserError
 from edgetui.rundir.columns import RESULT_COLUMNS
@@ -32,11 +32,16 @@ SCHEMA_VERSION = 1
 
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    atomic_write_with(path, lambda f: f.write(data.encode() if isinstance(data, str) else data))
+
+
+def atomic_write_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """atomic_write for a writer that streams into the file (polars writing a large table)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

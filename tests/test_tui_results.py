@@ -221,16 +221,23 @@ async def test_a_reweight_on_thousands_of_rows_keeps_the_cursor_on_the_same_conf
         assert int(table.scroll_y) <= table.cursor_row < int(table.scroll_y) + table.size.height
 
 
-def test_table_figures_are_written_as_the_details_write_them():
+def test_figure_widths_are_found_without_formatting_every_row_and_never_cut_a_figure():
     import numpy as np
     import polars as pl
 
-    from edgetui.tui.screens.results_view import figure_text
+    from edgetui.tui.screens.results_view import figure_width
 
     rng = np.random.default_rng(11)
-    values = np.concatenate([10 ** rng.uniform(-11, 8, 5000) * rng.choice([-1, 1], 5000),
-                             [0.0, 1.0, 100.0, 999.96, 99.996, 0.99996, 9.99996e-5, 1e-4, 2.5, 1253.5, 5e-10]])
-    texts = pl.DataFrame({"x": values}).select(figure_text(pl.col("x"))).to_series().to_list()
-    assert texts == [fmt_value(float(v)) for v in values]
-    assert pl.DataFrame({"x": [None, float("nan")]}, schema={"x": pl.Float64}).select(
-        figure_text(pl.col("x"))).to_series().to_list() == [None, None]  # drawn as n/a
+    for _ in range(200):
+        scale = 10 ** rng.uniform(-11, 8)
+        values = rng.uniform(-scale if rng.random() < 0.3 else 0, scale, int(rng.integers(1, 50)))
+        widest = max(len(fmt_value(float(v))) for v in values)
+        width = figure_width(pl.Series(values))
+        assert width >= widest  # a figure is never cut
+        if np.abs(values).min() >= 1:
+            assert width == widest  # from 1 up, exactly its width
+        else:
+            assert width <= widest + 4
+    assert figure_width(pl.Series([999.96, 12.0])) == len(fmt_value(999.96)) == len("1000.0")
+    assert figure_width(pl.Series([None], dtype=pl.Float64)) == len("n/a")
+    assert figure_width(pl.Series([None, 1.5], dtype=pl.Float64)) == len("1.50")

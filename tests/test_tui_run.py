@@ -45,6 +45,7 @@ async def export(pilot, app, path: Path) -> None:
     assert dialog.query_one(Input).value.startswith("edgetui-ranking-")  # a default is offered
     dialog.query_one(Input).value = str(path)
     await pilot.press("enter")
+    await pilot.app.workers.wait_for_complete()  # the export is written by a worker
     await pilot.pause()
 
 
@@ -121,5 +122,6 @@ async def test_queue_run_results_weights_and_export(tmp_path, smollm2_path, monk
         assert toml_path.read_text() == before
         await export(pilot, app, toml_path)
         await pilot.press("y")
+        await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         assert tomllib.loads(toml_path.read_text())["ranking"]["weights"] == {"decode_tps": 1.0, "prefill_tps": 2.0}

@@ -8,6 +8,7 @@ does not declare (a newer version's, or a tool's) are kept as they were read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,12 @@ def declared_schema(names: list[str]) -> dict[str, pl.DataType]:
     return {n: DTYPES[k]() for n in names if (k := kind_of(n)) is not None}
 
 
-def typed(df: pl.DataFrame, where: str) -> pl.DataFrame:
+def typed(df: pl.DataFrame, where: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """Every declared column as its type (checked, see the module docstring); declared results
     columns that the input lacks (an older edgetui's file) added empty; results columns and
-    `source` first, in their order, then the others as they came."""
+    `source` first, in their order, then the others as they came. `columns`: only those."""
+    if columns is not None:
+        df = df.select(c for c in df.columns if c in set(columns))
     casts = []
     for name, dtype in df.schema.items():
         kind = kind_of(name)
@@ -57,28 +60,30 @@ def typed(df: pl.DataFrame, where: str) -> pl.DataFrame:
             casts.append(_convert(df, name, kind, where))
     if casts:
         df = df.with_columns(casts)
-    absent = [pl.lit(None, dtype=DTYPES[kind_of(c) or "text"]).alias(c) for c in FRAME_COLUMNS if c not in df.columns]
+    frame_columns = FRAME_COLUMNS if columns is None else [c for c in FRAME_COLUMNS if c in set(columns)]
+    absent = [pl.lit(None, dtype=DTYPES[kind_of(c) or "text"]).alias(c) for c in frame_columns if c not in df.columns]
     if absent:
         df = df.with_columns(absent)
-    known = set(FRAME_COLUMNS)
-    return df.select([*FRAME_COLUMNS, *(c for c in df.columns if c not in known)])
+    known = set(frame_columns)
+    return df.select([*frame_columns, *(c for c in df.columns if c not in known)])
 
 
-def read_csv_typed(p: Path, where: str) -> pl.DataFrame:
+def read_csv_typed(p: Path, where: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """A CSV of results (or ranked) rows, parsed by polars with the declared schema; an empty
-    cell is a missing value."""
+    cell is a missing value. `columns`: only those are read (the others are not parsed)."""
     try:
         header = pl.read_csv(p, n_rows=0).columns
+        wanted = header if columns is None else [c for c in header if c in set(columns)]
         try:
-            df = pl.read_csv(p, schema_overrides=declared_schema(header))
+            df = pl.read_csv(p, columns=wanted, schema_overrides=declared_schema(wanted))
         except pl.exceptions.ComputeError:
             # a cell that is not of its column's type (or an older file's "4.0" for a whole
             # number): every cell as text, and typed() converts what it can and names the first
             # value that it cannot
-            df = pl.read_csv(p, infer_schema=False)
+            df = pl.read_csv(p, columns=wanted, infer_schema=False)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise UserError(f"unreadable CSV: {exc}", where=where) from None
-    return typed(df, where)
+    return typed(df, where, columns)
 
 
 def frame_from_rows(rows: list[dict[str, Any]], where: str = "results") -> pl.DataFrame:

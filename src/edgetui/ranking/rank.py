@@ -19,6 +19,7 @@ How a score is made (also stated in every Ranking, so the UI and the export can 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,7 @@ import polars as pl
 from edgetui.errors import UserError, close_match_hint
 from edgetui.ranking.criteria import (CRITERIA, MISSING_POLICY, NORMALISATION, selected_criteria,
                                       validate_weights)
-from edgetui.ranking.frame import RANK_COLUMNS
+from edgetui.ranking.frame import is_derived
 from edgetui.ranking.pareto import cached_pareto
 
 
@@ -54,6 +55,12 @@ class Ranking:
     def selected(self) -> list[str]:
         """Criterion keys with weight > 0, in CRITERIA order."""
         return selected_criteria(self.weights)
+
+    def widened(self, df: pl.DataFrame) -> Ranking:
+        """This ranking with every column of `df` (the frame it was ranked from) carried."""
+        front = self.table.select([c for c in self.table.columns if is_derived(c)])
+        table = pl.concat([front, _original(df, None)[self.rows]], how="horizontal")
+        return dataclasses.replace(self, table=table)
 
     @property
     def sources(self) -> list[str]:
@@ -95,12 +102,15 @@ def rank(
     *,
     filters: Mapping[str, str | Sequence[str]] | None = None,
     include_failed: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> Ranking:
     """Rank rows by the weighted mean of min-max normalised criteria (see the module docstring).
 
     filters: column -> value (or list of values: any of them), applied before normalising.
     include_failed: keep rows whose status is not "done" (failed or skipped); otherwise they
     are left out. Ties (equal scores) share the lowest rank. An empty result is an empty table.
+    columns: the original columns the table carries (default all; the console keeps the few it
+    shows, and widens the ranking with Ranking.widened for an export).
     """
     weights = validate_weights(weights)
     keys = selected_criteria(weights)
@@ -171,10 +181,14 @@ def rank(
     pareto = pareto_by_row(ranked["_row"].to_numpy())
     front = ranked.select("rank", "score", pl.Series("pareto", pareto, dtype=pl.Boolean), "missing",
                           "energy_basis", *[f"value_{k}" for k in keys], *[f"norm_{k}" for k in keys])
-    # a frame that already holds ranking columns (an export read back) gets fresh ones
-    original = df.select([c for c in df.columns
-                          if c not in RANK_COLUMNS and not c.startswith(("value_", "norm_"))])
     rows = ranked["_row"].to_numpy()
-    table = pl.concat([front, original[rows]], how="horizontal")
+    table = pl.concat([front, _original(df, columns)[rows]], how="horizontal")
     return Ranking(table=table, weights=dict(weights), normalisation=NORMALISATION,
                    missing_policy=MISSING_POLICY, filters=norm_filters, include_failed=include_failed, rows=rows)
+
+
+def _original(df: pl.DataFrame, columns: Sequence[str] | None) -> pl.DataFrame:
+    """The results columns a ranked table carries: a frame that already holds ranking columns (an
+    export read back) gets fresh ones."""
+    keep = set(columns) if columns is not None else None
+    return df.select([c for c in df.columns if not is_derived(c) and (keep is None or c in keep)])

@@ -8,7 +8,7 @@ the same rows takes); the run's manifest says whether an incompatible edgetui wr
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -22,13 +22,14 @@ from edgetui.rundir.store import SCHEMA_VERSION, RunStore
 REQUIRED = ("config_id", "status", "decode_tps_mean")
 
 
-def load_results(paths: Sequence[str | Path]) -> pl.DataFrame:
+def load_results(paths: Sequence[str | Path], columns: Sequence[str] | None = None) -> pl.DataFrame:
     """Merge run folders / results.json / results.csv (several boards) into one frame.
 
     A `source` column holds the path each row came from. Rows are identified by (source,
     config_id): the same configuration measured on two boards stays two rows. An exported
     ranking (.toml, or a .csv with its .meta.toml) is accepted too and keeps the `source`
     recorded in it. Unreadable, incompatible or empty input -> UserError.
+    columns: only these (config_id, status and source always; a CSV's other columns are not parsed).
     """
     if not paths:
         raise UserError("no results given: pass run folders, results.json or results.csv files")
@@ -39,13 +40,14 @@ def load_results(paths: Sequence[str | Path]) -> pl.DataFrame:
         if resolved in seen:
             raise UserError(f"given twice (also as {seen[resolved]})", where=str(path))
         seen[resolved] = str(path)
-        df = frame_of(path)
+        df = frame_of(path, None if columns is None else {"config_id", "status", "source", *columns})
         no_id = df["config_id"].is_null() | (df["config_id"] == "") | df["status"].is_null()
         if no_id.any():
             raise UserError(f"row {int(no_id.arg_true()[0]) + 1} has no config_id or status: not an edgetui "
                             "results row", where=str(path))
         frames.append(df.with_columns(pl.col("source").fill_null(str(path)), pl.lit(i).alias("_input")))
-    df = pl.concat(frames, how="diagonal_relaxed")
+    # one input is not copied; several are put end to end (columns one lacks are empty in its rows)
+    df = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed", rechunk=False)
     if df.height == 0:
         raise UserError("no result rows in " + ", ".join(str(p) for p in paths)
                         + " (did the run finish any configuration?)")
@@ -62,11 +64,12 @@ def load_results(paths: Sequence[str | Path]) -> pl.DataFrame:
     return df.drop("_input")
 
 
-def frame_of(path: str | Path) -> pl.DataFrame:
+def frame_of(path: str | Path, columns: Collection[str] | None = None) -> pl.DataFrame:
     """The typed rows of one input: a run folder, a results file or an exported ranking."""
     p = Path(path)
     if p.is_file() and is_export(p):
-        return load_ranking_export(p).frame()
+        frame = load_ranking_export(p).frame()
+        return frame if columns is None else frame.select(c for c in frame.columns if c in columns)
     if p.is_dir():
         RunStore(p).read_manifest()  # an incompatible edgetui's run -> UserError
         if (p / "results.csv").is_file():
@@ -78,13 +81,14 @@ def frame_of(path: str | Path) -> pl.DataFrame:
     if not p.is_file():
         raise UserError("no such results file or folder", where=str(path))
     if p.suffix == ".csv":
-        return read_results_csv(p)
+        return read_results_csv(p, columns)
     if p.suffix == ".json":
-        return read_results_json(p)
+        frame = read_results_json(p)
+        return frame if columns is None else frame.select(c for c in frame.columns if c in columns)
     raise UserError("expected a run folder, results.json or results.csv", where=str(p))
 
 
-def read_results_csv(p: Path) -> pl.DataFrame:
+def read_results_csv(p: Path, columns: Collection[str] | None = None) -> pl.DataFrame:
     """results.csv with the declared schema; an empty cell is a missing value."""
     try:
         header = pl.read_csv(p, n_rows=0).columns
@@ -93,7 +97,7 @@ def read_results_csv(p: Path) -> pl.DataFrame:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise UserError(f"not an edgetui results file: no column(s) {', '.join(missing)}", where=str(p))
-    return read_csv_typed(p, str(p))
+    return read_csv_typed(p, str(p), None if columns is None else list(columns))
 
 
 def read_results_json(p: Path) -> pl.DataFrame:

@@ -142,7 +142,7 @@ class ResultsScreen(Screen):
         self.col_offset = 0  # first column shown after rank and score (h and l move it)
         self.hidden_right = 0
         self.error: str | None = None
-        self.exports = ExportFlow(self, lambda: self.ranking)
+        self.exports = ExportFlow(self, self.ranking_to_export)
         self._request = 0  # the latest ranking asked for; older answers are dropped
         self._keep: str | None = None  # the identity (source|config_id) the cursor stays on
         self._weight_cells: dict[tuple[str, str], Text] = {}
@@ -160,6 +160,17 @@ class ResultsScreen(Screen):
     @property
     def last_export(self) -> Path | None:
         return self.exports.last_export
+
+    def ranking_to_export(self) -> Ranking | None:
+        """The ranking shown, with every results column: the files are read again whole (the
+        console reads only the columns it shows). Runs in the export's worker thread."""
+        view = self.view
+        if view is None:
+            return None
+        full = load_results(self.paths)
+        if not full.select("source", "config_id").equals(view.loaded.df.select("source", "config_id")):
+            raise UserError("the results changed since they were ranked: reload them (F5) and export again")
+        return view.ranking.widened(full)
 
     def highlighted_row(self) -> dict[str, Any] | None:
         """The ranking's row under the cursor, or None."""
@@ -246,7 +257,7 @@ class ResultsScreen(Screen):
         loading = loaded is None
         try:
             if loaded is None:
-                loaded = Loaded(load_results(self.paths))
+                loaded = Loaded.read(self.paths)
             view = build_view(loaded, settings)
         except UserError as exc:
             if not worker.is_cancelled:

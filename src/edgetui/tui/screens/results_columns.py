@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgetui.fmt import figure
 from edgetui.ranking.criteria import CRITERIA
 from edgetui.tui.screens.results_view import criterion_key
 from edgetui.tui.widgets.frame_table import CELL_PADDING, TableColumn
@@ -70,7 +71,8 @@ def fit(cols: list[tuple[str, str]], widths: dict[str, int], available: int, off
     def column(key: str, header: str, width: int) -> TableColumn:
         if key == "config" and width < len("configuration"):
             header = "config\n"  # the long name only where the column is that wide anyway
-        return TableColumn(key, header, width, "left" if key in LEFT else "right", STYLES.get(key, ""))
+        return TableColumn(key, header, width, "left" if key in LEFT else "right", STYLES.get(key, ""),
+                           figure if key.startswith("c:") else None)
 
     def natural(key: str, header: str) -> int:
         head = len("config") if key == "config" else max(len(line) for line in header.split("\n"))

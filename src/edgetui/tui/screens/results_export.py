@@ -59,13 +59,18 @@ class ExportFlow:
             "score and raw metrics (a .csv keeps them in FILE.csv.meta.toml beside it).", check_export_path), chosen)
 
     def write(self, path: Path, *, force: bool) -> None:
-        ranking = self.current()
-        if ranking is None:
-            return
+        """Write in a worker thread (100,000 rows take a second or two), then tell the outcome."""
+        self.screen.run_worker(lambda: self._write(path, force), thread=True, group="export")
+
+    def _write(self, path: Path, force: bool) -> None:
+        tell = self.screen.app.call_from_thread
         try:
+            ranking = self.current()
+            if ranking is None:
+                return
             written = export_ranking(ranking, path, force=force)
         except UserError as exc:
-            self.screen.notify(str(exc), title="Not exported", severity="error", timeout=10)
+            tell(self.screen.notify, str(exc), title="Not exported", severity="error", timeout=10)
             return
         self.last_export = written
-        self.screen.notify(f"ranking written to {written}", title="Exported")
+        tell(self.screen.notify, f"ranking written to {written}", title="Exported")

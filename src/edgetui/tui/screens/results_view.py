@@ -1,10 +1,11 @@
-"""What the results table shows, as polars columns of text: computed off the event loop (in the
+"""What the results table shows, as polars columns: computed off the event loop (in the
 screen's ranking worker) and handed to the table whole, so that a weight key costs one rank()
 and a few vectorised columns, never a Python loop over the rows.
 
-Figures follow edgetui.fmt.figure (the row details use it; figure_text is its column-wise twin,
-tested equal). Loaded: per loaded row, what does not change with the weights (each criterion's value and its
-text, the model and board, the row's identity), made once per load.
+Figures are kept as numbers and written by edgetui.fmt.figure for the cells in view only (the
+table widget formats them as it draws); their widths come from figure_width without formatting
+every row. Loaded: per loaded row, what does not change with the weights (each criterion's
+value, the model and board, the row's identity), made once per load.
 RankedView: one ranking as the table shows it: the texts (rank, score, missing and the
 configuration added), the display order (row numbers of the loaded frame), the text widths.
 No Textual here: the screen and the table widget draw what this module computes.
@@ -13,19 +14,30 @@ No Textual here: the screen and the table widget draw what this module computes.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
 
-from edgetui.fmt import NA
+from edgetui.fmt import NA, figure
 from edgetui.ranking.configuration import configuration_labels, varying_parameters
 from edgetui.ranking.criteria import CRITERIA
 from edgetui.ranking.rank import Ranking, rank, value_expr
+from edgetui.ranking.sources import load_results
+from edgetui.rundir.columns import PARAM_LABELS
 
 FILTER_COLUMNS = ("model", "board", "engine")
-TEXT_KEYS = ("model", "board", "status", "config", "missing")  # columns sorted A to Z
+# The results columns the console reads (the others are not even parsed; an export reads the
+# files again whole): identity, what the table and the row details show, the swept parameters,
+# every criterion's column (the trade-off plot reads them too) and the board's volume.
+TEXT_COLUMNS = ("model", "board", "fleet_host")  # names shown as they are
+CONSOLE_COLUMNS = ("config_id", "source", "status", "error", *TEXT_COLUMNS, "engine", "volume_cm3",
+                   *PARAM_LABELS, *dict.fromkeys(c.column for c in CRITERIA.values()), "energy_j_per_token")
+# What a console ranking's table carries besides its own columns (it is made on every weight key;
+# RankedView.row adds the rest of the row from the loaded frame).
+RANKED_COLUMNS = ("config_id", "source", "status")
 
 
 def criterion_key(key: str) -> str:
@@ -40,36 +52,32 @@ def _fixed(x: pl.Expr, decimals: int) -> pl.Expr:
     return parts.struct.field("field_0") + pl.lit(".") + frac
 
 
-def _grouped(x: pl.Expr) -> pl.Expr:
-    """f"{x:,.0f}": thousands separated by commas."""
-    digits = x.round(0).abs().cast(pl.Int64, strict=False).cast(pl.String)
-    grouped = digits.str.reverse().str.replace_all(r"(\d{3})", "$1,").str.strip_chars_end(",").str.reverse()
-    return pl.when(x.round(0) < 0).then(pl.lit("-") + grouped).otherwise(grouped)
+# Below 1, figure() writes four significant digits with trailing zeros dropped: the widest text
+# of each decade (0.1234, 0.01234, ...; 1.234e-05 below 1e-4).
+_SMALL_WIDTHS = ((1e-1, 6), (1e-2, 7), (1e-3, 8), (1e-4, 9), (0.0, 9))
 
 
-def _general4(x: pl.Expr) -> pl.Expr:
-    """f"{x:.4g}" for 1e-9 <= |x| < 1: four significant digits, trailing zeros dropped,
-    scientific below 1e-4 as Python writes it (1.234e-05)."""
-    plain = x.round_sig_figs(4).cast(pl.String).str.replace(r"\.0$", "")
-    exp = x.abs().log10().floor()
-    mant = (x / pl.lit(10.0).pow(exp)).round_sig_figs(4)
-    exp = pl.when(mant.abs() >= 10).then(exp + 1).otherwise(exp)
-    mant = pl.when(mant.abs() >= 10).then(mant / 10).otherwise(mant)
-    mant_text = mant.cast(pl.String).str.replace(r"\.?0+$", "")
-    power = exp.abs().cast(pl.Int64, strict=False).cast(pl.String).str.zfill(2)
-    science = mant_text + pl.lit("e-") + power
-    return pl.when(x.abs().round_sig_figs(4) < 1e-4).then(science).otherwise(plain)
-
-
-def figure_text(x: pl.Expr) -> pl.Expr:
-    """edgetui.fmt.figure for a column of floats, vectorised (null stays null: the table draws "n/a")."""
-    a = x.abs()
-    return (pl.when(x.is_null() | x.is_nan()).then(None)
-            .when(a < 1e-9).then(pl.lit("0"))
-            .when(a >= 1000).then(_grouped(x))
-            .when(a >= 100).then(_fixed(x, 1))
-            .when(a >= 1).then(_fixed(x, 2))
-            .otherwise(_general4(x)))
+def figure_width(values: pl.Series) -> int:
+    """The widest text edgetui.fmt.figure gives these floats, without formatting them all: from 1
+    up, a text grows with |value| within each of figure's ranges, so the largest |value| of each
+    range and sign is formatted; below 1 the widest text its decade can have is taken."""
+    widths = [len(NA)] if values.null_count() or values.is_nan().any() else []
+    v = values.drop_nulls().drop_nans()
+    if v.is_empty():
+        return max(widths, default=len(NA))
+    a = v.abs()
+    for lo, hi in ((1000.0, float("inf")), (100.0, 1000.0), (1.0, 100.0)):
+        for sign in (1.0, -1.0):
+            picked = a.filter((a >= lo) & (a < hi) & ((v >= 0) if sign > 0 else (v < 0)))
+            if picked.len():
+                widths.append(len(figure(sign * cast(float, picked.max()))))
+    small = v.filter((a < 1.0) & (a >= 1e-9))
+    if small.len():
+        least = cast(float, small.abs().min())
+        widths.append(next(w for bound, w in _SMALL_WIDTHS if least >= bound) + int(bool((small < 0).any())))
+    if (a < 1e-9).any():
+        widths.append(1)  # "0"
+    return max(widths)
 
 
 @dataclass(frozen=True)
@@ -99,23 +107,27 @@ class RowSet:
 
 
 class Loaded:
-    """Merged results and their per-row texts, made once per load (see the module docstring)."""
+    """Merged results and their per-row cells, made once per load (see the module docstring)."""
+
+    @classmethod
+    def read(cls, paths: Sequence[str]) -> Loaded:
+        return cls(load_results(paths, CONSOLE_COLUMNS))
 
     def __init__(self, df: pl.DataFrame) -> None:
         self.df = df
         self.n = df.height
         self.values = df.select(value_expr(k, df.columns).alias(criterion_key(k)) for k in CRITERIA)
-        texts = self.values.select(figure_text(pl.col(c)).alias(c) for c in self.values.columns)
         net = criterion_key("net_energy_j_per_token")
+        cells = self.values
         if "net_energy_j_per_token" in df.columns:
+            # the gross figure stands in where no idle baseline was measured, and says so
             gross = ~df["net_energy_j_per_token"].is_finite().fill_null(False) & self.values[net].is_not_null()
-            texts = texts.with_columns(pl.when(gross).then(pl.col(net) + " (gross)").otherwise(pl.col(net)))
+            cells = cells.with_columns(pl.when(gross).then(pl.lit(" (gross)")).otherwise(None).alias(net + ":suffix"))
         status = df["status"]
-        texts = texts.with_columns(
-            *(df[c].cast(pl.String).alias(c) for c in ("model", "board", "fleet_host") if c in df.columns),
+        self.cells = cells.with_columns(
+            *(df[c].cast(pl.String).alias(c) for c in TEXT_COLUMNS if c in df.columns),
             status.alias("status"),
             pl.when(status == "failed").then(pl.lit("red")).otherwise(None).alias("status:style"))
-        self.texts = texts
         self.has_host = "fleet_host" in df.columns and df["fleet_host"].drop_nulls().len() > 0
         self.keys = df.select(pl.concat_str([pl.col("source").fill_null(""), pl.col("config_id")], separator="|")
                               ).to_series().to_numpy()
@@ -132,11 +144,14 @@ class Loaded:
             hit = self._rowsets.get(settings.rowset)
         if hit is not None:
             return hit
-        shown = self.texts[ranking.rows]
-        widths = dict(zip(shown.columns, shown.select(pl.col(c).str.len_chars().max().fill_null(0)
-                                                      for c in shown.columns).row(0))) if shown.height else {}
-        varying = varying_parameters(ranking.table)
-        config = scatter(self.n, ranking.rows, configuration_labels(ranking.table, varying))
+        shown = self.cells[ranking.rows]
+        widths = text_widths(shown.select(c for c in (*TEXT_COLUMNS, "status") if c in shown.columns))
+        for key in self.values.columns:
+            suffix = shown[key + ":suffix"].is_not_null().any() if key + ":suffix" in shown.columns else False
+            widths[key] = figure_width(shown[key]) + (len(" (gross)") if suffix else 0)
+        params = self.df.select(c for c in ("model", *PARAM_LABELS) if c in self.df.columns)[ranking.rows]
+        varying = varying_parameters(params)
+        config = scatter(self.n, ranking.rows, configuration_labels(params, varying))
         longest = config.str.len_chars().max()
         widths["config"] = longest if isinstance(longest, int) else 0
         out = RowSet(widths=widths, config=config, varying=varying)
@@ -148,6 +163,14 @@ class Loaded:
         """The loaded row number of a row identity (source|config_id), after a reload."""
         hits = np.flatnonzero(self.keys == key)
         return int(hits[0]) if hits.size else None
+
+
+def text_widths(frame: pl.DataFrame) -> dict[str, int]:
+    """The longest text of each column (0 for none)."""
+    if frame.height == 0 or frame.width == 0:
+        return {c: 0 for c in frame.columns}
+    return {c: int(w or 0) for c, w in zip(frame.columns, frame.select(
+        pl.col(c).str.len_chars().max().fill_null(0) for c in frame.columns).row(0))}
 
 
 def scatter(n: int, rows: np.ndarray, values: pl.Series) -> pl.Series:
@@ -176,8 +199,10 @@ class RankedView:
         return int((self.ranking.table["status"] != "done").sum())
 
     def row(self, position: int) -> dict[str, Any]:
-        """The ranking's row shown at a display position."""
-        return self.ranking.table.row(int(self.position_in_ranking[self.order[position]]), named=True)
+        """The row shown at a display position: its results columns and the ranking's."""
+        loaded_row = int(self.order[position])
+        ranked = self.ranking.table.row(int(self.position_in_ranking[loaded_row]), named=True)
+        return {**self.loaded.df.row(loaded_row, named=True), **ranked}
 
     def position_of(self, loaded_row: int) -> int | None:
         """Where a loaded row is shown now, or None when it is not."""
@@ -186,13 +211,17 @@ class RankedView:
 
     def column_texts(self, key: str) -> list[str]:
         """A column's texts in display order, as drawn ("n/a" for a missing value)."""
-        return [NA if v is None else v for v in self.frame[key].gather(self.order).to_list()]
+        values = self.frame[key].gather(self.order).to_list()
+        suffixes = (self.frame[key + ":suffix"].gather(self.order).to_list() if key + ":suffix" in self.frame.columns
+                    else [None] * len(values))
+        return [NA if v is None else (figure(v) if isinstance(v, float) else v) + (x or "")
+                for v, x in zip(values, suffixes)]
 
 
 def build_view(loaded: Loaded, settings: Settings) -> RankedView:
     """Rank with these settings and make the table's columns (runs in the ranking worker)."""
     ranking = rank(loaded.df, settings.weights, filters=settings.filters or None,
-                   include_failed=settings.include_failed)
+                   include_failed=settings.include_failed, columns=RANKED_COLUMNS)
     t = ranking.table
     rows = ranking.rows
     rowset = loaded.rowset(settings, ranking)
@@ -201,10 +230,9 @@ def build_view(loaded: Loaded, settings: Settings) -> RankedView:
     ranked = t.select(rank_text.alias("rank"), _fixed(pl.col("score"), 3).alias("score"),
                       pl.col("missing").fill_null(""),
                       pl.when(pl.col("pareto")).then(pl.lit("yellow")).otherwise(None).alias("rank:style"))
-    frame = loaded.texts.with_columns(*(scatter(loaded.n, rows, ranked[c]) for c in ranked.columns),
+    frame = loaded.cells.with_columns(*(scatter(loaded.n, rows, ranked[c]) for c in ranked.columns),
                                       rowset.config.alias("config"))
-    widths = {**rowset.widths, **dict(zip(ranked.columns, ranked.select(
-        pl.col(c).str.len_chars().max().fill_null(0) for c in ranked.columns).row(0)))}
+    widths = {**rowset.widths, **text_widths(ranked.select("rank", "score", "missing"))}
     position = np.zeros(loaded.n, dtype=np.int64)
     position[rows] = np.arange(len(rows))
     order = display_order(loaded, ranking, frame, settings)

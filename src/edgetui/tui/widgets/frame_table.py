@@ -2,7 +2,8 @@
 the rows in view are read and drawn (Textual's Line API), so 100,000 rows cost what 30 do.
 
 The frame is never copied into the widget: show() swaps the frame reference and an optional
-order (row numbers into the frame, in display order), so a re-rank or a sort is one call.
+order (row numbers into the frame, in display order), so a re-rank or a sort is one call. A
+column may hold values rather than text, with a formatter applied to the cells in view only.
 A missing cell (null) is drawn as `null_text` ("n/a"), dimmed. Header lines may be two (name over unit).
 Columns are laid out as given, whole, from the left; the caller decides which fit (see
 tui.screens.results_columns), so there is no horizontal scrolling here.
@@ -10,9 +11,9 @@ tui.screens.results_columns), so there is no horizontal scrolling here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -29,6 +30,7 @@ from textual.strip import Strip
 CELL_PADDING = 1  # blank cells each side of a column's text
 ELLIPSIS = "…"
 STYLE_SUFFIX = ":style"  # a frame column "<key>:style" gives per-cell Rich styles for column <key>
+TEXT_SUFFIX = ":suffix"  # a frame column "<key>:suffix" gives per-cell text drawn after the value
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class TableColumn:
     width: int  # text width, without the padding
     justify: Literal["left", "right"] = "right"
     style: str = ""  # Rich style of every cell of the column
+    # the value as text, for the cells in view only (None: the frame's column is text already)
+    format: Callable[[Any], str] | None = None
 
     @property
     def render_width(self) -> int:
@@ -135,7 +139,7 @@ class FrameTable(ScrollView, can_focus=True):
         self.columns: tuple[TableColumn, ...] = ()
         self.generation = 0  # counts show() calls: what a benchmark waits for
         self.painted_generation = -1  # the generation last drawn
-        self._window: tuple[int, int, int, list[tuple[str | None, ...]]] = (-1, 0, 0, [])
+        self._window: tuple[int, int, int, list[tuple[Any, ...]]] = (-1, 0, 0, [])
 
     # ------------------------------------------------------------------ data
     @property
@@ -164,14 +168,14 @@ class FrameTable(ScrollView, can_focus=True):
         """The frame's row number shown at a display position."""
         return int(self.order[position]) if self.order is not None else position
 
-    def _rows(self, start: int, count: int) -> list[tuple[str | None, ...]]:
+    def _rows(self, start: int, count: int) -> list[tuple[Any, ...]]:
         """The cells of display rows start..start+count (read once per scroll position)."""
         gen, w_start, w_count, rows = self._window
         if gen == self.generation and w_start == start and w_count == count:
             return rows
         stop = min(self.row_count, start + count)
-        names = [c.key for c in self.columns] + [c.key + STYLE_SUFFIX for c in self.columns
-                                                 if c.key + STYLE_SUFFIX in self.frame.columns]
+        names = [c.key for c in self.columns] + [c.key + extra for extra in (STYLE_SUFFIX, TEXT_SUFFIX)
+                                                 for c in self.columns if c.key + extra in self.frame.columns]
         if stop <= start or not self.columns:
             rows = []
         else:
@@ -206,7 +210,7 @@ class FrameTable(ScrollView, can_focus=True):
             segments.append(Segment(" " * CELL_PADDING + clip(text, c.width, c.justify) + " " * CELL_PADDING, style))
         return Strip(segments).extend_cell_length(width, style).crop(0, width)
 
-    def _row_line(self, position: int, cells: tuple[str | None, ...], width: int) -> Strip:
+    def _row_line(self, position: int, cells: tuple[Any, ...], width: int) -> Strip:
         if position == self.cursor_row:
             base = self.get_component_rich_style("frame-table--cursor")
         elif self.zebra_stripes and position % 2:
@@ -216,6 +220,9 @@ class FrameTable(ScrollView, can_focus=True):
         n = len(self.columns)
         styled = {c.key: n + j for j, c in enumerate(c for c in self.columns
                                                        if c.key + STYLE_SUFFIX in self.frame.columns)}
+        n += len(styled)
+        suffixed = {c.key: n + j for j, c in enumerate(c for c in self.columns
+                                                         if c.key + TEXT_SUFFIX in self.frame.columns)}
         on_cursor = position == self.cursor_row
         segments = []
         for k, c in enumerate(self.columns):
@@ -227,7 +234,13 @@ class FrameTable(ScrollView, can_focus=True):
                 extra = Style.parse(cell_style)
                 # on the cursor row the cursor's colours win; a cell keeps only its emphasis
                 style = base + (Style(bold=extra.bold, dim=extra.dim, italic=extra.italic) if on_cursor else extra)
-            text = self.null_text if value is None else value
+            if value is None:
+                text = self.null_text
+            else:
+                text = c.format(value) if c.format is not None else str(value)
+                suffix = cells[suffixed[c.key]] if c.key in suffixed else None
+                if suffix:
+                    text += suffix
             segments.append(Segment(" " * CELL_PADDING + clip(text, c.width, c.justify) + " " * CELL_PADDING, style))
         return Strip(segments).extend_cell_length(width, base).crop(0, width)
 

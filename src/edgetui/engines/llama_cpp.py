@@ -234,6 +234,25 @@ class LlamaCppEngine(Engine):
             token_ms=[round((t - base_ns) / 1e6, 4) for t in stamps[: len(out)]], extra=extra,
         )
 
+    def quality(self, spec: dict, make_reference: bool) -> dict:
+        """The quality pass on the loaded model (edgetui.quality), in a context of its own sized
+        for the evaluation windows; progress goes out as phase "quality"."""
+        from edgetui.quality.passes import QualitySpec, run_pass
+
+        c = self.config
+        next_report = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now >= next_report[0] or done == total:
+                next_report[0] = now + PROGRESS_PERIOD_S
+                self.emit({"ev": "progress", "config_id": c.config_id, "phase": "quality", "tokens": done,
+                           "total": total, "t": now})
+
+        progress(0, QualitySpec.from_dict(spec).n_windows * spec["n_ctx"])
+        return run_pass(self.model, QualitySpec.from_dict(spec), c.n_threads, make_reference=make_reference,
+                        progress=progress)
+
     def detokenize(self, ids: list[int]) -> str:
         L = _lib()
         pieces = []

@@ -64,6 +64,13 @@ def cache_dir() -> Path:
     return Path(override) if override else Path(platformdirs.user_cache_dir("edgetui")) / "models"
 
 
+def cache_subdir(name: str) -> Path:
+    """A folder of the cache beside the models (quantised variants, quality references), under
+    EDGETUI_CACHE_DIR where it is set, as the models are."""
+    override = os.environ.get("EDGETUI_CACHE_DIR")
+    return (Path(override) if override else Path(platformdirs.user_cache_dir("edgetui"))) / name
+
+
 def bundled_path(name: str) -> Path:
     return cache_dir() / lookup(name).filename
 

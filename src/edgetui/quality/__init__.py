@@ -1,0 +1,1 @@
+"""Quality of a model variant: perplexity over a corpus, divergence from a reference."""

@@ -1,0 +1,184 @@
+"""The arithmetic of the quality pass, on the logits of one evaluation window.
+
+As llama-perplexity does (tools/perplexity/perplexity.cpp): a window of n_ctx tokens is
+evaluated from a clean KV cache, and only its second half is scored, so every scored token
+has at least n_ctx/2 tokens of context. The logits at position i predict token i + 1; with
+first = n_ctx // 2, positions first .. n_ctx - 2 are scored: n_ctx - first - 1 per window.
+
+Against a reference, only the reference's TOP_K most likely tokens per position are kept
+(their log-probabilities), never its full logits. The divergence is then KL(reference ||
+variant) over those TOP_K tokens plus one bucket for all the others: a coarsening of the
+full distributions, so never above the exact KL divergence (the log-sum inequality), and
+equal to it when the reference puts no mass outside its top tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TOP_K = 64  # reference log-probabilities kept per scored position
+ROW_BLOCK = 32  # rows of logits processed at once: a bounded scratch buffer, cache-friendly
+
+
+def first_scored(n_ctx: int) -> int:
+    """The first position whose logits are kept (llama-perplexity's `first = n_ctx/2`)."""
+    return n_ctx // 2
+
+
+def scored_per_window(n_ctx: int) -> int:
+    return n_ctx - first_scored(n_ctx) - 1
+
+
+@dataclass
+class ReferenceWindow:
+    """The reference's top tokens for one window's scored positions: ids and log-probs,
+    most likely first (ties: the lower token id first, as argmax picks)."""
+
+    ids: np.ndarray  # int32 (scored, TOP_K)
+    logp: np.ndarray  # float32 (scored, TOP_K)
+
+
+@dataclass
+class WindowScores:
+    nll: np.ndarray  # float64 (scored,): -log p(next token)
+    kld: np.ndarray | None = None  # float64 (scored,): divergence from the reference
+    same_top: np.ndarray | None = None  # bool (scored,): same most likely token as the reference
+    reference: ReferenceWindow | None = None  # this window's own top tokens, when asked for
+    scratch: np.ndarray | None = None  # the work buffer, for the next window to reuse
+
+
+def score_window(logits: np.ndarray, next_tokens: np.ndarray, *, reference: ReferenceWindow | None = None,
+                 keep_top: bool = False, compare_self: bool = False,
+                 scratch: np.ndarray | None = None) -> WindowScores:
+    """Score one window.
+
+    logits: float32 (m, n_vocab), the outputs at positions first .. n_ctx - 1 (the last row
+    predicts past the window and is not scored); next_tokens: the m - 1 tokens they predict.
+    reference: the reference's top tokens for these positions (gives kld and same_top);
+    keep_top: also return this window's own top tokens (when this model is the reference);
+    compare_self: with keep_top, score against those top tokens as against any reference.
+    """
+    if compare_self and (not keep_top or reference is not None):
+        raise ValueError("compare_self needs keep_top and no other reference")
+    n = len(next_tokens)
+    if logits.shape[0] < n:
+        raise ValueError(f"{logits.shape[0]} rows of logits for {n} scored tokens")
+    vocab = logits.shape[1]
+    block = min(ROW_BLOCK, n) or 1
+    if scratch is None or scratch.shape[0] < block or scratch.shape[1] != vocab:
+        scratch = np.empty((block, vocab), dtype=np.float32)
+    nll = np.empty(n, dtype=np.float64)
+    compared = reference is not None or compare_self
+    kld = np.empty(n, dtype=np.float64) if compared else None
+    same = np.empty(n, dtype=bool) if compared else None
+    k = min(TOP_K, vocab)
+    top_ids = np.empty((n, k), dtype=np.int32) if keep_top else None
+    top_logp = np.empty((n, k), dtype=np.float32) if keep_top else None
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        rows = logits[a:b]
+        ar = np.arange(b - a)
+        best = rows.argmax(axis=1)
+        top = rows[ar, best]
+        buf = scratch[: b - a]
+        np.subtract(rows, top[:, None], out=buf)
+        np.exp(buf, out=buf)
+        lse = top.astype(np.float64) + np.log(buf.sum(axis=1, dtype=np.float64))
+        nll[a:b] = lse - rows[ar, next_tokens[a:b]]
+        if keep_top:
+            ids = _top_ids(rows, k)
+            top_ids[a:b] = ids  # type: ignore[index]
+            top_logp[a:b] = rows[ar[:, None], ids] - lse[:, None]  # type: ignore[index]
+        if compared:
+            src = reference if reference is not None else ReferenceWindow(ids=top_ids, logp=top_logp)  # type: ignore[arg-type]
+            ref_ids, ref_logp = src.ids[a:b], src.logp[a:b].astype(np.float64)
+            # rounded to float32 as the reference's own were: a model compared with itself gives 0
+            q_logp = (rows[ar[:, None], ref_ids] - lse[:, None]).astype(np.float32).astype(np.float64)
+            kld[a:b] = _divergence(ref_logp, q_logp)  # type: ignore[index]
+            same[a:b] = best == ref_ids[:, 0]  # type: ignore[index]
+    own = ReferenceWindow(ids=top_ids, logp=top_logp) if keep_top else None  # type: ignore[arg-type]
+    return WindowScores(nll=nll, kld=kld, same_top=same, reference=own, scratch=scratch)
+
+
+GROUP = 64  # vocabulary entries per group in the top-k search
+
+
+def _top_ids(rows: np.ndarray, k: int) -> np.ndarray:
+    """The k largest per row, largest first, ties to the lower id (so column 0 is argmax's pick).
+
+    A full argpartition over a 50,000-262,000 entry vocabulary per row would cost more than the
+    model's own evaluation; instead the vocabulary is cut into groups of GROUP entries: the k
+    largest values lie in the k groups of largest maxima (each lies in a group whose maximum is
+    at least the k-th largest value, and at most k groups have such a maximum), so only those
+    k * GROUP candidates (and any entries past the last whole group) are partitioned."""
+    r, vocab = rows.shape
+    whole = vocab // GROUP
+    if whole <= k:
+        cand = np.argpartition(rows, -k, axis=1)[:, -k:]
+    else:
+        gmax = rows[:, : whole * GROUP].reshape(r, whole, GROUP).max(axis=2)
+        groups = np.argpartition(gmax, -k, axis=1)[:, -k:]
+        cand = (groups[:, :, None] * GROUP + np.arange(GROUP)).reshape(r, k * GROUP)
+        if whole * GROUP < vocab:
+            rest = np.broadcast_to(np.arange(whole * GROUP, vocab), (r, vocab - whole * GROUP))
+            cand = np.concatenate([cand, rest], axis=1)
+        vals = np.take_along_axis(rows, cand, axis=1)
+        cand = np.take_along_axis(cand, np.argpartition(vals, -k, axis=1)[:, -k:], axis=1)
+    cand.sort(axis=1)  # by id, so that the stable sort below breaks ties to the lower id
+    vals = np.take_along_axis(rows, cand, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(cand, order, axis=1).astype(np.int32)
+
+
+def _divergence(p_logp: np.ndarray, q_logp: np.ndarray) -> np.ndarray:
+    """KL(P || Q) over the reference's top tokens plus one bucket for the rest (see the module)."""
+    p = np.exp(p_logp)
+    head = (p * (p_logp - q_logp)).sum(axis=1)
+    p_rest = np.clip(1.0 - p.sum(axis=1), 0.0, 1.0)
+    q_rest = np.clip(1.0 - np.exp(q_logp).sum(axis=1), 1e-30, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = np.where(p_rest > 0, p_rest * (np.log(np.maximum(p_rest, 1e-300)) - np.log(q_rest)), 0.0)
+    return np.maximum(head + tail, 0.0)  # rounding can leave -1e-9 where the two agree
+
+
+def percentile(values: np.ndarray, fraction: float) -> float:
+    """llama-perplexity's percentile: linear between the sorted values around fraction*(n-1)."""
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    if v.size == 0:
+        raise ValueError("no values")
+    return float(np.quantile(v, min(max(fraction, 0.0), 1.0), method="linear"))
+
+
+@dataclass
+class QualityTotals:
+    """Running totals over the windows of one pass."""
+
+    nll: list[np.ndarray] = field(default_factory=list)
+    kld: list[np.ndarray] = field(default_factory=list)
+    same_top: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, s: WindowScores) -> None:
+        self.nll.append(s.nll)
+        if s.kld is not None and s.same_top is not None:
+            self.kld.append(s.kld)
+            self.same_top.append(s.same_top)
+
+    @property
+    def scored(self) -> int:
+        return int(sum(len(x) for x in self.nll))
+
+    def perplexity(self) -> float:
+        """exp of the mean negative log-likelihood over every scored token."""
+        return float(np.exp(np.concatenate(self.nll).mean()))
+
+    def summary(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {"ppl": self.perplexity(), "kld_mean": None, "kld_p99": None,
+                                        "top1_agree": None}
+        if self.kld:
+            kld = np.concatenate(self.kld)
+            out["kld_mean"] = float(kld.mean())
+            out["kld_p99"] = percentile(kld, 0.99)
+            out["top1_agree"] = float(np.concatenate(self.same_top).mean())
+        return out

@@ -16,11 +16,11 @@ ID_FIELDS = (
     "flash_attn", "kv_cache_type", "prompt_tokens", "prompt_sha", "gen_tokens",
 )
 # Parameters that need a fresh model load when they change.
-LOAD_FIELDS = ("model", "model_path", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn", "kv_cache_type",
+LOAD_FIELDS = ("model", "model_path", "quant", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn", "kv_cache_type",
                "system_prompt")  # StackFlow takes its system prompt when it sets its unit up
 # Parameters added later: in the id only when they differ from the value every earlier
 # configuration had, so that the ids of existing profiles stay what they were.
-LATER_ID_FIELDS = {"n_depth": 0, "concurrency": 1, "system_prompt": None}
+LATER_ID_FIELDS = {"n_depth": 0, "concurrency": 1, "system_prompt": None, "quant": "source"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Configuration:
     n_depth: int = 0  # tokens in the context before the timed prompt (llama_cpp)
     concurrency: int = 1  # requests in flight at once (ollama, openai)
     system_prompt: str | None = None
+    # "source" (the model file as given) or the llama.cpp type of a variant made from it
+    quant: str = "source"
 
     @property
     def prompt_sha(self) -> str | None:
@@ -92,8 +94,9 @@ class Configuration:
             ngl = f"ngl{self.n_gpu_layers}" if self.n_gpu_layers >= 0 else "ngl:server"
             return f"{self.model} via {self.engine} {threads} {ngl} ctx{self.n_ctx} " \
                    f"{prompt} tg{self.gen_tokens}"
+        quant = f" q:{self.quant}" if self.quant != "source" else ""
         return (
-            f"{self.model} t{self.n_threads} ngl{self.n_gpu_layers} ctx{self.n_ctx} "
+            f"{self.model}{quant} t{self.n_threads} ngl{self.n_gpu_layers} ctx{self.n_ctx} "
             f"b{self.n_batch} fa:{fa} kv:{self.kv_cache_type} {prompt} tg{self.gen_tokens}"
         )
 
@@ -101,16 +104,17 @@ class Configuration:
 def expand(profile: Profile) -> list[Configuration]:
     """Every combination of model x sweep axes x workload, in a stable order.
 
-    Models vary slowest and workload fastest, so that configurations sharing a
-    model load are neighbours and the runner loads each model once per load key.
+    Models vary slowest (then their quantised variants) and workload fastest, so that
+    configurations sharing a model load are neighbours and the runner loads each model once
+    per load key.
     """
     s = profile.sweep
     prompts: list[tuple[int | None, str | None]] = (
         [(None, profile.prompt)] if profile.prompt is not None else [(n, None) for n in profile.prompt_tokens or ()]
     )
     out = []
-    for model, threads, ngl, ctx, batch, fa, kv, depth, conc, (ptok, ptext), gen in itertools.product(
-        profile.models, s["n_threads"], s["n_gpu_layers"], s["n_ctx"], s["n_batch"],
+    for model, quant, threads, ngl, ctx, batch, fa, kv, depth, conc, (ptok, ptext), gen in itertools.product(
+        profile.models, s.get("quant", ["source"]), s["n_threads"], s["n_gpu_layers"], s["n_ctx"], s["n_batch"],
         s["flash_attn"], s["kv_cache_type"], s.get("n_depth", [0]), s.get("concurrency", [1]), prompts,
         profile.gen_tokens,
     ):
@@ -124,7 +128,7 @@ def expand(profile: Profile) -> list[Configuration]:
                 engine_api=profile.engine.api, engine_timeout_s=profile.engine.timeout_s,
                 engine_request_timeout_s=profile.engine.request_timeout_s,
                 engine_pull=profile.engine.pull, temperature=profile.engine.temperature,
-                n_depth=depth, concurrency=conc, system_prompt=profile.system_prompt,
+                n_depth=depth, concurrency=conc, system_prompt=profile.system_prompt, quant=quant,
             )
         )
     # Duplicate axis values would give duplicate ids: keep the first of each.

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.errors import UserError, close_match_hint
+from edgetui.models import gguf, quantize
+from edgetui.quality.corpus import BUNDLED, check_corpus
 from edgetui.tomlread import tomllib
 
 ENGINE_KINDS = ("llama_cpp", "ollama", "openai", "stackflow")
@@ -76,6 +78,12 @@ def _flash(v: Any) -> str | bool:
     if v not in FLASH_ATTN_CHOICES or (not isinstance(v, bool) and not isinstance(v, str)):
         raise ValueError('"auto", true or false')
     return v
+
+
+def _quant(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"one of {quantize.valid_types_text()}")
+    return quantize.check_type(v)
 
 
 def _dims(v: Any) -> tuple[float, float, float]:
@@ -159,6 +167,9 @@ SWEEP = {
                    "llama-bench -d: filled first, neither timed nor counted (llama_cpp only)", [0], axis=True),
     "concurrency": Key(_int(1, 1024), "requests in flight at once, each its own stream (ollama and openai only)",
                        [1], axis=True),
+    "quant": Key(_quant, '"source" (the model file as given) or a llama.cpp quantisation type (Q8_0, Q4_K_M, '
+                 "Q4_0...) made once from it with llama.cpp's quantizer and cached (llama_cpp engine)",
+                 ["source"], axis=True),
 }
 WORKLOAD = {
     "prompt_tokens": Key(_int(1, 1_048_576), "exact prompt length in tokens", axis=True),
@@ -167,12 +178,23 @@ WORKLOAD = {
                          "for openai api = \"chat\" (default: none; StackFlow's own otherwise)"),
     "gen_tokens": Key(_int(1, 1_000_000), "tokens to generate, exactly (no stop at end of sequence)", [128], axis=True),
 }
+QUALITY = {
+    "corpus": Key(_str(), '"bundled" (Alice\'s Adventures in Wonderland, chapters I-IV) or a UTF-8 text file '
+                  "(relative to the profile); the section present = a quality pass per model variant", BUNDLED),
+    "tokens": Key(_int(16, 10_000_000), "corpus tokens evaluated, in windows of n_ctx (tokens // n_ctx windows)",
+                  2048),
+    "n_ctx": Key(_int(16, 1_048_576), "evaluation window; the second half of each is scored, as "
+                 "llama-perplexity does", 512),
+    "reference": Key(_str(), '"source" (each model\'s own file) or a GGUF of the same model to measure '
+                     "divergence from (relative to the profile)", "source"),
+}
 SECTIONS: dict[str, dict[str, Key]] = {
     "board": BOARD,
     "power": POWER,
     "engine": ENGINE,
     "sweep": SWEEP,
     "workload": WORKLOAD,
+    "quality": QUALITY,
 }
 ARRAY_SECTIONS: dict[str, dict[str, Key]] = {"models": MODEL}
 SCHEMA: dict[str, dict[str, Key]] = {"": TOP, **SECTIONS, "[models]": MODEL}
@@ -221,6 +243,14 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    corpus: str = BUNDLED  # "bundled" or an absolute path
+    tokens: int = 2048
+    n_ctx: int = 512
+    reference: str = "source"  # "source" or an absolute path
+
+
+@dataclass(frozen=True)
 class Profile:
     path: Path
     name: str
@@ -241,6 +271,7 @@ class Profile:
     prompt: str | None = None
     gen_tokens: tuple[int, ...] = (128,)
     system_prompt: str | None = None
+    quality: QualitySettings | None = None  # None: no [quality] section, no quality pass
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able copy (for the run manifest)."""
@@ -403,6 +434,11 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         what = "n_depth + prompt_tokens + gen_tokens" if depth else "prompt_tokens + gen_tokens"
         raise fail("sweep", "n_ctx", f"largest n_ctx {max(sweep['n_ctx'])} cannot hold {what} = {longest}")
 
+    quality = _quality(data, sections["quality"], engine, path, fail)
+    if sweep["quant"] != ["source"] and engine.kind != "llama_cpp":
+        raise fail("sweep", "quant", f'quantised variants are made for the "llama_cpp" engine; the '
+                   f'"{engine.kind}" server loads its own files')
+
     return Profile(
         path=path,
         name=top["name"],
@@ -426,6 +462,7 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         prompt=workload["prompt"],
         gen_tokens=tuple(workload["gen_tokens"]),
         system_prompt=workload["system_prompt"],
+        quality=quality,
     )
 
 
@@ -451,6 +488,38 @@ def check_engine_axes(engine: EngineSpec, sweep: dict[str, Any], workload: dict[
         if engine.kind == "openai" and (engine.api or "completions") == "completions":
             raise fail("workload", "system_prompt", 'the openai completions API has no system prompt: set '
                        '[engine] api = "chat"')
+
+
+def _quality(data: dict[str, Any], q: dict[str, Any], engine: EngineSpec, path: Path,
+             fail: Callable[..., UserError]) -> QualitySettings | None:
+    """The [quality] section checked, its paths resolved against the profile; None when absent."""
+    if "quality" not in data:
+        return None
+    if engine.kind != "llama_cpp":
+        raise fail("quality", "", f'the quality pass needs the "llama_cpp" engine (the "{engine.kind}" '
+                   "server gives no logits to compare)")
+    if q["tokens"] < q["n_ctx"]:
+        raise fail("quality", "tokens", f"expected at least n_ctx = {q['n_ctx']} (one evaluation window), "
+                   f"got {q['tokens']}")
+
+    def resolve(value: str) -> str:
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else (path.parent / p).resolve())
+
+    corpus = q["corpus"] if q["corpus"] == BUNDLED else resolve(q["corpus"])
+    if corpus != BUNDLED:
+        try:
+            check_corpus(corpus)
+        except ValueError as exc:
+            raise fail("quality", "corpus", f'expected "bundled" or a UTF-8 text file: {exc}') from None
+    reference = q["reference"] if q["reference"] == "source" else resolve(q["reference"])
+    if reference != "source":
+        try:
+            gguf.read_info(reference)
+        except UserError as exc:
+            raise fail("quality", "reference", f'expected "source" or a GGUF file: {exc.message} '
+                       f"({reference})") from None
+    return QualitySettings(corpus=corpus, tokens=q["tokens"], n_ctx=q["n_ctx"], reference=reference)
 
 
 def default_threads() -> int:

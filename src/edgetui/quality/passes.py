@@ -18,6 +18,9 @@ from edgetui.quality.llama_eval import WindowEvaluator, tokenize
 from edgetui.quality.scoring import QualityTotals, first_scored, score_window, scored_per_window
 
 
+TAIL_SEED = 20260  # the reference's tail draws: fixed, so a reference made twice is the same
+
+
 class QualityError(Exception):
     """This model cannot be scored on this corpus (too few tokens, another tokenizer): the
     configuration fails with the reason; the queue goes on."""
@@ -85,18 +88,18 @@ def run_pass(model: Any, spec: QualitySpec, n_threads: int, *, make_reference: b
             raise QualityError(f"the reference has {ref.n_vocab} tokens in its vocabulary, this model "
                                f"{ev.n_vocab}: not the same model")
         totals = QualityTotals()
-        kept_ids, kept_logp = [], []
+        kept: list = []
         scratch = None
         for w in range(spec.n_windows):
             window = tokens[w * n_ctx:(w + 1) * n_ctx]
             logits = ev.logits(window)
             scores = score_window(logits, window[first + 1:], reference=ref.window(w) if ref else None,
-                                  keep_top=make_reference, compare_self=make_reference, scratch=scratch)
+                                  keep_top=make_reference, compare_self=make_reference,
+                                  rng=np.random.default_rng([TAIL_SEED, w]), scratch=scratch)
             scratch = scores.scratch
             totals.add(scores)
             if scores.reference is not None:
-                kept_ids.append(scores.reference.ids)
-                kept_logp.append(scores.reference.logp)
+                kept.append(scores.reference)
             if progress is not None:
                 progress((w + 1) * n_ctx, spec.n_windows * n_ctx)
         n_vocab = ev.n_vocab
@@ -105,7 +108,9 @@ def run_pass(model: Any, spec: QualitySpec, n_threads: int, *, make_reference: b
     t_end = time.monotonic()
     if make_reference:
         refcache.save(spec.reference_cache, refcache.Reference(
-            tokens=tokens, ids=np.stack(kept_ids), logp=np.stack(kept_logp), n_vocab=n_vocab))
+            tokens=tokens, ids=np.stack([k.ids for k in kept]), logp=np.stack([k.logp for k in kept]),
+            tail_ids=np.stack([k.tail_ids for k in kept]), tail_logp=np.stack([k.tail_logp for k in kept]),
+            n_vocab=n_vocab))
     return {**totals.summary(), "tokens": int(tokens.size), "scored": totals.scored,
             "windows": spec.n_windows, "scored_per_window": scored_per_window(n_ctx),
             "t_start": t_start, "t_end": t_end}

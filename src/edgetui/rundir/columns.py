@@ -104,6 +104,23 @@ COLUMNS: tuple[Column, ...] = (
     Column("model_n_params", INT, CONTEXT, "its parameters, as llama.cpp counts them"),
     Column("n_depth", INT, CONFIG, "tokens in the context before the timed prompt (llama-bench -d)", param="d"),
     Column("concurrency", INT, CONFIG, "requests in flight at once (server engines)", param="c"),
+    # quantised variants ([sweep] quant) and the quality pass ([quality])
+    Column("quant_source", TEXT, CONTEXT, "the file a quantised variant was made from (empty: the model file "
+           "as given)"),
+    Column("quant_note", TEXT, CONTEXT, "how the variant was made when its source was already quantised "
+           "(to more bits: it measures the format's speed, not recovered precision)"),
+    Column("quality_ppl", FLOAT, CONTEXT, "perplexity over the quality corpus (second half of each window "
+           "scored, as llama-perplexity does)"),
+    Column("quality_kld_mean", FLOAT, CONTEXT, "mean KL divergence from the reference per token, nats "
+           "(its top 64 tokens exact, the rest estimated from 64 tokens drawn from it)"),
+    Column("quality_kld_p99", FLOAT, CONTEXT, "99th percentile of that divergence, nats"),
+    Column("quality_top1_agree", FLOAT, CONTEXT, "share of positions whose most likely token is the "
+           "reference's (the reference itself: 1)"),
+    Column("quality_reference", TEXT, CONTEXT, 'what divergence is measured from: "source" or a GGUF file'),
+    Column("quality_corpus", TEXT, CONTEXT, '"bundled" or the corpus file'),
+    Column("quality_tokens", INT, CONTEXT, "corpus tokens evaluated (windows of the quality n_ctx)"),
+    Column("quality_s", FLOAT, CONTEXT, "duration of the quality pass, s"),
+    Column("quality_energy_j", FLOAT, CONTEXT, "energy of the quality pass, J (a phase of its own, not in decode)"),
     Column("itl_ms_p50", FLOAT, MEASURED,
            "inter-token latency, median over every token of the counted repetitions, ms (wall clock)"),
     Column("itl_ms_p90", FLOAT, MEASURED, "inter-token latency, 90th percentile, ms"),

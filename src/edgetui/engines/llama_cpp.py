@@ -241,13 +241,14 @@ class LlamaCppEngine(Engine):
 
         c = self.config
         next_report = [0.0]
+        what = "quality pass, keeping the reference's log-probabilities" if make_reference else "quality pass"
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
             if now >= next_report[0] or done == total:
                 next_report[0] = now + PROGRESS_PERIOD_S
                 self.emit({"ev": "progress", "config_id": c.config_id, "phase": "quality", "tokens": done,
-                           "total": total, "t": now})
+                           "total": total, "unit": "tokens", "what": what, "t": now})
 
         progress(0, QualitySpec.from_dict(spec).n_windows * spec["n_ctx"])
         return run_pass(self.model, QualitySpec.from_dict(spec), c.n_threads, make_reference=make_reference,

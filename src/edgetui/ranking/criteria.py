@@ -36,6 +36,10 @@ CRITERIA: dict[str, Criterion] = {c.key: c for c in (
     Criterion("tps_per_usd", "tps_per_usd", "decode per dollar", "tok/s/USD", True),
     Criterion("rss_mb", "rss_mb_peak", "peak memory (RSS)", "MB", False),
     Criterion("temp_c", "temp_c_max", "peak temperature", "C", False),
+    # the quality pass ([quality]): perplexity on the corpus, divergence from the reference
+    Criterion("ppl", "quality_ppl", "perplexity", "ppl", False),
+    Criterion("kld", "quality_kld_mean", "KL divergence from the reference", "nats", False),
+    Criterion("top1", "quality_top1_agree", "top-1 agreement with the reference", "share", True),
 )}
 
 # A results column name is accepted in place of its criterion key (decode_tps_mean=3).

@@ -58,6 +58,7 @@ def config_context(profile: Profile, *, facts: ModelFacts, load: LoadFacts, host
         "board": board.name or board.model or host.get("host"),
         "model_path": facts.path, "model_sha256": facts.sha256, "model_size_mb": facts.size_mb,
         "quant": facts.quant or load.info.get("model_quantization_level"),
+        "quant_source": facts.quant_source, "quant_note": facts.quant_note,
         "power_w_idle": idle_w,
         "power_source": sensors.power_source_label if sensors.power_backend else None,
         "power_reason": sensors.power_reason,

@@ -7,6 +7,8 @@ configuration, never the queue.
 
     {"cmd": "load", "config": {...}, "model_path": "..."}
     {"cmd": "run", "config": {...}, "rep": 0, "warmup": true}
+    {"cmd": "quality", "config": {...}, "spec": {...}, "make_reference": false}
+    {"cmd": "reference", "config": {...}, "model_path": "...", "spec": {...}}
     {"cmd": "quit"}
 """
 
@@ -50,6 +52,18 @@ def main() -> int:
                 result = engine.run_once(config, cmd["rep"], cmd["warmup"])
                 emit({"ev": "result", "config_id": config.config_id, "rep": cmd["rep"],
                       "warmup": cmd["warmup"], "result": result.to_dict()})
+            elif cmd["cmd"] == "quality":  # the quality pass of the loaded model (edgetui.quality)
+                assert engine is not None, "quality before load"
+                emit({"ev": "quality", "config_id": config.config_id,
+                      "result": engine.quality(cmd["spec"], cmd["make_reference"])})
+            elif cmd["cmd"] == "reference":  # another file's log-probabilities, kept for the divergence
+                ref = engine_class(config.engine)(config, cmd["model_path"], emit)
+                try:
+                    ref.load()
+                    result = ref.quality(cmd["spec"], True)
+                finally:
+                    ref.close()
+                emit({"ev": "reference", "config_id": config.config_id, "result": result})
         except Exception as exc:  # reported to the runner as this configuration's failure
             print(traceback.format_exc(), file=sys.stderr, flush=True)
             emit({"ev": "error", "cmd": cmd.get("cmd"), "message": f"{type(exc).__name__}: {exc}"})

@@ -21,6 +21,8 @@ class ModelFacts:
     sha256: str | None = None  # computed when its configuration starts (hashing takes a while)
     size_mb: float | None = None
     quant: str | None = None
+    quant_source: str | None = None  # a quantised variant: the file it was made from
+    quant_note: str | None = None  # and how, where its source was already quantised
 
 
 def read_model_facts(configs: Iterable[Configuration],

@@ -18,16 +18,20 @@ from edgetui import __version__, models
 from edgetui.engines.base import RepResult
 from edgetui.errors import UserError
 from edgetui.fmt import number
+from edgetui.models.quantize import QuantizeError
 from edgetui.profiles.plan import Configuration, expand
 from edgetui.profiles.schema import Profile
+from edgetui.quality.passes import QualitySpec
 from edgetui.run.aggregate import result_row
 from edgetui.run.child import ChildDied, InferenceChild
 from edgetui.run.context import ConfigPeaks, LoadFacts, config_context
+from edgetui.run import quality_pass
 from edgetui.run.modelfacts import ModelFacts, memory_refusal, read_model_facts
+from edgetui.run.variants import facts_key, variant_cached, variant_facts
 from edgetui.run.repetition import EVENT_KEYS, repetition_row
 from edgetui.run.sampler import Sampler
 from edgetui.rundir.control import CONTROL_FILE, Control
-from edgetui.rundir.events import rep_line
+from edgetui.rundir.events import quality_line, rep_line
 from edgetui.rundir.store import RunStore
 from edgetui.sensors import PowerChoiceError, SensorSet, make_context
 from edgetui.sensors.host import host_info
@@ -99,7 +103,10 @@ class Runner:
         self.current: Configuration | None = None
         self.events: IO[str] | None = None
         self.idle_w: float | None = None
-        self.model_facts: dict[str, ModelFacts] = {}
+        self.model_facts: dict[str, ModelFacts] = {}  # by variants.facts_key: a model, or a model's variant
+        self.variant_refusals: dict[str, str] = {}  # a variant the quantizer refused, and why
+        self.quality_done: dict[tuple[Any, ...], dict[str, Any]] = {}  # one pass per model variant
+        self.quality_ctx: dict[str, Any] = {}  # the quality columns of the configuration in flight
         self.load = LoadFacts()
         self.aborted = False
         self.control = Control(self.store.root / CONTROL_FILE)
@@ -127,10 +134,11 @@ class Runner:
 
     def context(self, c: Configuration) -> dict[str, Any]:
         """The context of configuration c as it stands now (see run.context)."""
-        return config_context(
-            self.profiles[c.profile], facts=self.model_facts.get(c.model) or ModelFacts(path=c.model_path),
+        return {**config_context(
+            self.profiles[c.profile], facts=self.model_facts.get(facts_key(c)) or ModelFacts(path=c.model_path),
             load=self.load, host=self.host, sensors=self.sensors, root=self.sensors.ctx.root, idle_w=self.idle_w,
-            started_at=self.config_started_at, sample_hz=1.0 / self.sampler.period, peaks=self.peaks)
+            started_at=self.config_started_at, sample_hz=1.0 / self.sampler.period, peaks=self.peaks),
+            **self.quality_ctx}
 
     # --------------------------------------------------------------- the queue
     def run(self) -> int:
@@ -297,20 +305,35 @@ class Runner:
         self.current = c
         self.config_started_at = now_iso()
         self.peaks = ConfigPeaks()
+        self.quality_ctx = {}
         self.event({"ev": "config_start", "config_id": c.config_id, "index": index, "n": n,
                     "describe": c.describe(), "config": c.to_dict()})
         self.on_line(f"[{index}/{n}] {c.config_id} {c.profile}: {c.describe()}")
+        spec: QualitySpec | None = None
+        facts: ModelFacts | None = None
         if c.engine == "llama_cpp":
-            facts = self.model_facts[c.model]
-            if facts.sha256 is None and facts.path:
-                facts.sha256 = models.file_sha256(facts.path)
+            try:
+                facts = self._facts_for(c)
+            except QuantizeError as exc:  # this variant cannot be had: its configurations fail, the queue goes on
+                self.variant_refusals[facts_key(c)] = str(exc)
+                self.model_facts[facts_key(c)] = ModelFacts(path=None, quant_source=self.model_facts[c.model].path)
+                self.on_line(f"  failed: {exc}")
+                self._finish(c, "failed", str(exc))
+                return worker
             refusal = memory_refusal(c, facts)
             if refusal:
                 self.on_line(f"  failed: {refusal}")
                 self._finish(c, "failed", refusal)
                 return worker
+            quality = self.profiles[c.profile].quality
+            if quality is not None:
+                spec = quality_pass.quality_spec(quality, self.model_facts[c.model])
+                self.quality_ctx = self.quality_done.get(quality_pass.pass_key(facts, spec), {})
         self._cool_down_to(c)
         try:
+            if spec is not None and facts is not None and not self.quality_ctx and worker is None \
+                    and not quality_pass.is_reference(facts, spec) and not quality_pass.reference_cached(spec):
+                self._make_reference(c, spec)  # before this variant loads: never two models in memory at once
             if worker is None:
                 worker = self._start_worker(c)
             self.sampler.set_target_pids([worker.pid, *self._server_pids(c)])
@@ -318,6 +341,9 @@ class Runner:
             for rep, warm in plan:
                 self._check_control(wait=True)
                 self._run_rep(worker, c, rep, warm)
+            if spec is not None and facts is not None and not self.quality_ctx:
+                self._check_control(wait=True)
+                self._quality(worker, c, spec, facts)
         except Stopped as stop:
             if worker is not None:
                 worker.kill()
@@ -347,6 +373,72 @@ class Runner:
         self.current = None
         return worker
 
+    def _facts_for(self, c: Configuration) -> ModelFacts:
+        """c's model file: the source as read before the queue, or its variant, made now (once) if
+        the cache lacks it; QuantizeError when the quantizer refuses."""
+        key = facts_key(c)
+        if key in self.variant_refusals:
+            raise QuantizeError(self.variant_refusals[key])
+        source = self.model_facts[c.model]
+        if source.sha256 is None and source.path:
+            source.sha256 = models.file_sha256(source.path)
+        if key in self.model_facts:
+            return self.model_facts[key]
+        self.sampler.set_phase("quantize")
+        self.event({"ev": "phase", "phase": "quantize", "config_id": c.config_id, "quant": c.quant})
+        said = [time.monotonic()]
+
+        def progress(done: int, total: int) -> None:
+            self.event({"ev": "progress", "config_id": c.config_id, "phase": "quantize", "tokens": done,
+                        "total": total, "unit": "tensors", "what": f"quantizing to {c.quant}"})
+            if time.monotonic() - said[0] >= 5.0:  # a line now and then: it can take minutes on a board
+                said[0] = time.monotonic()
+                self.on_line(f"  quantizing to {c.quant}: {done}/{total} tensors")
+
+        if not variant_cached(source, c.quant):
+            self.on_line(f"  quantizing {Path(source.path or '').name} to {c.quant} with llama.cpp's quantizer "
+                         "(once: the variant is cached for later runs)")
+        facts = variant_facts(c, source, progress=progress, on_made=lambda s: self.on_line(f"  {s}"))
+        self.model_facts[key] = facts
+        return facts
+
+    def _make_reference(self, c: Configuration, spec: QualitySpec) -> None:
+        """The reference's log-probabilities on the corpus, kept in the cache, from a child of its own."""
+        self.on_line(f"  quality: keeping the reference's log-probabilities ({Path(spec.reference_file).name}, "
+                     f"{spec.n_windows * spec.n_ctx} tokens; cached for later runs)")
+        self.sampler.set_phase("quality")
+        self.event({"ev": "phase", "phase": "quality", "config_id": c.config_id, "what": "reference"})
+        child = InferenceChild(self.store.log_path(c.config_id))
+        try:
+            self.sampler.set_target_pids([child.pid])
+            child.send({"cmd": "reference", "config": c.to_dict(), "model_path": spec.reference_file,
+                        "spec": spec.to_dict()})
+            self._await(child, "reference")
+        except BaseException:
+            child.kill()
+            raise
+        child.quit()
+
+    def _quality(self, worker: InferenceChild, c: Configuration, spec: QualitySpec, facts: ModelFacts) -> None:
+        """The quality pass of c's model variant (once per variant): its figures go in the row, its
+        energy is its own phase."""
+        self.sampler.set_phase("quality")
+        self.event({"ev": "phase", "phase": "quality", "config_id": c.config_id, "what": "pass"})
+        worker.send({"cmd": "quality", "config": c.to_dict(), "spec": spec.to_dict(),
+                     "make_reference": quality_pass.is_reference(facts, spec)})
+        result = self._await(worker, "quality")["result"]
+        self.sampler.set_phase("between")
+        deadline = time.monotonic() + (3 * self.sampler.period if self.sensors.power_backend else 0)
+        while (not self.sampler.trace.ts or self.sampler.trace.ts[-1] < result["t_end"]) \
+                and time.monotonic() < deadline:
+            time.sleep(self.sampler.period / 4)
+        energy = self.sampler.trace.energy(result["t_start"], result["t_end"], self.sampler.max_gap_s) \
+            if self.sampler.trace.ts else None
+        self.quality_ctx = quality_pass.quality_columns(result, spec, energy)
+        self.quality_done[quality_pass.pass_key(facts, spec)] = self.quality_ctx
+        self.event({"ev": "quality_end", "config_id": c.config_id, **self.quality_ctx})
+        self.on_line(quality_line(self.quality_ctx))
+
     def _server_pids(self, c: Configuration) -> list[int]:
         """A server engine's process and its children, whose memory is the model's (after the load,
         when Ollama has started its model runner)."""
@@ -371,7 +463,7 @@ class Runner:
         self.sampler.set_target_pids([worker.pid])
         self.sampler.set_phase("load")
         self.event({"ev": "phase", "phase": "load", "config_id": c.config_id, "pid": worker.pid})
-        facts = self.model_facts.get(c.model)
+        facts = self.model_facts.get(facts_key(c))
         worker.send({"cmd": "load", "config": c.to_dict(), "model_path": facts.path if facts else c.model_path})
         ev = self._await(worker, "loaded")
         time.sleep(self.sampler.period * 1.5 if self.sensors.power_backend else 0)  # a sample past the load

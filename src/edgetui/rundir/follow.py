@@ -18,7 +18,7 @@ from typing import Any
 from edgetui.fmt import number
 from edgetui.profiles.plan import Configuration, estimate_seconds
 from edgetui.rundir.series import QUANTITIES, LiveSeries
-from edgetui.rundir.events import rep_line
+from edgetui.rundir.events import phase_progress_line, quality_line, rep_line
 from edgetui.stats import mean
 
 HISTORY = 120  # points kept per sparkline
@@ -157,6 +157,8 @@ class LiveState:
         self.decode_now: float | None = None  # live, while a repetition decodes
         self.decoding = False
         self._last_progress: tuple[str, int, float] | None = None  # (rep key, tokens, t)
+        # a long step outside the repetitions (quantizing, the quality pass): what, done, total, unit
+        self.step_progress: tuple[str, int, int, str] | None = None
         self.last_rep: dict[str, Any] | None = None
         self._decode_sum = 0.0
         self._decode_n = 0
@@ -221,7 +223,13 @@ class LiveState:
             self.add_log(f"power: {self.power_source}")
         elif kind == "phase":
             self.phase = ev.get("phase")
-            if self.phase == "idle":
+            self.step_progress = None
+            if self.phase == "quantize":
+                self.add_log(f"  quantizing to {ev.get('quant')} (cached for later runs)")
+            elif self.phase == "quality":
+                self.add_log("  quality: keeping the reference's log-probabilities" if ev.get("what") == "reference"
+                             else "  quality pass")
+            elif self.phase == "idle":
                 self.add_log(f"measuring idle baseline for {ev.get('seconds', 0):g} s")
             elif self.phase == "load" and self.current is not None:
                 self.current.load_t = t
@@ -249,6 +257,7 @@ class LiveState:
             self.last_rep = None  # "last" is this configuration's last repetition, never the previous one's
             self.add_log(f"[{self.current.index}/{self.current.n}] {self.current.config_id} {self.current.describe}")
         elif kind == "rep_start":
+            self.step_progress = None
             cur = self.current
             if cur is not None:
                 cur.rep = ev.get("rep")
@@ -260,6 +269,9 @@ class LiveState:
                         self.load_seconds.append(t - cur.load_t)
         elif kind == "progress":
             self.phase = ev.get("phase")
+            if ev.get("total"):
+                self.step_progress = (str(ev.get("what") or self.phase), int(ev.get("tokens") or 0),
+                                      int(ev["total"]), str(ev.get("unit") or ""))
             key = f"{ev.get('config_id')}:{ev.get('rep')}:{ev.get('warmup')}"
             tokens = ev.get("tokens") or 0
             if ev.get("phase") == "decode" and isinstance(t, (int, float)):
@@ -274,6 +286,9 @@ class LiveState:
                 self.decoding = False
         elif kind == "rep_end":
             self._rep_end(ev, t)
+        elif kind == "quality_end":
+            self.step_progress = None
+            self.add_log(quality_line(ev))
         elif kind == "config_end":
             cid = ev.get("config_id", "?")
             status = ev.get("status", "?")
@@ -403,6 +418,10 @@ class LiveState:
     @property
     def prefill_mean_run(self) -> float | None:
         return self._prefill_sum / self._prefill_n if self._prefill_n else None
+
+    def step_text(self) -> str | None:
+        """The progress of a long step outside the repetitions (quantizing, the quality pass)."""
+        return phase_progress_line(*self.step_progress) if self.step_progress else None
 
     def counts(self) -> dict[str, int]:
         out = {"done": 0, "failed": 0, "skipped": 0}

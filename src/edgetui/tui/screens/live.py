@@ -64,6 +64,9 @@ def progress_text(f: RunFollower, now: float) -> Text:
         t.append(f"{n if n is not None else '?'} configuration(s)\n")
     phase = s.phase or "?"
     t.append(f"{phase}", style="bold" if phase in ("decode", "prefill") else "")
+    step = s.step_text()
+    if step:  # quantizing a variant or the quality pass: a phase of its own, with its progress
+        t.append(f" ({step})", style="bold")
     t.append(f" · elapsed {fmt_duration(s.elapsed(now))}")
     if f.active:
         t.append(f" · ETA ~{fmt_duration(s.eta(now))}")

@@ -250,3 +250,16 @@ def test_fleet_run_without_headless_opens_the_console_on_the_fleet(monkeypatch, 
     seen.clear()
     assert main(["--fleet", "hosts.ini"]) == 0  # the console with a fleet pane, nothing started
     assert seen["fleet"] == "hosts.ini" and not seen["run_profiles"]
+
+
+def test_a_hosts_board_name_goes_into_its_copy_of_the_profiles(tmp_path):
+    from edgetui.fleet.controller import _stage_profiles
+    from edgetui.profiles.schema import load_profile
+
+    smoke = REPO / "profiles" / "smoke.toml"
+    hosts = [FleetHost("pi5-fan", {"edgetui_board": "Raspberry Pi 5 8GB (fan)"}), FleetHost("orin")]
+    _stage_profiles(tmp_path, hosts, [smoke], None)
+    renamed = load_profile(tmp_path / "pi5-fan" / "smoke.toml")
+    assert renamed.board.name == "Raspberry Pi 5 8GB (fan)"
+    assert renamed.name == "smoke" and renamed.repetitions == load_profile(smoke).repetitions
+    assert (tmp_path / "orin" / "smoke.toml").read_bytes() == smoke.read_bytes()  # untouched elsewhere

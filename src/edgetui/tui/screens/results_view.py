@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -57,27 +57,50 @@ def _fixed(x: pl.Expr, decimals: int) -> pl.Expr:
 _SMALL_WIDTHS = ((1e-1, 6), (1e-2, 7), (1e-3, 8), (1e-4, 9), (0.0, 9))
 
 
-def figure_width(values: pl.Series) -> int:
-    """The widest text edgetui.fmt.figure gives these floats, without formatting them all: from 1
-    up, a text grows with |value| within each of figure's ranges, so the largest |value| of each
-    range and sign is formatted; below 1 the widest text its decade can have is taken."""
-    widths = [len(NA)] if values.null_count() or values.is_nan().any() else []
-    v = values.drop_nulls().drop_nans()
-    if v.is_empty():
-        return max(widths, default=len(NA))
+_RANGES = ((1000.0, float("inf")), (100.0, 1000.0), (1.0, 100.0))
+
+
+def _width_stats(name: str) -> list[pl.Expr]:
+    """One pass over a column: what figure_widths needs of it (see there)."""
+    v = pl.col(name)
     a = v.abs()
-    for lo, hi in ((1000.0, float("inf")), (100.0, 1000.0), (1.0, 100.0)):
-        for sign in (1.0, -1.0):
-            picked = a.filter((a >= lo) & (a < hi) & ((v >= 0) if sign > 0 else (v < 0)))
-            if picked.len():
-                widths.append(len(figure(sign * cast(float, picked.max()))))
-    small = v.filter((a < 1.0) & (a >= 1e-9))
-    if small.len():
-        least = cast(float, small.abs().min())
-        widths.append(next(w for bound, w in _SMALL_WIDTHS if least >= bound) + int(bool((small < 0).any())))
-    if (a < 1e-9).any():
-        widths.append(1)  # "0"
-    return max(widths)
+    finite = v.is_not_null() & ~v.is_nan()
+    out = [(~finite).any().alias(f"{name}|na"), (finite & (a < 1e-9)).any().alias(f"{name}|zero")]
+    for i, (lo, hi) in enumerate(_RANGES):
+        inside = finite & (a >= lo) & (a < hi)
+        out.append(v.filter(inside & (v >= 0)).max().alias(f"{name}|{i}+"))
+        out.append(v.filter(inside & (v < 0)).min().alias(f"{name}|{i}-"))
+    small = finite & (a < 1.0) & (a >= 1e-9)
+    out.append(a.filter(small).min().alias(f"{name}|small"))
+    out.append((small & (v < 0)).any().alias(f"{name}|small-"))
+    return out
+
+
+def figure_widths(frame: pl.DataFrame) -> dict[str, int]:
+    """For each float column, the widest text edgetui.fmt.figure gives its values, without
+    formatting them all (one polars pass): from 1 up, a text grows with |value| within each of
+    figure's ranges, so the largest |value| of each range and sign is formatted; below 1 the
+    widest text the smallest value's decade can have is taken (never less than the true width)."""
+    if frame.width == 0:
+        return {}
+    stats = frame.select([e for name in frame.columns for e in _width_stats(name)]).row(0, named=True)
+    widths = {}
+    for name in frame.columns:
+        w = [len(NA)] if stats[f"{name}|na"] else []
+        w += [len(figure(float(x))) for i in range(len(_RANGES)) for x in (stats[f"{name}|{i}+"],
+                                                                          stats[f"{name}|{i}-"]) if x is not None]
+        least = stats[f"{name}|small"]
+        if least is not None:
+            w.append(next(width for bound, width in _SMALL_WIDTHS if least >= bound) + int(stats[f"{name}|small-"]))
+        if stats[f"{name}|zero"]:
+            w.append(1)  # "0"
+        widths[name] = max(w, default=len(NA))
+    return widths
+
+
+def figure_width(values: pl.Series) -> int:
+    """figure_widths of one column."""
+    return figure_widths(values.alias("v").to_frame())["v"]
 
 
 @dataclass(frozen=True)
@@ -146,9 +169,10 @@ class Loaded:
             return hit
         shown = self.cells[ranking.rows]
         widths = text_widths(shown.select(c for c in (*TEXT_COLUMNS, "status") if c in shown.columns))
+        widths.update(figure_widths(shown.select(self.values.columns)))
         for key in self.values.columns:
-            suffix = shown[key + ":suffix"].is_not_null().any() if key + ":suffix" in shown.columns else False
-            widths[key] = figure_width(shown[key]) + (len(" (gross)") if suffix else 0)
+            if key + ":suffix" in shown.columns and shown[key + ":suffix"].is_not_null().any():
+                widths[key] += len(" (gross)")
         params = self.df.select(c for c in ("model", *PARAM_LABELS) if c in self.df.columns)[ranking.rows]
         varying = varying_parameters(params)
         config = scatter(self.n, ranking.rows, configuration_labels(params, varying))

@@ -3,10 +3,11 @@
     .venv/bin/python scripts/screenshots.py [--profile profiles/demo.toml] [--size 120x36]
 
 The console is driven as a person would (keys through Textual's Pilot, in a headless terminal of
-the given size): the queue with the demo profile queued, the live screen mid-run, and the
-results screen when the queue has finished. The run is real: the runner is started detached by
-the console, the bundled models are loaded and measured on this machine, and the panes show
-this machine's sensors (here: none for power and temperature, so they say n/a and why).
+the given size): the queue with the demo profile queued, the live screen mid-run, the results
+screen when the queue has finished, and its trade-off plot (g) of decode against peak memory.
+The run is real: the runner is started detached by the console, the bundled models are loaded
+and measured on this machine, and the panes show this machine's sensors (here: none for power
+and temperature, so they say n/a and why).
 
 With chromium installed, screenshots/browser.png shows the same console served by `edgetui serve`
 in a headless Chromium (tests/browser.py drives it over the DevTools protocol), the demo profile
@@ -90,6 +91,14 @@ async def shoot(profile: Path, size: tuple[int, int], out: Path, suffix: str, sy
         await pilot.pause()
         assert results.ranking is not None
         write(app, out, f"results{suffix}.svg", f"edgetui: results ({label})")
+        # g: the trade-off plot; y steps to peak memory (this machine has no power sensor, so the
+        # default power axis would be empty), saved with Textual's save_screenshot
+        await pilot.press("g")
+        while results.plot_data is not None and results.plot_data.y.key != "rss_mb":
+            await pilot.press("y")
+        await pilot.pause()
+        app.save_screenshot(f"results-plot{suffix}.svg", str(out))
+        print(f"wrote {out / f'results-plot{suffix}.svg'}", flush=True)
 
 
 def browser_shot(out: Path, profiles: Path) -> None:

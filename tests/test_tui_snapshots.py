@@ -66,3 +66,19 @@ def test_results_screen(snap_compare, workdir, size):
             await pilot.pause()
 
     assert snap_compare(app, run_before=rank_with_ttft, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_results_screen_with_the_trade_off_plot(snap_compare, workdir, size):
+    copy_run("run-jetson", workdir)
+    copy_run("run-rpi5", workdir)
+    app = EdgeApp(results=["run-jetson", "run-rpi5"], profiles_dir="profiles", attach=False)
+
+    async def plot(pilot):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("g")
+        await pilot.pause()
+
+    # decode against mean power; the Pi 5 row (no power sensor) is counted in the note
+    assert snap_compare(app, run_before=plot, terminal_size=size)

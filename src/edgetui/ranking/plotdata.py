@@ -25,7 +25,7 @@ DEFAULT_Y = "power_w"
 
 def row_key(source: object, config_id: object) -> str:
     """A ranked row's identity across merged boards (the results screen keys its rows the same way)."""
-    return f"{source}|{config_id}"
+    return f"{source or ''}|{config_id}"
 
 
 @dataclass(frozen=True)

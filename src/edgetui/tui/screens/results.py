@@ -20,7 +20,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 from edgetui.errors import UserError
 from edgetui.fmt import NA, figure as fmt_value
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights, validate_weights
+from edgetui.ranking.plotdata import DEFAULT_X, DEFAULT_Y, TradeOffData, row_key, tradeoff_data
 from edgetui.ranking.rank import Ranking
 from edgetui.ranking.sources import load_results
 from edgetui.tui.dialogs import InputScreen
@@ -37,12 +38,14 @@ from edgetui.tui.screens.results_export import ExportFlow
 from edgetui.tui.screens.results_filter import FilterScreen
 from edgetui.tui.screens.results_view import (FILTER_COLUMNS, Loaded, RankedView, Settings, build_view,
                                               display_order)
+from edgetui.tui.tradeoff import TradeOffPlot
 from edgetui.tui.widgets.frame_table import FrameTable
 
 __all__ = ["FilterScreen", "ResultsScreen", "fmt_value"]
 
 MAX_WEIGHT = 99.0
 TABLE_SCROLLBAR = 1
+PLOT_BESIDE_WIDTH = 160  # from this width the plot goes beside the table, else below a short table
 
 
 def params_of(row: dict[str, Any]) -> str:
@@ -85,6 +88,12 @@ class ResultsScreen(Screen):
         Binding("i", "include_failed", "Failed rows", show=False, id="results.include_failed",
                 tooltip="show failed and skipped configurations (never scored above measured ones)"),
         Binding("e", "export", "Export", id="results.export", tooltip="write the ranking to .toml or .csv"),
+        Binding("g", "plot", "Plot", id="results.plot",
+                tooltip="the trade-off plot of two criteria (decode against power first), or back to the table"),
+        Binding("x", "plot_axis('x')", "Plot x", show=False, id="results.plot_x",
+                tooltip="plot the next ranking criterion across"),
+        Binding("y", "plot_axis('y')", "Plot y", show=False, id="results.plot_y",
+                tooltip="plot the next ranking criterion up"),
         Binding("f5", "reload", "Reload", show=False, id="results.reload", tooltip="read the results files again"),
         Binding("h", "columns(-1)", "Columns left", show=False, id="results.columns_left",
                 tooltip="show the columns to the left (rank and score stay)"),
@@ -147,6 +156,8 @@ class ResultsScreen(Screen):
         self._keep: str | None = None  # the identity (source|config_id) the cursor stays on
         self._weight_cells: dict[tuple[str, str], Text] = {}
         self._shown_text: dict[str, Text | str] = {}
+        self.plot_axes = (DEFAULT_X, DEFAULT_Y)  # criteria keys across and up
+        self.plot_data: TradeOffData | None = None  # what the plot shows, while it is on
 
     # ------------------------------------------------------------------ what others read
     @property
@@ -187,7 +198,9 @@ class ResultsScreen(Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="ranking-pane", classes="pane"):
-                yield FrameTable(id="ranking", zebra_stripes=True, header_height=2, null_text=NA)
+                with Container(id="table-and-plot"):
+                    yield FrameTable(id="ranking", zebra_stripes=True, header_height=2, null_text=NA)
+                    yield TradeOffPlot(id="plot")
                 yield Static(id="row-details")
             with Vertical(id="weights-pane", classes="pane"):
                 yield DataTable(id="weights", cursor_type="row", cell_padding=0)
@@ -208,18 +221,21 @@ class ResultsScreen(Screen):
         w.add_column(" wt", key="weight", width=3)
         self.query_one("#weights-hint", Static).update(
             Text("space on/off\n+/- weight\n↑ higher better\n↓ lower better", style="dim"))
-        self._fit(self.size.width)
+        self._fit(self.size.width, self.size.height)
         self.draw_weights()
         self.load()
 
     def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
-        self._fit(event.size.width)
+        self._fit(event.size.width, event.size.height)
         self.show_policy()
         if self.view is not None:
             self.call_after_refresh(self.draw_table)  # the columns that fit change with the width
 
-    def _fit(self, width: int) -> None:
+    def _fit(self, width: int, height: int) -> None:
         self.set_class(width >= 140, "wide")
+        self.set_class(width >= PLOT_BESIDE_WIDTH, "plot-beside")
+        self.set_class(height < 40, "short")  # with the plot on, the policy pane gives it its rows
+        self.set_class(height < 32, "compact")  # and the table keeps two rows, the row details none
 
     # ------------------------------------------------------------------ ranking, off the loop
     def load(self) -> None:
@@ -411,6 +427,52 @@ class ResultsScreen(Screen):
                        no_wrap=True, overflow="ellipsis")
         self._update("#policy-weights", weights, layout=False)
 
+    # ------------------------------------------------------------------ the trade-off plot
+    @property
+    def plot_on(self) -> bool:
+        return self.has_class("plot")
+
+    def _highlighted_key(self, row: dict[str, Any] | None) -> str | None:
+        return row_key(row.get("source"), row.get("config_id")) if row else None
+
+    def draw_plot(self, ranking: Ranking | None = None, highlighted: dict[str, Any] | None = None) -> None:
+        """The plot of the ranking shown (ranking.plotdata, as `edgetui plot`), the cursor's row marked."""
+        ranking = ranking or self.ranking
+        if not self.plot_on or ranking is None:
+            return
+        x, y = self.plot_axes
+        self.plot_data = tradeoff_data(ranking, x, y, highlight=self._highlighted_key(highlighted))
+        self.query_one("#plot", TradeOffPlot).show(self.plot_data)
+
+    def on_results_screen_ranking_changed(self, message: RankingChanged) -> None:
+        self.draw_plot(message.ranking, message.highlighted)
+
+    def on_results_screen_row_changed(self, message: RowChanged) -> None:
+        if self.plot_on and self.plot_data is not None:
+            self.plot_data.highlighted_key = self._highlighted_key(message.row)
+            self.query_one("#plot", TradeOffPlot).show(self.plot_data)
+
+    def action_plot(self) -> None:
+        self.set_class(not self.plot_on, "plot")
+        if self.plot_on:
+            self.draw_plot(highlighted=self.highlighted_row())
+        else:
+            self.plot_data = None
+        self.refresh_bindings()  # x and y apply only with the plot shown
+        if self.view is not None:
+            self.call_after_refresh(self.draw_table)  # the table's width changed: other columns fit
+
+    def action_plot_axis(self, axis: str) -> None:
+        keys = list(CRITERIA)  # every declared criterion, in its declared order
+        x, y = self.plot_axes
+        mine, other = (x, y) if axis == "x" else (y, x)
+        nxt = keys[(keys.index(mine) + 1) % len(keys)]
+        if nxt == other:
+            nxt = keys[(keys.index(nxt) + 1) % len(keys)]
+        self.plot_axes = (nxt, y) if axis == "x" else (x, nxt)
+        self.draw_plot(highlighted=self.highlighted_row())
+        self.notify(f"plot {axis}: {CRITERIA[nxt].label} ({CRITERIA[nxt].unit})", timeout=3)
+
     def on_frame_table_row_highlighted(self, event: FrameTable.RowHighlighted) -> None:
         self.show_row_details()
         self.post_message(self.RowChanged(self.highlighted_row()))
@@ -522,6 +584,8 @@ class ResultsScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("export", "filter", "sort_next", "sort_reverse", "include_failed") and self.loaded is None:
             return False
+        if action.split("(")[0] == "plot_axis":  # the palette asks with the binding's whole action text
+            return self.plot_on
         return True
 
     def action_export(self) -> None:

@@ -182,3 +182,11 @@ def test_one_point_per_cell_is_kept_for_large_rankings():
     assert 0 < keep.size <= 81 * 21
     cells = {(int(x * 80), int(y * 20)) for x, y in zip(xs, ys)}
     assert {(int(xs[i] * 80), int(ys[i] * 20)) for i in keep} == cells  # no cell left empty
+
+
+def test_axis_limits_of_a_range_flat_but_for_float_noise_have_a_width():
+    from edgetui.tui.tradeoff import padded
+
+    lo, hi = padded(6.400896, 6.400896000000001)
+    assert hi - lo >= 0.5 and lo < 6.400896 < hi
+    assert padded(0.0, 10.0) == pytest.approx((-0.6, 10.6))

@@ -151,3 +151,26 @@ async def test_at_80x24_each_series_is_a_sparkline_with_its_unit_and_range(cut_r
         assert not live.query_one("#memory-plot", TimeSeriesPlot).display  # a minor plot, left out
         log = live.query_one("#log-pane")
         assert log.region.height >= 3 and log.region.bottom <= 23  # the log keeps its lines
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("values", [[6.400896, 6.400896000000001, 6.400896], [0.0, 0.0], [1e6, 1e6 + 1e-7]])
+async def test_a_flat_series_or_one_flat_but_for_float_noise_is_drawn(values):
+    from textual.app import App
+
+    series = Series()
+    for i, v in enumerate(values):
+        series.add(float(i), v)
+
+    class One(App):
+        def compose(self):
+            yield TimeSeriesPlot("power", id="p")
+
+    app = One()
+    async with app.run_test(size=(60, 10)) as pilot:  # a render error would end the app and raise here
+        plot = app.query_one(TimeSeriesPlot)
+        plot.show(series, 0.0, "this config")
+        await pilot.pause()
+        inner = plot.query_one(_Plot)
+        assert inner._y_max - inner._y_min >= 1.0 - 1e-9  # a band around the value, not a zero range
+        assert inner._y_min < values[0] < inner._y_max

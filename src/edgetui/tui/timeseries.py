@@ -18,6 +18,7 @@ from textual_plot import DurationFormatter, HiResMode, PlotWidget
 
 from edgetui.fmt import duration as fmt_duration
 from edgetui.rundir.series import QUANTITIES, Series
+from edgetui.tui.tradeoff import padded
 
 TICK_SPACING = 9  # columns per x tick label ("12.5s" and a gap)
 
@@ -143,6 +144,5 @@ class TimeSeriesPlot(Widget):
         self._ticks.max_ticks = max(2, (self.size.width - plot.margin_left) // TICK_SPACING)
         plot.clear()
         plot.set_xlimits(0.0, span)
-        pad = (hi - lo) * 0.1 or max(abs(hi) * 0.05, 0.5)  # a flat line sits mid-pane, not on the frame
-        plot.set_ylimits(lo - pad, hi + pad)
+        plot.set_ylimits(*padded(lo, hi, 0.1))  # a flat line sits mid-pane, not on the frame
         plot.plot(xs, vs, line_style="bold", hires_mode=HiResMode.BRAILLE)

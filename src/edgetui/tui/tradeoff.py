@@ -43,8 +43,16 @@ def reduce_to_cells(xs: np.ndarray, ys: np.ndarray, bounds: tuple[float, float, 
     return np.sort(first)
 
 
-def padded(lo: float, hi: float) -> tuple[float, float]:
-    pad = (hi - lo) * PAD or max(abs(hi) * PAD, 0.5)
+def padded(lo: float, hi: float, share: float = PAD) -> tuple[float, float]:
+    """Axis limits around [lo, hi] with `share` of the range on each side. A range that is flat, or
+    flat but for float noise (6.400896 and 6.400896000000001), gets a width of its own: the
+    plot's tick spacing would be zero, which textual-plot cannot label."""
+    scale = max(abs(lo), abs(hi), 1.0)
+    if hi - lo < scale * 1e-6:
+        half = max(scale * 0.05, 0.5)
+        mid = (lo + hi) / 2
+        return mid - half, mid + half
+    pad = (hi - lo) * share
     return lo - pad, hi + pad
 
 

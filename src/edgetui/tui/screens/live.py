@@ -3,8 +3,6 @@ screen on top (never while hidden or behind a dialog)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding

@@ -10,9 +10,8 @@ Any criterion of criteria.CRITERIA can be an axis: a criterion added there is pl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
+import polars as pl
 
 from edgetui.errors import UserError
 from edgetui.ranking.criteria import CRITERIA, Criterion, criterion_key
@@ -58,10 +57,11 @@ class BoardGroup:
 
 @dataclass
 class TradeOffData:
-    """The plotted rows as arrays (a ranking of 100k rows stays cheap to redraw), in rank order.
+    """The plotted rows as arrays and one narrow frame (a ranking of 100k rows stays cheap to redraw
+    and to re-mark), in rank order.
 
     xs, ys: the two values; on_front: Pareto-optimal on x and y; group: index into groups;
-    keys, models, ranks: per plotted row. front: indices of the front's points by increasing x.
+    rows: key, model and rank per plotted row. front: indices of the front's points by increasing x.
     """
 
     x: Criterion
@@ -70,9 +70,7 @@ class TradeOffData:
     ys: np.ndarray
     on_front: np.ndarray
     group: np.ndarray
-    keys: list[str]
-    models: list[str]
-    ranks: list[int]
+    rows: pl.DataFrame
     groups: list[BoardGroup]  # by volume (smallest first), boards without a volume last
     front: np.ndarray
     n_rows: int  # rows in the ranking
@@ -81,16 +79,20 @@ class TradeOffData:
     n_left_out: int  # rows without x or without y
     highlighted_key: str | None = None  # asked to be marked, plotted or not
     sources: list[str] = field(default_factory=list)
-    _index: dict[str, int] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return self.rows.height
+
+    @property
+    def keys(self) -> list[str]:
+        return self.rows["key"].to_list()
 
     def point(self, i: int) -> PlotPoint:
         g = self.groups[int(self.group[i])]
-        source, _, config_id = self.keys[i].rpartition("|")
-        return PlotPoint(key=self.keys[i], config_id=config_id, source=source, board=g.board, model=self.models[i],
-                         rank=self.ranks[i], x=float(self.xs[i]), y=float(self.ys[i]), volume_cm3=g.volume_cm3,
+        row = self.rows.row(i, named=True)
+        source, _, config_id = row["key"].rpartition("|")
+        return PlotPoint(key=row["key"], config_id=config_id, source=source, board=g.board, model=row["model"],
+                         rank=row["rank"], x=float(self.xs[i]), y=float(self.ys[i]), volume_cm3=g.volume_cm3,
                          on_front=bool(self.on_front[i]))
 
     @property
@@ -103,11 +105,10 @@ class TradeOffData:
 
     def index_of(self, key: str | None) -> int | None:
         """The position of a row_key among the plotted rows (None when not plotted)."""
-        if key is None:
+        if key is None or not len(self):
             return None
-        if self._index is None:
-            self._index = {k: i for i, k in enumerate(self.keys)}
-        return self._index.get(key)
+        hits = (self.rows["key"] == key).arg_true()
+        return int(hits[0]) if hits.len() else None
 
     @property
     def highlighted(self) -> PlotPoint | None:
@@ -145,6 +146,16 @@ class TradeOffData:
         if self.highlighted_key is None or self.index_of(self.highlighted_key) is not None:
             return ""
         return "the highlighted row is not plotted (a value is missing)"
+
+
+def plot_columns(x: str, y: str) -> list[str]:
+    """The results columns tradeoff_data reads besides the ranking's own (rank): a caller that ranked
+    a narrow table widens it with these only."""
+    cols = ["source", "config_id", "board", "model", "volume_cm3", CRITERIA[criterion_key(x)].column,
+            CRITERIA[criterion_key(y)].column]
+    if "net_energy_j_per_token" in (criterion_key(x), criterion_key(y)):
+        cols.append("energy_j_per_token")  # the gross figure where no idle baseline was measured
+    return list(dict.fromkeys(cols))
 
 
 def axis_title(c: Criterion) -> str:
@@ -189,36 +200,35 @@ def tradeoff_data(ranking: Ranking, x: str = DEFAULT_X, y: str = DEFAULT_Y, *,
     xs, ys = xs[idx], ys[idx]
     on_front = pareto_mask(np.column_stack([xs, ys]), [xc.higher_is_better, yc.higher_is_better])
 
-    def column(name: str) -> list[Any]:
-        values = t[name].to_list() if name in cols else [None] * t.height
-        return [values[i] for i in idx]
+    def text(name: str, missing: str) -> pl.Expr:
+        return pl.col(name).cast(pl.String).fill_null(missing) if name in cols else pl.lit(missing)
 
-    keys = [row_key(s, c) for s, c in zip(column("source"), column("config_id"))]
-    boards = [b if b is not None else "unknown board" for b in column("board")]
-    models = [str(m) if m is not None else "unknown model" for m in column("model")]
-    ranks = [int(r) if r is not None else 0 for r in column("rank")]
-    groups, group = _groups(boards, column("volume_cm3"))
+    source = pl.col("source").cast(pl.String).fill_null("") if "source" in cols else pl.lit("")
+    rows = t.select(
+        pl.concat_str([source, text("config_id", "")], separator="|").alias("key"),
+        text("model", "unknown model").alias("model"),
+        (pl.col("rank").cast(pl.Int64).fill_null(0) if "rank" in cols else pl.lit(0)).alias("rank"),
+        text("board", "unknown board").alias("board"),
+        (pl.col("volume_cm3").cast(pl.Float64) if "volume_cm3" in cols else pl.lit(None, pl.Float64)).alias("vol"),
+    )[idx]
+    groups, group = _groups(rows)
     front = np.flatnonzero(on_front)
     front = front[np.lexsort((ys[front], xs[front]))]
     return TradeOffData(
-        x=xc, y=yc, xs=xs, ys=ys, on_front=on_front, group=group, keys=keys, models=models, ranks=ranks,
+        x=xc, y=yc, xs=xs, ys=ys, on_front=on_front, group=group, rows=rows.select("key", "model", "rank"),
         groups=groups, front=front, n_rows=t.height, missing_x=int((~has_x).sum()),
         missing_y=int((~has_y).sum()), n_left_out=int((~complete).sum()), highlighted_key=highlight,
         sources=ranking.sources)
 
 
-def _groups(boards: list[str], volumes: list[Any]) -> tuple[list[BoardGroup], np.ndarray]:
+def _groups(rows: pl.DataFrame) -> tuple[list[BoardGroup], np.ndarray]:
     """The boards (by volume, smallest first; without a volume last) and each point's board index."""
-    seen: dict[str, list[int]] = {}
-    for i, b in enumerate(boards):
-        seen.setdefault(str(b), []).append(i)
-    groups = []
-    for board, members in seen.items():
-        vol = next((float(volumes[i]) for i in members if isinstance(volumes[i], (int, float))), None)
-        groups.append(BoardGroup(board, vol, len(members)))
-    groups.sort(key=lambda g: (g.volume_cm3 is None, g.volume_cm3 or 0.0, g.board))
-    position = {g.board: n for n, g in enumerate(groups)}
-    return groups, np.array([position[str(b)] for b in boards], dtype=np.int64)
+    per_board = rows.group_by("board").agg(pl.col("vol").drop_nulls().first(), pl.len().alias("n"))
+    groups = sorted((BoardGroup(b, v, int(n)) for b, v, n in per_board.iter_rows()),
+                    key=lambda g: (g.volume_cm3 is None, g.volume_cm3 or 0.0, g.board))
+    index = rows["board"].replace_strict([g.board for g in groups], list(range(len(groups))),
+                                         return_dtype=pl.Int64)
+    return groups, index.to_numpy()
 
 
 def best_row_key(ranking: Ranking) -> str | None:

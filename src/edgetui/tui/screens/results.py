@@ -29,7 +29,7 @@ from textual.worker import get_current_worker
 from edgetui.errors import UserError
 from edgetui.fmt import NA, figure as fmt_value
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights, validate_weights
-from edgetui.ranking.plotdata import DEFAULT_X, DEFAULT_Y, TradeOffData, row_key, tradeoff_data
+from edgetui.ranking.plotdata import DEFAULT_X, DEFAULT_Y, TradeOffData, plot_columns, row_key, tradeoff_data
 from edgetui.ranking.rank import Ranking
 from edgetui.ranking.sources import load_results
 from edgetui.tui.dialogs import InputScreen
@@ -435,17 +435,21 @@ class ResultsScreen(Screen):
     def _highlighted_key(self, row: dict[str, Any] | None) -> str | None:
         return row_key(row.get("source"), row.get("config_id")) if row else None
 
-    def draw_plot(self, ranking: Ranking | None = None, highlighted: dict[str, Any] | None = None) -> None:
+    def draw_plot(self, view: RankedView | None = None, highlighted: dict[str, Any] | None = None) -> None:
         """The plot of the ranking shown (ranking.plotdata, as `edgetui plot`), the cursor's row marked."""
-        ranking = ranking or self.ranking
-        if not self.plot_on or ranking is None:
+        view = view or self.view
+        if not self.plot_on or view is None:
             return
         x, y = self.plot_axes
+        # the console ranks a narrow table: the plot reads the criteria, board and volume of its
+        # rows from the loaded results
+        df = view.loaded.df
+        ranking = view.ranking.widened(df.select(c for c in plot_columns(x, y) if c in df.columns))
         self.plot_data = tradeoff_data(ranking, x, y, highlight=self._highlighted_key(highlighted))
         self.query_one("#plot", TradeOffPlot).show(self.plot_data)
 
     def on_results_screen_ranking_changed(self, message: RankingChanged) -> None:
-        self.draw_plot(message.ranking, message.highlighted)
+        self.draw_plot(message.view, message.highlighted)
 
     def on_results_screen_row_changed(self, message: RowChanged) -> None:
         if self.plot_on and self.plot_data is not None:

@@ -48,7 +48,7 @@ demo: setup
 headless-demo: setup
 	$(VENV)/bin/edgetui run profiles/demo.toml --headless
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q
 
 # ruff (mistakes, not taste), mypy on the package, and the import contracts

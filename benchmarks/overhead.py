@@ -102,7 +102,7 @@ def main() -> None:
         b, e = [], []
         for i in range(args.rounds):
             # alternate which goes first, so a drift in the machine's speed does not favour one side
-            order = [("bare", lambda: bare(model, args)), ("edgetui", lambda: edgetui(profile, tmp, i))]
+            order = [("bare", lambda: bare(model, args)), ("edgetui", lambda i=i: edgetui(profile, tmp, i))]
             for name, fn in order if i % 2 == 0 else reversed(order):
                 v = fn()
                 (b if name == "bare" else e).append(v)

@@ -125,7 +125,7 @@ def main() -> None:
 
     for label, independent in (("realistic", False), ("adversarial", True)):
         df = synthetic_results(args.rows, independent=independent)
-        sort_ms, _, _ = timed(lambda: df.sort("decode_tps_mean", descending=True), args.runs)
+        sort_ms, _, _ = timed(lambda df=df: df.sort("decode_tps_mean", descending=True), args.runs)
         print(f"{label}: {df.height} rows x {df.width} columns; reference, a plain polars sort of the frame: "
               f"{sort_ms:.1f} ms")
         rank(df, WEIGHT_SETS[0])  # warm-up: first-call costs (imports, polars thread pool) not counted
@@ -134,14 +134,14 @@ def main() -> None:
             # a weight change: the same criteria, other weights, ranked just before
             other = {k: w + 1 for k, w in weights.items()}
 
-            def after_weight_change(weights=weights, other=other):
+            def after_weight_change(weights=weights, other=other, df=df):
                 rank(df, other)
                 t0 = time.perf_counter()
                 r = rank(df, weights)
                 return (time.perf_counter() - t0) * 1000, r
 
             # a criterion switched on or off: the Pareto front must be computed afresh
-            def after_criteria_change(weights=weights):
+            def after_criteria_change(weights=weights, df=df):
                 clear_pareto_cache()
                 t0 = time.perf_counter()
                 r = rank(df, weights)

@@ -183,8 +183,8 @@ prompt_tokens = [32]
 gen_tokens = 32
 """
     top = "repetitions = 2\nwarmup = 1\nidle_baseline_s = 0\n"
-    served = write_profile(tmp_path / "served.toml", f'name = "served"\n{top}[engine]\nkind = "openai"\nurl = "{url}"\ntimeout_s = 60\n'
-                           + common.format(model=ALIAS))
+    engine = f'[engine]\nkind = "openai"\nurl = "{url}"\ntimeout_s = 60\n'
+    served = write_profile(tmp_path / "served.toml", f'name = "served"\n{top}{engine}' + common.format(model=ALIAS))
     local = write_profile(tmp_path / "local.toml", f'name = "local"\n{top}' + common.format(model="smollm2-135m-q4_1"))
     out = tmp_path / "out"
     proc = run_cli("run", str(served), str(local), "--headless", "--out", str(out), "--sysfs-root", str(tmp_path),
@@ -192,11 +192,11 @@ gen_tokens = 32
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"following the server's memory: pid {server_pid} (listening on port" in proc.stdout
     rows = {r["profile"]: r for r in csv.DictReader((out / "results.csv").open())}
-    s, l = rows["served"], rows["local"]
-    assert s["status"] == l["status"] == "done"
+    s, loc = rows["served"], rows["local"]
+    assert s["status"] == loc["status"] == "done"
     assert s["engine"] == "openai" and s["engine_version"].startswith("llama-cpp-python")
-    assert float(s["gen_tokens_mean"]) == float(l["gen_tokens_mean"]) == 32
+    assert float(s["gen_tokens_mean"]) == float(loc["gen_tokens_mean"]) == 32
     assert float(s["rss_mb_peak"]) > 100  # the server holds the model, and its memory was followed
-    served_tps, local_tps = float(s["decode_tps_mean"]), float(l["decode_tps_mean"])
+    served_tps, local_tps = float(s["decode_tps_mean"]), float(loc["decode_tps_mean"])
     # Same model, same machine: through HTTP and Python sampling it is slower, but not by 10x.
     assert 0.1 < served_tps / local_tps < 10, (served_tps, local_tps)

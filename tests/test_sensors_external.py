@@ -110,7 +110,8 @@ def test_a_configured_meter_is_used_or_refused_never_silently_replaced(tmp_path)
     sensors = SensorSet(context(nano, nano / "bin", options=options))
     assert sensors.power_backend.name == "external"  # over the board's own VDD_IN
     missing = {"power": {"meter_csv": str(tmp_path / "nope.csv")}}
-    with pytest.raises(PowerChoiceError, match=r"power source \"external\" is not available here: meter log .*nope.csv not found"):
+    with pytest.raises(PowerChoiceError,
+                       match=r"power source \"external\" is not available here: meter log .*nope.csv not found"):
         SensorSet(context(nano, nano / "bin", options=missing))
 
 

@@ -18,7 +18,8 @@ from edgetui.tui.screens.results import ResultsScreen
 
 from conftest import smollm2_profile
 
-PROFILE = smollm2_profile("resume", description="two configurations, long enough to be killed in the middle", prompt_tokens=32, gen_tokens=64)
+PROFILE = smollm2_profile("resume", description="two configurations, long enough to be killed in the middle",
+                          prompt_tokens=32, gen_tokens=64)
 
 
 async def wait_for(pilot, predicate, timeout: float, what: str) -> None:

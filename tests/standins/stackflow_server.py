@@ -167,7 +167,7 @@ class StandinStackFlow(Misbehaviour):
         prompt_len = SYSTEM_TOKENS + len(text.split())
         time.sleep(self.prefill_s)
         index, cached, produced = 0, [], 0
-        for position in range(prompt_len, unit["max_token_len"]):
+        for _position in range(prompt_len, unit["max_token_len"]):
             if unit["stop"].is_set():
                 break  # tokens still cached are never sent, as in LLM.hpp
             time.sleep(self.token_s)

@@ -5,7 +5,7 @@ stream's record (TTFT, token times, the server's own counters) is kept in it."""
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgetui.engines.base import EngineError, RepResult
 from edgetui.profiles.plan import Configuration
@@ -56,7 +56,7 @@ def union(streams: list[RepResult]) -> RepResult:
     token produced; each stream's own record under `streams`."""
     first = streams[0]
     prompts = {s.prompt_tokens for s in streams}
-    extra = {"streams": len(streams)}
+    extra: dict[str, Any] = {"streams": len(streams)}
     if len(prompts) > 1:
         extra["prompt_tokens_per_stream"] = [s.prompt_tokens for s in streams]
     return RepResult(

@@ -44,7 +44,7 @@ class OllamaEngine(ServerEngine):
 
     def __init__(self, config: Configuration, model_path: str | None, emit) -> None:
         super().__init__(config, model_path, emit)
-        self.server = HttpServer(config.engine_url, self.timeout_s, self.request_timeout_s)  # type: ignore[arg-type]
+        self.server = HttpServer(self.url, self.timeout_s, self.request_timeout_s)
         self.api = config.engine_api or "generate"
         if self.api not in ("generate", "chat"):
             raise EngineError(f'the ollama engine drives api = "generate" or "chat", not "{self.api}"')

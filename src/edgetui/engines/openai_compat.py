@@ -41,7 +41,7 @@ class OpenAIEngine(ServerEngine):
 
     def __init__(self, config: Configuration, model_path: str | None, emit) -> None:
         super().__init__(config, model_path, emit)
-        self.server = HttpServer(config.engine_url, self.timeout_s, self.request_timeout_s)  # type: ignore[arg-type]
+        self.server = HttpServer(self.url, self.timeout_s, self.request_timeout_s)
         if self.server.prefix.endswith("/v1"):  # "http://host:port/v1", as OpenAI clients take it
             self.server.prefix = self.server.prefix[: -len("/v1")]
             self.server.url = self.server.url[: -len("/v1")]  # messages name ".../v1/completions" once

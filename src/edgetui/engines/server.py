@@ -87,6 +87,7 @@ class ServerEngine(Engine):
             raise EngineError(f'the "{config.engine}" engine needs [engine] url')
         if not config.model_name:
             raise EngineError(f'the "{config.engine}" engine needs the server\'s model name ([[models]] name)')
+        self.url: str = config.engine_url
         self.model_name = config.model_name
         self.emit = locked(emit)  # streams in flight at once report from threads of their own
         self.timeout_s = config.engine_timeout_s

@@ -7,7 +7,7 @@ the unknown-key suggestions and the README's key reference all come from it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -529,7 +529,7 @@ def default_threads() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
-def load_profiles(paths: list[str | Path]) -> list[Profile]:
+def load_profiles(paths: Sequence[str | Path]) -> list[Profile]:
     """Load several profiles; names must be unique across them."""
     profiles = [load_profile(p) for p in paths]
     seen: dict[str, Path] = {}

@@ -80,13 +80,15 @@ def score_window(logits: np.ndarray, next_tokens: np.ndarray, *, reference: Refe
         scratch = np.empty((block, vocab), dtype=np.float32)
     nll = np.empty(n, dtype=np.float64)
     compared = reference is not None or compare_self
-    kld = np.empty(n, dtype=np.float64) if compared else None
-    same = np.empty(n, dtype=bool) if compared else None
+    # arrays of no rows where nothing is kept or compared, so that each has one type
+    kld = np.empty(n if compared else 0, dtype=np.float64)
+    same = np.empty(n if compared else 0, dtype=bool)
     k = min(TOP_K, vocab)
-    top_ids = np.empty((n, k), dtype=np.int32) if keep_top else None
-    top_logp = np.empty((n, k), dtype=np.float32) if keep_top else None
-    tail_ids = np.empty((n, TAIL_SAMPLES), dtype=np.int32) if keep_top else None
-    tail_logp = np.empty((n, TAIL_SAMPLES), dtype=np.float32) if keep_top else None
+    kept = n if keep_top else 0
+    top_ids = np.empty((kept, k), dtype=np.int32)
+    top_logp = np.empty((kept, k), dtype=np.float32)
+    tail_ids = np.empty((kept, TAIL_SAMPLES), dtype=np.int32)
+    tail_logp = np.empty((kept, TAIL_SAMPLES), dtype=np.float32)
     if keep_top and rng is None:
         raise ValueError("keep_top draws the reference's tail: give rng")
     for a in range(0, n, block):
@@ -101,23 +103,25 @@ def score_window(logits: np.ndarray, next_tokens: np.ndarray, *, reference: Refe
         lse = top.astype(np.float64) + np.log(buf.sum(axis=1, dtype=np.float64))
         nll[a:b] = lse - rows[ar, next_tokens[a:b]]
         if keep_top:
+            assert rng is not None  # checked above
             ids = _top_ids(rows, k)
-            top_ids[a:b] = ids  # type: ignore[index]
-            top_logp[a:b] = rows[ar[:, None], ids] - lse[:, None]  # type: ignore[index]
+            top_ids[a:b] = ids
+            top_logp[a:b] = rows[ar[:, None], ids] - lse[:, None]
             buf[ar[:, None], ids] = 0.0  # buf holds exp(rows - max): the tail is what is left
-            drawn = _draw_tail(buf, rng)  # type: ignore[arg-type]
-            tail_ids[a:b] = drawn  # type: ignore[index]
-            tail_logp[a:b] = rows[ar[:, None], drawn] - lse[:, None]  # type: ignore[index]
+            drawn = _draw_tail(buf, rng)
+            tail_ids[a:b] = drawn
+            tail_logp[a:b] = rows[ar[:, None], drawn] - lse[:, None]
         if compared:
-            src = reference if reference is not None else ReferenceWindow(  # type: ignore[arg-type]
+            src = reference if reference is not None else ReferenceWindow(
                 ids=top_ids, logp=top_logp, tail_ids=tail_ids, tail_logp=tail_logp)
-            kld[a:b] = _divergence(  # type: ignore[index]
+            kld[a:b] = _divergence(
                 src.logp[a:b], _as_kept(rows[ar[:, None], src.ids[a:b]] - lse[:, None]),
                 src.tail_logp[a:b], _as_kept(rows[ar[:, None], src.tail_ids[a:b]] - lse[:, None]))
-            same[a:b] = best == src.ids[a:b, 0]  # type: ignore[index]
-    own = ReferenceWindow(ids=top_ids, logp=top_logp, tail_ids=tail_ids,  # type: ignore[arg-type]
+            same[a:b] = best == src.ids[a:b, 0]
+    own = ReferenceWindow(ids=top_ids, logp=top_logp, tail_ids=tail_ids,
                           tail_logp=tail_logp) if keep_top else None
-    return WindowScores(nll=nll, kld=kld, same_top=same, reference=own, scratch=scratch)
+    return WindowScores(nll=nll, kld=kld if compared else None, same_top=same if compared else None,
+                        reference=own, scratch=scratch)
 
 
 GROUP = 64  # vocabulary entries per group in the top-k search

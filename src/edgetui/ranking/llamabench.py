@@ -92,7 +92,7 @@ class RepsBySource:
             grouped: dict[str, list[dict[str, Any]]] = {}
             for r in read_jsonl(folder / "repetitions.jsonl"):
                 if not r.get("warmup"):
-                    grouped.setdefault(r.get("config_id"), []).append(r)
+                    grouped.setdefault(str(r.get("config_id")), []).append(r)
             self._by_folder[folder] = grouped
         return self._by_folder[folder].get(config_id, [])
 
@@ -108,6 +108,8 @@ def run_folder(source: str | None) -> Path | None:
 
 def record(row: dict[str, Any], reps: list[dict[str, Any]], test: str) -> dict[str, Any] | None:
     """The pp or tg record of one configuration; None when it has no figure for that test."""
+    n_prompt: int | None
+    n_gen: int | None
     if test == "pp":
         n_prompt, n_gen = _whole(row.get("prompt_tokens")), 0
         rate_key, mean_key, std_key = "prefill_tps", "prefill_tps_mean", "prefill_tps_std"
@@ -147,7 +149,7 @@ def record(row: dict[str, Any], reps: list[dict[str, Any]], test: str) -> dict[s
         "n_gen": n_gen,
         "n_depth": _whole(row.get("n_depth")) or 0,
         "test_time": row.get("started_at"),
-        "avg_ns": round(_mean(samples_ns)) if samples_ns else None,
+        "avg_ns": round(sum(samples_ns) / len(samples_ns)) if samples_ns else None,
         "stddev_ns": round(_stdev(samples_ns) or 0.0) if len(samples_ns) > 1 else None,
         "avg_ts": avg_ts,
         "stddev_ts": stddev_ts,

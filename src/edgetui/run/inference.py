@@ -60,10 +60,10 @@ def main() -> int:
                 ref = engine_class(config.engine)(config, cmd["model_path"], emit)
                 try:
                     ref.load()
-                    result = ref.quality(cmd["spec"], True)
+                    ref_result = ref.quality(cmd["spec"], True)
                 finally:
                     ref.close()
-                emit({"ev": "reference", "config_id": config.config_id, "result": result})
+                emit({"ev": "reference", "config_id": config.config_id, "result": ref_result})
         except Exception as exc:  # reported to the runner as this configuration's failure
             print(traceback.format_exc(), file=sys.stderr, flush=True)
             emit({"ev": "error", "cmd": cmd.get("cmd"), "message": f"{type(exc).__name__}: {exc}"})

@@ -111,10 +111,10 @@ class Sampler:
             if r.backend == "system":
                 if r.name == "cpu":
                     s["cpu_pct"] = r.value
-                elif r.name == "mem_used":
-                    s["mem_used_mb"] = round(float(r.value), 1)  # type: ignore[arg-type]
-                elif r.name == "mem_total":
-                    s["mem_total_mb"] = round(float(r.value), 1)  # type: ignore[arg-type]
+                elif r.name == "mem_used" and isinstance(r.value, (int, float)):
+                    s["mem_used_mb"] = round(float(r.value), 1)
+                elif r.name == "mem_total" and isinstance(r.value, (int, float)):
+                    s["mem_total_mb"] = round(float(r.value), 1)
         s["v"] = {r.key: r.value for r in readings if r.backend != "system" and isinstance(r.value, (int, float))}
         return s
 

@@ -7,7 +7,6 @@ top. Quitting, or losing the terminal, leaves the runner running; the next `edge
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path

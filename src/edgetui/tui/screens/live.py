@@ -212,7 +212,7 @@ class LiveScreen(Screen):
         self._log_seq = 0
         self._texts: dict[str, Text] = {}
         self.whole_run = False  # the plots show the run so far (t), else the configuration in flight
-        self._keys_state: tuple[bool, ...] = ()
+        self._keys_state: tuple[bool | None, ...] = ()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="progress", classes="pane"):

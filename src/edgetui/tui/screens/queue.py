@@ -95,7 +95,7 @@ class QueueScreen(Screen):
     BINDINGS = [
         Binding("j", "cursor(1)", "Down", show=False, id="queue.down"),
         Binding("k", "cursor(-1)", "Up", show=False, id="queue.up"),
-        Binding("space", "toggle", "Queue/unqueue", id="queue.toggle",
+        Binding("space", "toggle_queued", "Queue/unqueue", id="queue.toggle",
                 tooltip="put the highlighted profile in the queue, or take it out"),
         Binding("r", "run", "Run queue", id="queue.run", tooltip="start the queue as a detached runner"),
         Binding("K", "move(-1)", "Move up", show=False, id="queue.move_up", tooltip="move the queued profile earlier"),
@@ -190,12 +190,12 @@ class QueueScreen(Screen):
         queue.clear()
         total_configs, total_s = 0, 0.0
         for i, key in enumerate(self.queue, 1):
-            e = self._entry(key)
-            assert e is not None
-            n = len(e.configs or [])
+            queued = self._entry(key)
+            assert queued is not None
+            n = len(queued.configs or [])
             total_configs += n
-            total_s += e.seconds or 0.0
-            queue.add_row(str(i), short_name(e.name), str(n), "~" + fmt_duration(e.seconds), key=key)
+            total_s += queued.seconds or 0.0
+            queue.add_row(str(i), short_name(queued.name), str(n), "~" + fmt_duration(queued.seconds), key=key)
         if self.queue:
             queue.move_cursor(row=min(max(qrow, 0), len(self.queue) - 1))
         if self.queue:
@@ -271,7 +271,7 @@ class QueueScreen(Screen):
         table = self.focused if isinstance(self.focused, DataTable) else self.query_one("#profiles", DataTable)
         (table.action_cursor_down if step > 0 else table.action_cursor_up)()
 
-    def action_toggle(self) -> None:
+    def action_toggle_queued(self) -> None:
         e = self.highlighted()
         if e is None:
             return

@@ -1,14 +1,16 @@
 """What does the quality pass cost beyond llama.cpp's own evaluation of the same tokens? Seconds
-per 1,000 corpus tokens of edgetui's quality pass (quality.passes.run_pass: tokenizing, the
-windows, perplexity, and the divergence from the cached reference) against a plain llama.cpp
-loop over the same windows that asks for the same logits (the second half of each window, as
-llama-perplexity does) and does nothing with them. Both in one process on one loaded model,
-each making its own context, alternated round by round so that both see the same machine.
+per 1,000 corpus tokens of edgetui's quality pass (quality.passes.QualityPass, what run_pass
+drives: tokenizing, the reference read, the context, then per window perplexity and the
+divergence from the cached reference) against a plain llama.cpp loop over the same windows that
+asks for the same logits (the second half of each window, as llama-perplexity does) and does
+nothing with them. Both in one process on one loaded model, each with its own context; their
+windows alternate one by one (which goes first alternating too), so that on a shared machine
+both see the same load: a pass-by-pass comparison drifts by 2x when other work comes and goes.
 
     .venv/bin/python benchmarks/quality.py [--model smollm2-135m-q4_1] [--tokens 2048] [--n-ctx 512]
                                            [--threads 2] [--rounds 3]
 
-Prints each round, the medians and the ratio quality pass / plain evaluation (target <= 1.1);
+Prints each round, the totals and the ratio quality pass / plain evaluation (target <= 1.1);
 the reference's own pass (which also keeps its top tokens and draws its tail) is shown apart,
 since it is made once per corpus and reference, not once per configuration.
 """
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,36 +30,69 @@ PASS = "quality pass (vs the cached reference)"
 REFERENCE = "reference's own pass (keeps its tokens)"
 
 
-def plain_evaluation(L, model, tokens: np.ndarray, n_ctx: int, threads: int) -> float:
+class PlainEvaluation:
     """The windows through llama_decode with the same outputs requested, written here against the
-    bare API (not edgetui's evaluator), logits left untouched; returns seconds."""
-    t0 = time.perf_counter()
-    p = L.llama_context_default_params()
-    p.n_ctx = p.n_batch = n_ctx
-    p.n_ubatch = min(n_ctx, 512)
-    p.n_seq_max = 1
-    p.n_threads = p.n_threads_batch = threads
-    ctx = L.llama_init_from_model(model, p)
-    batch = L.llama_batch_init(n_ctx, 0, 1)
-    batch.n_tokens = n_ctx
-    bos = L.llama_vocab_bos(L.llama_model_get_vocab(model))
-    for i in range(n_ctx):
-        batch.pos[i], batch.n_seq_id[i], batch.logits[i] = i, 1, int(i >= n_ctx // 2)
-        batch.seq_id[i][0] = 0
-    for w in range(len(tokens) // n_ctx):
-        window = tokens[w * n_ctx:(w + 1) * n_ctx]
+    bare API (not edgetui's evaluator), the logits left untouched."""
+
+    def __init__(self, L, model, tokens: np.ndarray, n_ctx: int, threads: int) -> None:
+        self.L, self.tokens, self.n_ctx = L, tokens, n_ctx
+        p = L.llama_context_default_params()
+        p.n_ctx = p.n_batch = n_ctx
+        p.n_ubatch = min(n_ctx, 512)
+        p.n_seq_max = 1
+        p.n_threads = p.n_threads_batch = threads
+        self.ctx = L.llama_init_from_model(model, p)
+        self.batch = L.llama_batch_init(n_ctx, 0, 1)
+        self.batch.n_tokens = n_ctx
+        self.bos = L.llama_vocab_bos(L.llama_model_get_vocab(model))
         for i in range(n_ctx):
-            batch.token[i] = int(window[i])
-        batch.token[0] = bos
-        L.llama_memory_clear(L.llama_get_memory(ctx), True)
-        if L.llama_decode(ctx, batch) != 0:
+            self.batch.pos[i], self.batch.n_seq_id[i], self.batch.logits[i] = i, 1, int(i >= n_ctx // 2)
+            self.batch.seq_id[i][0] = 0
+
+    def window(self, w: int) -> None:
+        L, n_ctx = self.L, self.n_ctx
+        window = self.tokens[w * n_ctx:(w + 1) * n_ctx]
+        for i in range(n_ctx):
+            self.batch.token[i] = int(window[i])
+        self.batch.token[0] = self.bos
+        L.llama_memory_clear(L.llama_get_memory(self.ctx), True)
+        if L.llama_decode(self.ctx, self.batch) != 0:
             raise SystemExit("llama_decode failed")
-        L.llama_get_logits(ctx)
-    L.llama_synchronize(ctx)
-    seconds = time.perf_counter() - t0
-    L.llama_batch_free(batch)
-    L.llama_free(ctx)
-    return seconds
+        L.llama_get_logits(self.ctx)
+        L.llama_synchronize(self.ctx)
+
+    def close(self) -> None:
+        self.L.llama_batch_free(self.batch)
+        self.L.llama_free(self.ctx)
+
+
+def interleaved(L, model, spec, tokens, args, *, make_reference: bool) -> tuple[float, float, dict]:
+    """One round: (plain seconds, quality pass seconds, the pass's result), windows alternated."""
+    from edgetui.quality.passes import QualityPass
+
+    t0 = time.perf_counter()
+    plain = PlainEvaluation(L, model, tokens, args.n_ctx, args.threads)
+    t_plain = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    qp = QualityPass(model, spec, args.threads, make_reference=make_reference)
+    t_pass = time.perf_counter() - t0
+    for w in range(spec.n_windows):
+        steps = [("plain", plain.window), ("pass", qp.window)]
+        for name, step in steps if w % 2 == 0 else reversed(steps):
+            t0 = time.perf_counter()
+            step(w)
+            dt = time.perf_counter() - t0
+            if name == "plain":
+                t_plain += dt
+            else:
+                t_pass += dt
+    t0 = time.perf_counter()
+    plain.close()
+    t_plain += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = qp.finish()
+    t_pass += time.perf_counter() - t0
+    return t_plain, t_pass, result
 
 
 def main() -> None:
@@ -75,7 +109,7 @@ def main() -> None:
     from edgetui import models
     from edgetui.quality.corpus import BUNDLED, BUNDLED_FILE, read_corpus, text_sha256
     from edgetui.quality.llama_eval import tokenize
-    from edgetui.quality.passes import QualitySpec, corpus_tokens, run_pass
+    from edgetui.quality.passes import QualitySpec, corpus_tokens
 
     quiet = L.llama_log_callback(lambda *a: None)  # kept referenced: C holds the pointer
     L.llama_log_set(quiet, ctypes.c_void_p(0))
@@ -90,35 +124,26 @@ def main() -> None:
         tokens = corpus_tokens(model, spec)
         assert len(tokenize(model, text)) >= len(tokens)
         n = len(tokens)
-        times: dict[str, list[float]] = {PLAIN: [], PASS: [], REFERENCE: []}
-
-        def reference() -> float:
-            t0 = time.perf_counter()
-            run_pass(model, spec, args.threads, make_reference=True)
-            return time.perf_counter() - t0
-
-        def quality() -> float:
-            t0 = time.perf_counter()
-            result = run_pass(model, spec, args.threads, make_reference=False)
-            assert result["tokens"] == n and result["kld_mean"] < 1e-6  # itself, against its own reference
-            return time.perf_counter() - t0
-
-        reference()  # the cache the quality passes read, and a warm-up of the weights
-        order = [(PLAIN, lambda: plain_evaluation(L, model, tokens, args.n_ctx, args.threads)),
-                 (PASS, quality), (REFERENCE, reference)]
+        interleaved(L, model, spec, tokens, args, make_reference=True)  # the cache, and a warm-up
+        plain_s: dict[str, list[float]] = {PASS: [], REFERENCE: []}
+        pass_s: dict[str, list[float]] = {PASS: [], REFERENCE: []}
         for r in range(args.rounds):
-            # alternate the order, so that a drift in the machine's speed favours neither side
-            for name, fn in order if r % 2 == 0 else reversed(order):
-                s = fn()
-                times[name].append(s)
-                print(f"round {r + 1} {name:42s} {1000 * s / n:7.3f} s per 1,000 tokens", flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\n{args.model}: {n} tokens in {n // args.n_ctx} windows of {args.n_ctx}, {args.threads} threads")
-    for k in times:
-        print(f"  {k:42s} {1000 * med[k] / n:7.3f} s per 1,000 tokens (median of {args.rounds})")
-    print(f"ratio quality pass / plain evaluation: {med[PASS] / med[PLAIN]:.3f} (target <= 1.1)")
-    print(f"ratio reference's pass / plain evaluation: {med[REFERENCE] / med[PLAIN]:.3f} (once per corpus "
-          "and reference)")
+            for name, make_reference in ((PASS, False), (REFERENCE, True)):
+                t_plain, t_pass, result = interleaved(L, model, spec, tokens, args, make_reference=make_reference)
+                assert result["tokens"] == n and result["kld_mean"] < 1e-6  # itself, against its own reference
+                plain_s[name].append(t_plain)
+                pass_s[name].append(t_pass)
+                print(f"round {r + 1} {name:42s} {1000 * t_pass / n:7.3f} s per 1,000 tokens, "
+                      f"{PLAIN} {1000 * t_plain / n:7.3f}: ratio {t_pass / t_plain:.3f}", flush=True)
+    print(f"\n{args.model}: {n} tokens in {n // args.n_ctx} windows of {args.n_ctx}, {args.threads} threads, "
+          f"{args.rounds} rounds")
+    for name in (PASS, REFERENCE):
+        p, q = sum(plain_s[name]), sum(pass_s[name])
+        print(f"  {name:42s} {1000 * q / (n * args.rounds):7.3f} s per 1,000 tokens; beside it, "
+              f"{PLAIN} {1000 * p / (n * args.rounds):7.3f}")
+    print(f"ratio quality pass / plain evaluation: {sum(pass_s[PASS]) / sum(plain_s[PASS]):.3f} (target <= 1.1)")
+    print(f"ratio reference's pass / plain evaluation: {sum(pass_s[REFERENCE]) / sum(plain_s[REFERENCE]):.3f} "
+          "(once per corpus and reference)")
 
 
 if __name__ == "__main__":

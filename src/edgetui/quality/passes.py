@@ -67,50 +67,74 @@ def corpus_tokens(model: Any, spec: QualitySpec) -> np.ndarray:
     return np.asarray(ids[:need], dtype=np.int32)
 
 
+class QualityPass:
+    """One pass, a window at a time (run_pass drives it; the benchmark interleaves its windows
+    with a plain evaluation's): tokens and the reference read and the context made on creation,
+    window(w) scores one window, finish() frees the context, keeps the reference's tokens where
+    asked, and gives the figures."""
+
+    def __init__(self, model: Any, spec: QualitySpec, n_threads: int, *, make_reference: bool) -> None:
+        self.t_start = time.monotonic()
+        self.spec, self.make_reference = spec, make_reference
+        self.tokens = corpus_tokens(model, spec)
+        self.ref = None
+        if not make_reference:
+            self.ref = refcache.load(spec.reference_cache)
+            if self.ref is None:
+                raise QualityError(f"the reference's log-probabilities are not in the cache ({spec.reference_cache})")
+            if self.ref.tokens.shape != self.tokens.shape or not np.array_equal(self.ref.tokens, self.tokens):
+                raise QualityError(f"the reference ({spec.reference}) tokenizes the corpus differently: "
+                                   "it is not the same model, so its logits cannot be compared")
+        self.ev = WindowEvaluator(model, spec.n_ctx, n_threads)
+        if self.ref is not None and self.ref.n_vocab != self.ev.n_vocab:
+            n_vocab = self.ev.n_vocab
+            self.ev.close()
+            raise QualityError(f"the reference has {self.ref.n_vocab} tokens in its vocabulary, this model "
+                               f"{n_vocab}: not the same model")
+        self.n_vocab = self.ev.n_vocab
+        self.first = first_scored(spec.n_ctx)
+        self.totals = QualityTotals()
+        self.kept: list = []
+        self.scratch: np.ndarray | None = None
+
+    def window(self, w: int) -> None:
+        n_ctx = self.spec.n_ctx
+        window = self.tokens[w * n_ctx:(w + 1) * n_ctx]
+        logits = self.ev.logits(window)
+        scores = score_window(logits, window[self.first + 1:], reference=self.ref.window(w) if self.ref else None,
+                              keep_top=self.make_reference, compare_self=self.make_reference,
+                              rng=np.random.default_rng([TAIL_SEED, w]), scratch=self.scratch)
+        self.scratch = scores.scratch
+        self.totals.add(scores)
+        if scores.reference is not None:
+            self.kept.append(scores.reference)
+
+    def close(self) -> None:
+        self.ev.close()
+
+    def finish(self) -> dict[str, Any]:
+        self.close()
+        if self.make_reference:
+            k = self.kept
+            refcache.save(self.spec.reference_cache, refcache.Reference(
+                tokens=self.tokens, ids=np.stack([x.ids for x in k]), logp=np.stack([x.logp for x in k]),
+                tail_ids=np.stack([x.tail_ids for x in k]), tail_logp=np.stack([x.tail_logp for x in k]),
+                n_vocab=self.n_vocab))
+        return {**self.totals.summary(), "tokens": int(self.tokens.size), "scored": self.totals.scored,
+                "windows": self.spec.n_windows, "scored_per_window": scored_per_window(self.spec.n_ctx),
+                "t_start": self.t_start, "t_end": time.monotonic()}
+
+
 def run_pass(model: Any, spec: QualitySpec, n_threads: int, *, make_reference: bool,
              progress: Progress | None = None) -> dict[str, Any]:
     """Evaluate the windows; with make_reference, also keep and cache this model's top tokens."""
-    tokens = corpus_tokens(model, spec)
-    ref = None
-    if not make_reference:
-        ref = refcache.load(spec.reference_cache)
-        if ref is None:
-            raise QualityError(f"the reference's log-probabilities are not in the cache ({spec.reference_cache})")
-        if ref.tokens.shape != tokens.shape or not np.array_equal(ref.tokens, tokens):
-            raise QualityError(f"the reference ({spec.reference}) tokenizes the corpus differently: "
-                               "it is not the same model, so its logits cannot be compared")
-    n_ctx = spec.n_ctx
-    first = first_scored(n_ctx)
-    t_start = time.monotonic()
-    ev = WindowEvaluator(model, n_ctx, n_threads)
+    qp = QualityPass(model, spec, n_threads, make_reference=make_reference)
     try:
-        if ref is not None and ref.n_vocab != ev.n_vocab:
-            raise QualityError(f"the reference has {ref.n_vocab} tokens in its vocabulary, this model "
-                               f"{ev.n_vocab}: not the same model")
-        totals = QualityTotals()
-        kept: list = []
-        scratch = None
         for w in range(spec.n_windows):
-            window = tokens[w * n_ctx:(w + 1) * n_ctx]
-            logits = ev.logits(window)
-            scores = score_window(logits, window[first + 1:], reference=ref.window(w) if ref else None,
-                                  keep_top=make_reference, compare_self=make_reference,
-                                  rng=np.random.default_rng([TAIL_SEED, w]), scratch=scratch)
-            scratch = scores.scratch
-            totals.add(scores)
-            if scores.reference is not None:
-                kept.append(scores.reference)
+            qp.window(w)
             if progress is not None:
-                progress((w + 1) * n_ctx, spec.n_windows * n_ctx)
-        n_vocab = ev.n_vocab
-    finally:
-        ev.close()
-    t_end = time.monotonic()
-    if make_reference:
-        refcache.save(spec.reference_cache, refcache.Reference(
-            tokens=tokens, ids=np.stack([k.ids for k in kept]), logp=np.stack([k.logp for k in kept]),
-            tail_ids=np.stack([k.tail_ids for k in kept]), tail_logp=np.stack([k.tail_logp for k in kept]),
-            n_vocab=n_vocab))
-    return {**totals.summary(), "tokens": int(tokens.size), "scored": totals.scored,
-            "windows": spec.n_windows, "scored_per_window": scored_per_window(n_ctx),
-            "t_start": t_start, "t_end": t_end}
+                progress((w + 1) * spec.n_ctx, spec.n_windows * spec.n_ctx)
+    except BaseException:
+        qp.close()
+        raise
+    return qp.finish()

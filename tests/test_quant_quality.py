@@ -217,10 +217,46 @@ n_ctx = 256
     again = write_profile(tmp_path / "q2.toml", profile.read_text().replace('"q"', '"q2"', 1)
                           .replace('quant = ["source", "Q8_0", "IQ2_XXS", "Q4_0"]', 'quant = ["Q8_0"]')
                           .replace("tokens = 512\nn_ctx = 256", "tokens = 256\nn_ctx = 128"))
-    proc2 = run_cli("run", str(again), "--headless", "--out", str(tmp_path / "out2"), env=env, timeout=600)
+    # on a board with a power sensor (the Orin Nano fixture: a constant 6.4 W), so that the pass's energy shows
+    from fixtures.sensor_helpers import FIXTURES, path_with
+
+    board = FIXTURES / "jetson-orin-nano"
+    proc2 = run_cli("run", str(again), "--headless", "--out", str(tmp_path / "out2"), "--sysfs-root", str(board),
+                    env={**env, "PATH": path_with(board / "bin")}, timeout=600)
     assert proc2.returncode == 0, proc2.stdout + proc2.stderr
     assert "quantizer" not in proc2.stdout and variant.stat().st_mtime_ns == made_at
     assert "keeping the reference's log-probabilities" in proc2.stdout
     (row,) = _rows(tmp_path / "out2")
     assert row["model_path"] == str(variant) and row["quality_tokens"] == "256"
     assert float(row["quality_kld_mean"]) < 0.05 and float(row["quality_top1_agree"]) > 0.8
+    # the pass is a phase of its own in the sample stream, and its energy is its own column
+    from edgetui.rundir.store import read_jsonl
+
+    phases = {s.get("phase") for s in read_jsonl(tmp_path / "out2" / "samples.jsonl")}
+    assert {"quality", "decode"} <= phases
+    assert float(row["quality_energy_j"]) == pytest.approx(6.400896 * float(row["quality_s"]), rel=0.1)
+
+
+def test_the_live_state_shows_quantizing_and_the_quality_pass_with_their_progress():
+    from edgetui.rundir.follow import LiveState
+
+    s = LiveState()
+    s.feed_event({"ev": "config_start", "config_id": "c1", "index": 1, "n": 1, "describe": "smol q:Q8_0",
+                  "config": {"repetitions": 1, "warmup": 0}, "t": 1.0})
+    s.feed_event({"ev": "phase", "phase": "quantize", "config_id": "c1", "quant": "Q8_0", "t": 1.1})
+    s.feed_event({"ev": "progress", "config_id": "c1", "phase": "quantize", "tokens": 136, "total": 272,
+                  "unit": "tensors", "what": "quantizing to Q8_0", "t": 1.2})
+    assert s.phase == "quantize" and s.step_text() == "quantizing to Q8_0: 136/272 tensors (50%)"
+    s.feed_event({"ev": "rep_start", "config_id": "c1", "rep": 0, "warmup": False, "t": 2.0})
+    assert s.step_text() is None  # a repetition has its own progress
+    s.feed_event({"ev": "phase", "phase": "quality", "config_id": "c1", "what": "pass", "t": 3.0})
+    s.feed_event({"ev": "progress", "config_id": "c1", "phase": "quality", "tokens": 1024, "total": 2048,
+                  "unit": "tokens", "what": "quality pass", "t": 3.5})
+    assert s.phase == "quality" and s.step_text() == "quality pass: 1,024/2,048 tokens (50%)"
+    s.feed_event({"ev": "quality_end", "config_id": "c1", "quality_ppl": 20.4, "quality_kld_mean": 0.0054,
+                  "quality_kld_p99": 0.0225, "quality_top1_agree": 0.936, "quality_reference": "source",
+                  "quality_corpus": "bundled", "quality_tokens": 2048, "quality_s": 12.0, "t": 4.0})
+    assert s.step_text() is None
+    texts = [line.text for line in s.log]
+    assert "  quantizing to Q8_0 (cached for later runs)" in texts and "  quality pass" in texts
+    assert any(t.startswith("  quality: ppl 20.40, KLD 0.0054 (p99 0.0225), top-1 93.6% vs source") for t in texts)

@@ -16,8 +16,8 @@ ID_FIELDS = (
     "flash_attn", "kv_cache_type", "prompt_tokens", "prompt_sha", "gen_tokens",
 )
 # Parameters that need a fresh model load when they change.
-LOAD_FIELDS = ("model", "model_path", "quant", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn", "kv_cache_type",
-               "system_prompt")  # StackFlow takes its system prompt when it sets its unit up
+LOAD_FIELDS = ("model", "model_path", "quant", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn",
+               "kv_cache_type", "system_prompt")  # StackFlow takes its system prompt when it sets its unit up
 # Parameters added later: in the id only when they differ from the value every earlier
 # configuration had, so that the ids of existing profiles stay what they were.
 LATER_ID_FIELDS = {"n_depth": 0, "concurrency": 1, "system_prompt": None, "quant": "source"}

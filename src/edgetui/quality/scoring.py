@@ -79,18 +79,17 @@ def score_window(logits: np.ndarray, next_tokens: np.ndarray, *, reference: Refe
     if scratch is None or scratch.shape[0] < block or scratch.shape[1] != vocab:
         scratch = np.empty((block, vocab), dtype=np.float32)
     nll = np.empty(n, dtype=np.float64)
-    compared = reference is not None or compare_self
-    # arrays of no rows where nothing is kept or compared, so that each has one type
-    kld = np.empty(n if compared else 0, dtype=np.float64)
-    same = np.empty(n if compared else 0, dtype=bool)
     k = min(TOP_K, vocab)
-    kept = n if keep_top else 0
-    top_ids = np.empty((kept, k), dtype=np.int32)
-    top_logp = np.empty((kept, k), dtype=np.float32)
-    tail_ids = np.empty((kept, TAIL_SAMPLES), dtype=np.int32)
-    tail_logp = np.empty((kept, TAIL_SAMPLES), dtype=np.float32)
-    if keep_top and rng is None:
-        raise ValueError("keep_top draws the reference's tail: give rng")
+    own: ReferenceWindow | None = None
+    if keep_top:
+        if rng is None:
+            raise ValueError("keep_top draws the reference's tail: give rng")
+        own = ReferenceWindow(ids=np.empty((n, k), dtype=np.int32), logp=np.empty((n, k), dtype=np.float32),
+                              tail_ids=np.empty((n, TAIL_SAMPLES), dtype=np.int32),
+                              tail_logp=np.empty((n, TAIL_SAMPLES), dtype=np.float32))
+    against = own if compare_self else reference
+    kld = np.empty(n, dtype=np.float64) if against is not None else None
+    same = np.empty(n, dtype=bool) if against is not None else None
     for a in range(0, n, block):
         b = min(a + block, n)
         rows = logits[a:b]
@@ -102,26 +101,20 @@ def score_window(logits: np.ndarray, next_tokens: np.ndarray, *, reference: Refe
         np.exp(buf, out=buf)
         lse = top.astype(np.float64) + np.log(buf.sum(axis=1, dtype=np.float64))
         nll[a:b] = lse - rows[ar, next_tokens[a:b]]
-        if keep_top:
-            assert rng is not None  # checked above
+        if own is not None and rng is not None:
             ids = _top_ids(rows, k)
-            top_ids[a:b] = ids
-            top_logp[a:b] = rows[ar[:, None], ids] - lse[:, None]
+            own.ids[a:b] = ids
+            own.logp[a:b] = rows[ar[:, None], ids] - lse[:, None]
             buf[ar[:, None], ids] = 0.0  # buf holds exp(rows - max): the tail is what is left
             drawn = _draw_tail(buf, rng)
-            tail_ids[a:b] = drawn
-            tail_logp[a:b] = rows[ar[:, None], drawn] - lse[:, None]
-        if compared:
-            src = reference if reference is not None else ReferenceWindow(
-                ids=top_ids, logp=top_logp, tail_ids=tail_ids, tail_logp=tail_logp)
+            own.tail_ids[a:b] = drawn
+            own.tail_logp[a:b] = rows[ar[:, None], drawn] - lse[:, None]
+        if against is not None and kld is not None and same is not None:
             kld[a:b] = _divergence(
-                src.logp[a:b], _as_kept(rows[ar[:, None], src.ids[a:b]] - lse[:, None]),
-                src.tail_logp[a:b], _as_kept(rows[ar[:, None], src.tail_ids[a:b]] - lse[:, None]))
-            same[a:b] = best == src.ids[a:b, 0]
-    own = ReferenceWindow(ids=top_ids, logp=top_logp, tail_ids=tail_ids,
-                          tail_logp=tail_logp) if keep_top else None
-    return WindowScores(nll=nll, kld=kld if compared else None, same_top=same if compared else None,
-                        reference=own, scratch=scratch)
+                against.logp[a:b], _as_kept(rows[ar[:, None], against.ids[a:b]] - lse[:, None]),
+                against.tail_logp[a:b], _as_kept(rows[ar[:, None], against.tail_ids[a:b]] - lse[:, None]))
+            same[a:b] = best == against.ids[a:b, 0]
+    return WindowScores(nll=nll, kld=kld, same_top=same, reference=own, scratch=scratch)
 
 
 GROUP = 64  # vocabulary entries per group in the top-k search

@@ -9,11 +9,12 @@ import argparse
 import json
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
 from edgetui import __version__
-from edgetui.errors import EXIT_BAD_INPUT, EXIT_FAILED_CONFIGS, EXIT_OK, UserError
+from edgetui.errors import EXIT_BAD_INPUT, EXIT_FAILED_CONFIGS, EXIT_OK, DataWarning, UserError
 
 
 def _err(msg: str) -> None:
@@ -108,8 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = ("run", "sensors", "models", "rank", "plot", "export", "results", "status", "serve", "fleet")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' hook
+    if issubclass(category, DataWarning):
+        print(f"edgetui: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.showwarning = _show_warning
     # `edgetui a.toml b.toml` lists those profiles in the console: split them off before argparse,
     # which cannot mix a free positional list with sub-commands.
     files = []
@@ -188,7 +200,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from edgetui.profiles.schema import load_profiles
     from edgetui.rundir.layout import new_run_dir
-    from edgetui.run.headless import check_before_launch, check_new_folder, run_headless
+    from edgetui.run.headless import check_before_launch, check_new_folder, check_not_busy, run_headless
     from edgetui.run.summary import summary_table
 
     resume = bool(args.resume)
@@ -198,8 +210,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         manifest = RunStore(args.resume).read_manifest()
         if manifest is None:
             raise UserError("no run to resume here (no run.json)", where=args.resume)
-        paths = [p["path"] for p in manifest["profiles"]]
         out = Path(args.resume)
+        check_not_busy(out, resume=True)  # at once: a live runner's folder is not resumed twice
+        paths = [p["path"] for p in manifest["profiles"]]
     else:
         if not args.profiles:
             raise UserError("name at least one profile, e.g. `edgetui run profiles/smoke.toml --headless`")
@@ -221,8 +234,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         metrics = MetricsOptions(textfile=Path(args.prometheus).resolve() if args.prometheus else None,
                                  port=args.metrics_port)
     if args.detach:
-        check_before_launch(profiles, out, sysfs_root=args.sub_sysfs_root, power_source=args.power_source,
-                            progress=say, metrics=metrics)
+        check_before_launch(profiles, out, resume=resume, sysfs_root=args.sub_sysfs_root,
+                            power_source=args.power_source, progress=say, metrics=metrics)
         return _detach(args, out, paths, resume)
     # An SSH drop hangs up the terminal: the queue goes on (the worker inherits the ignore),
     # and lines that can no longer be printed are dropped; everything is in the run folder.

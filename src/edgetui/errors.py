@@ -21,6 +21,11 @@ class UserError(Exception):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class DataWarning(UserWarning):
+    """Something in the data that the user should know of, though nothing was refused: shown as
+    one line (`edgetui: warning: ...` at the command line, a notification in the console)."""
+
+
 def close_match_hint(word: str, candidates: Iterable[str]) -> str:
     """' (did you mean "x"?)' when a close match exists, else ''."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)

@@ -8,21 +8,24 @@ the same rows takes); the run's manifest says whether an incompatible edgetui wr
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import polars as pl
 
-from edgetui.errors import UserError
+from edgetui.errors import DataWarning, UserError
 from edgetui.ranking.export import is_export, load_ranking_export
 from edgetui.ranking.frame import frame_from_rows, read_csv_typed
-from edgetui.rundir.store import SCHEMA_VERSION, RunStore
+from edgetui.run.aggregate import folder_rows
+from edgetui.rundir.store import SCHEMA_VERSION, RunStore, repeated_note
 
 # Without these a CSV is not a results table (the rest may be absent in an older edgetui's file).
 REQUIRED = ("config_id", "status", "decode_tps_mean")
 
 
-def load_results(paths: Sequence[str | Path], columns: Sequence[str] | None = None) -> pl.DataFrame:
+def load_results(paths: Sequence[str | Path], columns: Sequence[str] | None = None, *,
+                 notes: list[str] | None = None) -> pl.DataFrame:
     """Merge run folders / results.json / results.csv (several boards) into one frame.
 
     A `source` column holds the path each row came from. Rows are identified by (source,
@@ -30,6 +33,8 @@ def load_results(paths: Sequence[str | Path], columns: Sequence[str] | None = No
     ranking (.toml, or a .csv with its .meta.toml) is accepted too and keeps the `source`
     recorded in it. Unreadable, incompatible or empty input -> UserError.
     columns: only these (config_id, status and source always; a CSV's other columns are not parsed).
+    notes: where to say what the user should know though nothing was refused (a thread's list);
+    without it, a DataWarning.
     """
     if not paths:
         raise UserError("no results given: pass run folders, results.json or results.csv files")
@@ -40,7 +45,7 @@ def load_results(paths: Sequence[str | Path], columns: Sequence[str] | None = No
         if resolved in seen:
             raise UserError(f"given twice (also as {seen[resolved]})", where=str(path))
         seen[resolved] = str(path)
-        df = frame_of(path, None if columns is None else {"config_id", "status", "source", *columns})
+        df = frame_of(path, None if columns is None else {"config_id", "status", "source", *columns}, notes=notes)
         no_id = df["config_id"].is_null() | (df["config_id"] == "") | df["status"].is_null()
         if no_id.any():
             raise UserError(f"row {int(no_id.arg_true()[0]) + 1} has no config_id or status: not an edgetui "
@@ -64,18 +69,29 @@ def load_results(paths: Sequence[str | Path], columns: Sequence[str] | None = No
     return df.drop("_input")
 
 
-def frame_of(path: str | Path, columns: Collection[str] | None = None) -> pl.DataFrame:
+def frame_of(path: str | Path, columns: Collection[str] | None = None, *,
+             notes: list[str] | None = None) -> pl.DataFrame:
     """The typed rows of one input: a run folder, a results file or an exported ranking."""
     p = Path(path)
     if p.is_file() and is_export(p):
         frame = load_ranking_export(p).frame()
         return frame if columns is None else frame.select(c for c in frame.columns if c in columns)
     if p.is_dir():
-        RunStore(p).read_manifest()  # an incompatible edgetui's run -> UserError
-        if (p / "results.csv").is_file():
-            p = p / "results.csv"
-        elif (p / "results.json").is_file():
-            p = p / "results.json"
+        store = RunStore(p)
+        store.read_manifest()  # an incompatible edgetui's run -> UserError
+        repeated = store.repeated_reps()
+        if repeated:  # its results.csv counted them twice: the rows are rebuilt from one record each
+            note = f"{path}: {repeated_note(repeated)}; its results were recomputed"
+            if notes is not None:
+                notes.append(note)
+            else:
+                warnings.warn(DataWarning(note), stacklevel=2)
+            frame = frame_from_rows(folder_rows(store), str(p))
+            return frame if columns is None else frame.select(c for c in frame.columns if c in columns)
+        if store.csv_path.is_file():
+            p = store.csv_path
+        elif store.json_path.is_file():
+            p = store.json_path
         else:
             raise UserError("no results.json or results.csv in this folder", where=str(path))
     if not p.is_file():

@@ -9,6 +9,7 @@ from edgetui.profiles.plan import LATER_ID_FIELDS
 from edgetui.stats import maximum, mean, std
 from edgetui.run.latency import latency_columns
 from edgetui.rundir.columns import CONFIG_COLUMNS, CONTEXT_COLUMNS, typed_row
+from edgetui.rundir.store import RunStore, unique_repetitions
 
 STD_METRICS = ("ttft_ms", "prefill_tps", "decode_tps")
 
@@ -31,7 +32,7 @@ def result_row(
     context: run-wide and per-configuration facts (board, host, idle power, model facts,
     load time, peaks from the sampler).
     """
-    counted = [r for r in reps if not r.get("warmup")]
+    counted = unique_repetitions(r for r in reps if not r.get("warmup"))[0]  # a repetition recorded twice counts once
     row: dict[str, Any] = {"config_id": config["config_id"], "status": status, "error": error}
     # what was asked for, and the facts of the set-up, as the column declarations list them
     # (a configuration recorded before a parameter existed had that parameter's first value)
@@ -97,3 +98,22 @@ def paper_columns(config: dict[str, Any], counted: list[dict[str, Any]], power_w
     asked = config["gen_tokens"] * config.get("concurrency", 1)
     tps = asked / elapsed if elapsed else None
     return {"paper_tps": tps, "paper_mj_per_mtok": power_w / tps if power_w is not None and tps else None}
+
+
+def folder_rows(store: RunStore) -> list[dict[str, Any]]:
+    """The results rows of a run folder rebuilt from its records (the plan in run.json, each
+    configuration's outcome and context in configs.jsonl, its repetitions), in queue order: what
+    results.csv holds when its runner wrote it from the same records."""
+    manifest = store.read_manifest() or {}
+    outcomes = store.config_statuses()
+    by_config: dict[str, list[dict[str, Any]]] = {}
+    for r in store.reps():
+        by_config.setdefault(r["config_id"], []).append(r)
+    rows = []
+    for config in manifest.get("configs", []):
+        outcome = outcomes.get(config["config_id"])
+        if outcome is None:
+            continue  # not reached (aborted or still running): no row, as in results.csv
+        rows.append(result_row(config, by_config.get(config["config_id"], []), status=outcome["status"],
+                               error=outcome.get("error"), context=outcome.get("context") or {}))
+    return rows

@@ -15,6 +15,7 @@ from edgetui.profiles.schema import Profile
 from edgetui.run.metrics import MetricsExporter, MetricsOptions
 from edgetui.run.modelfacts import read_model_facts
 from edgetui.run.runner import Runner, StoreWriteError, run_sensors
+from edgetui.rundir.lock import FolderBusy, lock_holder
 from edgetui.rundir.store import RunStore
 
 
@@ -26,19 +27,29 @@ class RunOutcome:
     results_csv: Path
 
 
+def check_not_busy(out: Path, *, resume: bool) -> None:
+    """Refuse at once, before any model is read, a folder whose runner is alive (its lock is held)."""
+    holder = lock_holder(out)
+    if holder is not None:
+        raise FolderBusy(out, holder, "resume this run" if resume else "start a run in this folder")
+
+
 def check_new_folder(out: Path) -> None:
     """A new run never goes into a folder that holds one: never mix two runs, never overwrite one."""
+    check_not_busy(out, resume=False)
     if RunStore(out).manifest_path.exists():
         raise UserError(f"already holds a run: continue it with `edgetui run --resume {out}`, "
                         f"or give another --out folder", where=str(out))
 
 
-def check_before_launch(profiles: list[Profile], out: Path, *, sysfs_root: str | None,
+def check_before_launch(profiles: list[Profile], out: Path, *, resume: bool, sysfs_root: str | None,
                         power_source: str | None, progress: Callable[[str], None],
                         metrics: MetricsOptions | None = None) -> None:
-    """What a detached run would refuse, refused here, where the user still reads it: a folder that
-    takes no writes, a power source this machine lacks, a model file missing or not GGUF, a metrics
-    file or port it cannot have. No Runner is built: the detached process builds its own."""
+    """What a detached run would refuse, refused here, where the user still reads it: a folder whose
+    runner is alive or that takes no writes, a power source this machine lacks, a model file missing
+    or not GGUF, a metrics file or port it cannot have. No Runner is built: the detached process
+    builds its own (and takes the lock)."""
+    check_not_busy(out, resume=resume)
     if metrics is not None:
         metrics.check(port_free=True)
     RunStore(out).check_writable()

@@ -32,7 +32,8 @@ from edgetui.run.repetition import EVENT_KEYS, repetition_row
 from edgetui.run.sampler import Sampler
 from edgetui.rundir.control import CONTROL_FILE, Control
 from edgetui.rundir.events import quality_line, rep_line
-from edgetui.rundir.store import RunStore
+from edgetui.rundir.lock import RunFolderLock
+from edgetui.rundir.store import RunStore, repeated_note
 from edgetui.sensors import PowerChoiceError, SensorSet, make_context
 from edgetui.sensors.host import host_info
 
@@ -91,6 +92,8 @@ class Runner:
     ) -> None:
         self.profiles = {p.name: p for p in profiles}
         self.store = RunStore(out_dir)
+        # one runner per folder, for its whole life: taken before anything is read for resuming
+        self.lock = RunFolderLock(self.store.root, what="runner")
         self.on_line = on_line or (lambda s: None)
         self.resume = resume
         self.configs: list[Configuration] = [c for p in profiles for c in expand(p)]
@@ -121,6 +124,11 @@ class Runner:
             self.events.write(json.dumps(ev, separators=(",", ":"), default=str) + "\n")
             self.events.flush()
 
+    def warn(self, message: str) -> None:
+        """Said in the run's log: the runner's output and the console's log pane."""
+        self.on_line(f"warning: {message}")
+        self.event({"ev": "warning", "message": message})
+
     def _on_sample(self, s: dict[str, Any]) -> None:
         if self.current is not None:
             self.peaks.add(s)
@@ -128,9 +136,18 @@ class Runner:
     # --------------------------------------------------------------- before the queue
     def prepare(self, progress: Callable[[str], None]) -> None:
         """Check the results folder takes writes and read every model file (fetching bundled ones),
-        before anything runs: bad model files are refused here, as bad input."""
-        self.store.prepare()
-        self.model_facts = read_model_facts(self.configs, progress)
+        before anything runs: bad model files are refused here, as bad input. Takes the folder's
+        lock first (FolderBusy, exit 2, when another runner holds it)."""
+        self._take_lock()
+        try:
+            self.store.prepare()
+            self.model_facts = read_model_facts(self.configs, progress)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _take_lock(self) -> None:
+        self.lock.acquire(doing="resume this run" if self.resume else "start a run in this folder")
 
     def context(self, c: Configuration) -> dict[str, Any]:
         """The context of configuration c as it stands now (see run.context)."""
@@ -142,7 +159,15 @@ class Runner:
 
     # --------------------------------------------------------------- the queue
     def run(self) -> int:
-        """Run the whole queue; returns the number of failed configurations."""
+        """Run the whole queue; returns the number of failed configurations. The folder's lock is
+        held until it returns."""
+        self._take_lock()
+        try:
+            return self._run()
+        finally:
+            self.lock.release()
+
+    def _run(self) -> int:
         self.store.prepare()
         done_reps = self._resume_state()
         manifest: dict[str, Any] = {
@@ -169,6 +194,9 @@ class Runner:
         self.sampler.start()
         self.event({"ev": "run_start", "n_configs": len(self.configs), "pid": os.getpid(),
                     "power_source": self.sensors.power_source_label, "resume": self.resume})
+        repeated = self.store.repeated_reps()
+        if repeated:
+            self.warn(repeated_note(repeated))
         try:
             self.idle_w = manifest.get("power_w_idle")
             if self.idle_w is None:

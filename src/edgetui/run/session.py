@@ -16,6 +16,7 @@ from typing import Any
 
 from edgetui.run.child import describe_exit, tail_lines
 from edgetui.rundir.control import CONTROL_FILE
+from edgetui.rundir.lock import Holder, lock_holder
 from edgetui.run.launch import RUNNER_LOG, launch_runner
 from edgetui.rundir.state import effective_status, runner_alive
 from edgetui.rundir.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
@@ -170,6 +171,8 @@ class RunFollower:
             pid = self.state.manifest.get("runner_pid")
             if pid is None:
                 return  # not started far enough to have written its manifest
+            if lock_holder(self.run_dir) is not None:
+                return  # a runner holds the folder (one resumed elsewhere may not have rewritten run.json yet)
             code = None
             gone = not self.alive(pid)
         if not gone:
@@ -203,12 +206,22 @@ class RunFollower:
                 pass
         return bool(self._control.get("pause"))
 
-    def resume(self, sysfs_root: str | None = None) -> None:
-        """Start a runner that continues this run from the first repetition not on disk."""
+    def resume(self, sysfs_root: str | None = None) -> Holder | None:
+        """Continue this run from the first repetition not on disk: start a runner, or follow the one
+        already at work here (resumed from another terminal or console) rather than start a second.
+        Returns that runner, or None when one was started."""
         from edgetui.rundir.control import write_control
 
+        holder = lock_holder(self.run_dir)
+        if holder is not None:
+            self.process = None
+            self.died = None
+            self.state.run_end = None
+            self.state.add_log(f"{holder.describe()} is already at work on this run: following it", "warn")
+            return holder
         write_control(self.run_dir, abort=False, pause=False)  # an old request must not stop the new runner
         self.process = launch_runner([], self.run_dir, sysfs_root=sysfs_root, resume=True)
         self.died = None
         self.state.run_end = None
         self.state.add_log("resuming the run", "ok")
+        return None

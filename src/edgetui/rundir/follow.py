@@ -310,6 +310,8 @@ class LiveState:
                 self.add_log("  done", "ok")
             if self.current is not None and self.current.config_id == cid:
                 self.current.rep = None
+        elif kind == "warning":
+            self.add_log(f"warning: {ev.get('message')}", "warn")
         elif kind == "run_end":
             self.run_end = ev
             self.decoding = False

@@ -9,6 +9,7 @@ from pathlib import Path
 import psutil
 
 from edgetui.errors import UserError
+from edgetui.rundir.lock import lock_holder
 from edgetui.rundir.store import RunStore, read_jsonl
 
 
@@ -66,6 +67,9 @@ def run_state(path: str | Path) -> RunState:
         raise UserError("not a run folder (no run.json)", where=str(path))
     pid = manifest.get("runner_pid")
     status = effective_status(manifest)
+    holder = lock_holder(path)
+    if holder is not None:  # a runner holds the folder, whatever run.json said last
+        status, pid = "running", holder.pid or pid
     outcomes = store.config_statuses()
     current = None
     last = None

@@ -10,6 +10,7 @@
     logs/<id>.log     the engine's own output, per configuration
     control.json      pause, skip and abort asked of the runner (edgetui.rundir.control)
     runner.log        a detached runner's own output (console or --detach)
+    runner.lock       held (flock) by the runner at work here, with its pid, host and start (edgetui.rundir.lock)
     console_seen      marks that a console has shown this run's outcome once
 """
 
@@ -20,7 +21,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -124,6 +125,30 @@ def _csv_cell(v: Any) -> Any:
     return v
 
 
+def repetition_key(r: dict[str, Any]) -> tuple[Any, Any, bool]:
+    return r.get("config_id"), r.get("rep"), bool(r.get("warmup"))
+
+
+def unique_repetitions(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(kept, repeated): one record per (configuration, repetition, warm-up), the first written
+    kept. Before run folders had a lock, two runners resuming one folder recorded some twice."""
+    kept: list[dict[str, Any]] = []
+    repeated: list[dict[str, Any]] = []
+    seen: set[tuple[Any, Any, bool]] = set()
+    for r in records:
+        key = repetition_key(r)
+        (repeated if key in seen else kept).append(r)
+        seen.add(key)
+    return kept, repeated
+
+
+def repeated_note(repeated: list[dict[str, Any]]) -> str:
+    """What is said when records were dropped: how many, of which configurations."""
+    ids = sorted({str(r.get("config_id")) for r in repeated})
+    return (f"{len(repeated)} repetition record(s) of {', '.join(ids)} were written twice (two runners at once, "
+            f"before run folders had a lock): each repetition is counted once")
+
+
 class RunStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -221,7 +246,12 @@ class RunStore:
         self._append(self.configs_path, record, sync=True)
 
     def reps(self) -> list[dict[str, Any]]:
-        return list(read_jsonl(self.reps_path))
+        """The repetition records, one per (configuration, repetition, warm-up)."""
+        return unique_repetitions(read_jsonl(self.reps_path))[0]
+
+    def repeated_reps(self) -> list[dict[str, Any]]:
+        """The records reps() leaves out, written a second time for a repetition already recorded."""
+        return unique_repetitions(read_jsonl(self.reps_path))[1]
 
     def config_statuses(self) -> dict[str, dict[str, Any]]:
         """The latest outcome of each configuration."""

@@ -155,10 +155,13 @@ class EdgeApp(App[int]):
         if f is None or f.died is None:
             return
         try:
-            f.resume(self.sysfs_root)
+            at_work = f.resume(self.sysfs_root)
         except OSError as exc:
             self.notify(f"could not start the runner: {exc}", severity="error")
             return
+        if at_work is not None:
+            self.notify(f"{at_work.describe()} is already resuming this run: attached to it instead of "
+                        "starting a second runner", title="Run in progress", timeout=10)
         self._results_shown_for = None
         self._start_ticking()
 

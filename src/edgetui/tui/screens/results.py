@@ -287,6 +287,8 @@ class ResultsScreen(Screen):
             return  # an answer to settings since changed
         if self.loaded is not message.view.loaded:
             self.refresh_bindings()  # export, filter and sort become available (check_action)
+            for note in message.view.loaded.notes:
+                self.notify(note, title="Results", severity="warning", timeout=10)
         self.loaded, self.view, self.error = message.view.loaded, message.view, None
         self.draw_table(keep=self._keep)
         self.show_policy()

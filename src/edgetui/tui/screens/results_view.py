@@ -134,10 +134,14 @@ class Loaded:
 
     @classmethod
     def read(cls, paths: Sequence[str]) -> Loaded:
-        return cls(load_results(paths, CONSOLE_COLUMNS))
+        notes: list[str] = []  # said by the screen once this load is shown (this runs in a worker)
+        loaded = cls(load_results(paths, CONSOLE_COLUMNS, notes=notes))
+        loaded.notes = notes
+        return loaded
 
     def __init__(self, df: pl.DataFrame) -> None:
         self.df = df
+        self.notes: list[str] = []
         self.n = df.height
         self.values = df.select(value_expr(k, df.columns).alias(criterion_key(k)) for k in CRITERIA)
         net = criterion_key("net_energy_j_per_token")

@@ -72,9 +72,9 @@ def write_run(run_dir: Path, seconds: float, speedup: float) -> None:
                 "t": start + sim, "wall": time.time(), "phase": "decode", "temp_c_max": 48.6 + wobble,
                 "temp_zone": "tj-thermal", "throttled": False, "power_w": 6.4 + wobble, "energy_j": None,
                 "rss_mb": 350.0 + wobble, "cpu_pct": 100.0, "mem_used_mb": 1200.0, "mem_total_mb": 7600.0,
-                "v": {**{f"jetson:power:{k}": v + wobble for k, v in RAILS.items()},
-                      **{f"thermal:temperature:{k}": v + wobble for k, v in ZONES.items()},
-                      "jetson:load:gpu": 51.2, "jetson:frequency:gpu": 612e6}}) + "\n")
+                "readings": {"jetson": {"power": {k: v + wobble for k, v in RAILS.items()},
+                                        "load": {"gpu": 51.2}, "frequency": {"gpu": 612e6}},
+                             "thermal": {"temperature": {k: v + wobble for k, v in ZONES.items()}}}}) + "\n")
             next_sample += 1.0 / SAMPLE_HZ
         if sim - rep_start >= REP_S:
             ev({"ev": "rep_end", "config_id": f"c{config:06d}", "rep": rep, "warmup": rep == 0, "ttft_ms": 120.0,

@@ -36,7 +36,7 @@ def test_trapezoid_energy_of_a_changing_jetson_rail(tmp_path, clock):
         clock[0] = 100.0 + 0.1 * i
         samples.append(sampler.sample_once())
     assert [s["power_w"] for s in samples] == pytest.approx([5.0, 6.0, 8.0, 8.0, 5.0])
-    assert samples[2]["v"]["jetson:power:VDD_IN"] == pytest.approx(8.0)
+    assert samples[2]["readings"]["jetson"]["power"]["VDD_IN"] == pytest.approx(8.0)
     assert samples[2]["wall"] == pytest.approx(T0 + 100.2)
     # 0.1 * (5+6)/2 + 0.1 * (6+8)/2 + 0.1 * (8+8)/2 + 0.1 * (8+5)/2 = 0.55 + 0.7 + 0.8 + 0.65
     assert sampler.trace.energy(100.0, 100.4, sampler.max_gap_s) == pytest.approx(2.7)

@@ -21,7 +21,8 @@ import pytest
 
 from edgetui.errors import DataWarning
 from edgetui.run.aggregate import result_row
-from edgetui.rundir.lock import LOCK_FILE, FolderBusy, lock_holder, run_folder_lock
+from edgetui.rundir.layout import RUNNER_LOCK
+from edgetui.rundir.lock import FolderBusy, lock_holder, run_folder_lock
 from edgetui.rundir.store import read_jsonl
 
 from conftest import EDGETUI, REPO, run_cli, smollm2_profile, write_profile
@@ -74,7 +75,7 @@ def test_the_lock_names_its_holder_and_the_kernel_frees_it_when_the_holder_is_ki
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert lock_holder(tmp_path) is None  # no stale lock: the file stays, its lock went with the process
-    assert (tmp_path / LOCK_FILE).exists()
+    assert (tmp_path / RUNNER_LOCK).exists()
     t0 = time.monotonic()
     with run_folder_lock(tmp_path, wait=0.0) as lock:
         assert lock.held and lock_holder(tmp_path) is not None

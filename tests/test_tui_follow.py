@@ -11,7 +11,9 @@ from pathlib import Path
 
 from edgetui.fmt import duration as fmt_duration
 from edgetui.rundir.follow import HISTORY, LOG_LINES, JsonlTail, LiveState
-from edgetui.run.session import RUNNER_LOG, SEEN_MARK, RunFollower, mark_seen, recent_runs, run_to_open
+from edgetui.run.session import RunFollower
+from edgetui.rundir.layout import RUNNER_LOG, SEEN_MARK
+from edgetui.rundir.state import list_runs, mark_seen, run_to_open
 
 
 def line(rec: dict) -> str:
@@ -119,7 +121,7 @@ def test_a_new_configuration_starts_with_no_last_repetition():
     s = LiveState()
     s.feed_event(config_start("a", 1, 2))
     s.feed_events(rep("a", 0, False, 100.0, 300.0, 11, 12))
-    assert s.last_rep["decode_tps"] == 100.0
+    assert s.last_rep.decode_tps == 100.0
     s.feed_event(config_start("b", 2, 2, t=13.0))
     assert s.last_rep is None  # the pane is about configuration b: a's figures must not show as b's
 
@@ -276,7 +278,7 @@ def test_start_up_attaches_to_a_live_run_before_anything_else(tmp_path):
     (runs / "20260101-100000-a" / RUNNER_LOG).touch()
     write_manifest(runs / "20260101-090000-b", status="running", runner_pid=111)
     info = run_to_open(runs, alive=lambda pid: pid == 111)
-    assert info is not None and info.path.name == "20260101-090000-b" and info.state == "running"
+    assert info is not None and info.path.name == "20260101-090000-b" and info.status == "running"
 
 
 def test_start_up_shows_a_run_that_ended_while_no_console_watched_once(tmp_path):
@@ -295,9 +297,9 @@ def test_start_up_shows_a_run_that_ended_while_no_console_watched_once(tmp_path)
 def test_start_up_offers_an_interrupted_run(tmp_path):
     runs = tmp_path / "runs"
     write_manifest(runs / "20260101-100000-a", status="running", runner_pid=999999)
-    [info] = recent_runs(runs, alive=lambda pid: False)
-    assert info.state == "interrupted"
-    assert run_to_open(runs, alive=lambda pid: False).state == "interrupted"
+    [info] = list_runs(runs, alive=lambda pid: False)
+    assert info.status == "interrupted"
+    assert run_to_open(runs, alive=lambda pid: False).status == "interrupted"
 
 
 def test_launch_runner_detaches_it_from_the_console_session(tmp_path):
@@ -325,3 +327,46 @@ def test_outcomes_repeated_by_a_resumed_runner_are_logged_as_such():
     assert s.counts()["done"] == 1
     assert any(entry.text == "a: done (recorded before the resume)" for entry in s.log)
     assert s.log[0].text.startswith("resumed")
+
+
+# ---------------------------------------------------------------------- one definition each side
+def test_every_event_kind_reads_back_as_the_runner_wrote_it():
+    from edgetui.rundir.events import KINDS, ConfigStart, Phase, RepEnd, RunStart, decode_event
+    from edgetui.sensors.base import PowerSource
+
+    written = [
+        RunStart(t=1.0, n_configs=2, pid=7, power=PowerSource("jetson", "VDD_IN", "module", "measured"),
+                 power_source="jetson:VDD_IN (module, measured)", resume=True),
+        Phase(t=2.0, phase="cooldown", temp_c=61.5, target_c=55.0),
+        ConfigStart(t=3.0, config_id="a", index=1, n=2, describe="m t1", config={"repetitions": 3}),
+        RepEnd(t=4.0, config_id="a", rep=0, of=3, decode_tps=100.0, energy_j=None, timing_flags=["decode: x"]),
+    ]
+    for ev in written:
+        rec = json.loads(json.dumps(ev.record()))  # through the file's JSON
+        assert next(iter(rec)) == "ev" and "energy_j" not in rec  # kind first; a missing value not written
+        assert decode_event(rec) == ev
+    assert set(KINDS) >= {"run_start", "phase", "idle", "config_start", "rep_start", "progress", "rep_end",
+                          "config_end", "warning", "run_end"}
+    assert decode_event({"ev": "from_a_newer_edgetui", "t": 1.0}) is None
+    assert decode_event({"ev": ["not", "a", "kind"]}) is None
+
+
+def test_power_and_readings_are_fields_and_older_labels_read_the_same():
+    from edgetui.rundir.samples import readings_of
+    from edgetui.sensors.base import PowerSource
+
+    src = PowerSource("jetson", "VDD_IN", "module", "measured")
+    assert PowerSource.from_label(src.label) == src  # an older run folder's label, read back once
+    none = PowerSource(reasons=("hwmon: no hwmon chips", "rapl: no RAPL zones"))
+    assert none.label == "no power sensor (hwmon: no hwmon chips; rapl: no RAPL zones)"
+    assert PowerSource.from_label(none.label) == none
+    new = {"readings": {"jetson": {"power": {"VDD_IN": 6.4, "VDD_SOC": 1.4}, "load": {"gpu": 50.0}},
+                        "thermal": {"temperature": {"cpu-thermal": 47.0}}}}
+    old = {"v": {"jetson:power:VDD_IN": 6.4, "jetson:power:VDD_SOC": 1.4, "jetson:load:gpu": 50.0,
+                 "thermal:temperature:cpu-thermal": 47.0}}
+    for kind in ("power", "temperature", "load"):
+        assert sorted(readings_of(new, kind)) == sorted(readings_of(old, kind))
+    assert sorted(readings_of(new, "power")) == [("jetson", "VDD_IN", 6.4), ("jetson", "VDD_SOC", 1.4)]
+    s = LiveState({"power": src.to_dict(), "power_source": src.label})
+    legacy = LiveState({"power_source": src.label})
+    assert s.power == legacy.power == src and s.power_source == legacy.power_source == src.label

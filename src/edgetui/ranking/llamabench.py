@@ -26,7 +26,7 @@ from typing import Any
 
 from edgetui.errors import UserError
 from edgetui.ranking.sources import load_results
-from edgetui.rundir.store import atomic_write, read_jsonl
+from edgetui.rundir.store import RunStore, atomic_write
 
 FORMATS = ("llama-bench-jsonl", "llama-bench-md", "json", "csv")
 
@@ -90,7 +90,7 @@ class RepsBySource:
             return []
         if folder not in self._by_folder:
             grouped: dict[str, list[dict[str, Any]]] = {}
-            for r in read_jsonl(folder / "repetitions.jsonl"):
+            for r in RunStore(folder).reps():  # one record per repetition
                 if not r.get("warmup"):
                     grouped.setdefault(str(r.get("config_id")), []).append(r)
             self._by_folder[folder] = grouped
@@ -103,7 +103,8 @@ def run_folder(source: str | None) -> Path | None:
         return None
     p = Path(source)
     folder = p if p.is_dir() else p.parent
-    return folder if (folder / "run.json").is_file() and (folder / "repetitions.jsonl").is_file() else None
+    store = RunStore(folder)
+    return folder if store.manifest_path.is_file() and store.reps_path.is_file() else None
 
 
 def record(row: dict[str, Any], reps: list[dict[str, Any]], test: str) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ a resumed run shows an earlier outcome with the facts of the pass that measured 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ class ConfigPeaks:
     mem_used_mb_peak: float | None = None
     throttled: bool | None = None
 
-    def add(self, s: dict[str, Any]) -> None:
+    def add(self, s: Mapping[str, Any]) -> None:
         for key, attr in (("temp_c_max", "temp_c_max"), ("rss_mb", "rss_mb_peak"), ("mem_used_mb", "mem_used_mb_peak")):
             v = s.get(key)
             if v is not None:

@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-RUNNER_LOG = "runner.log"  # the detached runner's stdout and stderr, in its run folder
+from edgetui.rundir.layout import RUNNER_LOG
+
 
 
 def launch_runner(profile_paths: Sequence[str | Path], run_dir: str | Path, *, sysfs_root: str | None = None,

@@ -30,9 +30,11 @@ from edgetui.run.modelfacts import ModelFacts, memory_refusal, read_model_facts
 from edgetui.run.variants import facts_key, variant_cached, variant_facts
 from edgetui.run.repetition import EVENT_KEYS, repetition_row
 from edgetui.run.sampler import Sampler
-from edgetui.rundir.control import CONTROL_FILE, Control
-from edgetui.rundir.events import quality_line, rep_line
+from edgetui.rundir.control import Control
+from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Phase, Progress, QualityEnd, RepEnd, RepStart,
+                                   RunEnd, RunStart, RunWarning, decode_event, quality_line)
 from edgetui.rundir.lock import RunFolderLock
+from edgetui.rundir.samples import Sample
 from edgetui.rundir.store import RunStore, repeated_note
 from edgetui.sensors import PowerChoiceError, SensorSet, make_context
 from edgetui.sensors.host import host_info
@@ -112,24 +114,25 @@ class Runner:
         self.quality_ctx: dict[str, Any] = {}  # the quality columns of the configuration in flight
         self.load = LoadFacts()
         self.aborted = False
-        self.control = Control(self.store.root / CONTROL_FILE)
+        self.control = Control.of(self.store.root)
         self.config_started_at: str | None = None
         self.failed = 0
         self._server_note: str | None = None  # the last line said of a server's memory, said again only when it changes
 
     # --------------------------------------------------------------- events
-    def event(self, ev: dict[str, Any]) -> None:
-        ev.setdefault("t", time.monotonic())
+    def event(self, ev: Event) -> None:
+        if ev.t is None:
+            ev.t = time.monotonic()
         if self.events:
-            self.events.write(json.dumps(ev, separators=(",", ":"), default=str) + "\n")
+            self.events.write(json.dumps(ev.record(), separators=(",", ":"), default=str) + "\n")
             self.events.flush()
 
     def warn(self, message: str) -> None:
         """Said in the run's log: the runner's output and the console's log pane."""
         self.on_line(f"warning: {message}")
-        self.event({"ev": "warning", "message": message})
+        self.event(RunWarning(message=message))
 
-    def _on_sample(self, s: dict[str, Any]) -> None:
+    def _on_sample(self, s: Sample) -> None:
         if self.current is not None:
             self.peaks.add(s)
 
@@ -170,6 +173,7 @@ class Runner:
     def _run(self) -> int:
         self.store.prepare()
         done_reps = self._resume_state()
+        power = self.sensors.power_source()
         manifest: dict[str, Any] = {
             "edgetui_version": __version__,
             "created": now_iso(),
@@ -178,7 +182,8 @@ class Runner:
             "host": self.host,
             "runner_pid": os.getpid(),
             "status": "running",
-            "power_source": self.sensors.power_source_label,
+            "power_source": power.label,
+            "power": power.to_dict(),
             "sensors": [{"backend": s.backend.name, "detected": s.probe.detected, "reason": s.probe.reason}
                         for s in self.sensors.statuses],
         }
@@ -192,8 +197,8 @@ class Runner:
         samples = self.store.samples_path.open("a", encoding="utf-8")
         self.sampler.out = samples
         self.sampler.start()
-        self.event({"ev": "run_start", "n_configs": len(self.configs), "pid": os.getpid(),
-                    "power_source": self.sensors.power_source_label, "resume": self.resume})
+        self.event(RunStart(n_configs=len(self.configs), pid=os.getpid(), power_source=power.label, power=power,
+                            resume=self.resume))
         repeated = self.store.repeated_reps()
         if repeated:
             self.warn(repeated_note(repeated))
@@ -210,7 +215,7 @@ class Runner:
             self.sampler.stop()
             status = "aborted" if self.aborted else "finished"
             for step in (lambda: samples.close(),
-                         lambda: self.event({"ev": "run_end", "status": status, "failed": self.failed}),
+                         lambda: self.event(RunEnd(status=status, failed=self.failed)),
                          lambda: self.store.update_manifest(status=status, finished=now_iso()),
                          lambda: self.events.close()):
                 try:
@@ -236,7 +241,7 @@ class Runner:
         if secs <= 0:
             return
         self.sampler.set_phase("idle")
-        self.event({"ev": "phase", "phase": "idle", "seconds": secs})
+        self.event(Phase(phase="idle", seconds=secs))
         self.on_line(f"measuring idle baseline for {secs:g} s")
         t0 = time.monotonic()
         time.sleep(secs)
@@ -244,7 +249,7 @@ class Runner:
         time.sleep(self.sampler.period * 1.5)  # let a sample land past the window
         self.idle_w = self.sampler.trace.mean_power(t0, t1, self.sampler.max_gap_s)
         self.store.update_manifest(power_w_idle=self.idle_w)
-        self.event({"ev": "idle", "power_w_idle": self.idle_w})
+        self.event(Idle(power_w_idle=self.idle_w))
         self.on_line(f"idle power: {number(self.idle_w, 2, 'W')}"
                      + ("" if self.idle_w is not None else f" ({self.sensors.power_source_label})"))
 
@@ -294,7 +299,7 @@ class Runner:
         self.store.write_results([self.rows[k.config_id] for k in self.configs if k.config_id in self.rows])
         if status == "failed":
             self.failed += 1
-        self.event({"ev": "config_end", "config_id": c.config_id, "status": status, "error": error})
+        self.event(ConfigEnd(config_id=c.config_id, status=status, error=error))
 
     def _check_control(self, *, wait: bool) -> None:
         """Raise Stopped for skip or abort; with wait, also hold here while paused (pause takes
@@ -323,7 +328,7 @@ class Runner:
             t = self.sampler.latest.get("temp_c_max")
             if t is None or t < p.cool_below_c:
                 return
-            self.event({"ev": "phase", "phase": "cooldown", "temp_c": t, "target_c": p.cool_below_c})
+            self.event(Phase(phase="cooldown", temp_c=t, target_c=p.cool_below_c))
             time.sleep(1.0)
         self.on_line(f"still above {p.cool_below_c:g} C after {p.cool_max_s:g} s: going on")
 
@@ -334,8 +339,7 @@ class Runner:
         self.config_started_at = now_iso()
         self.peaks = ConfigPeaks()
         self.quality_ctx = {}
-        self.event({"ev": "config_start", "config_id": c.config_id, "index": index, "n": n,
-                    "describe": c.describe(), "config": c.to_dict()})
+        self.event(ConfigStart(config_id=c.config_id, index=index, n=n, describe=c.describe(), config=c.to_dict()))
         self.on_line(f"[{index}/{n}] {c.config_id} {c.profile}: {c.describe()}")
         spec: QualitySpec | None = None
         facts: ModelFacts | None = None
@@ -396,7 +400,7 @@ class Runner:
         p = self.profiles[c.profile]
         if p.cooldown_s > 0:
             self.sampler.set_phase("cooldown")
-            self.event({"ev": "phase", "phase": "cooldown", "seconds": p.cooldown_s})
+            self.event(Phase(phase="cooldown", seconds=p.cooldown_s))
             time.sleep(p.cooldown_s)
         self.current = None
         return worker
@@ -413,12 +417,12 @@ class Runner:
         if key in self.model_facts:
             return self.model_facts[key]
         self.sampler.set_phase("quantize")
-        self.event({"ev": "phase", "phase": "quantize", "config_id": c.config_id, "quant": c.quant})
+        self.event(Phase(phase="quantize", config_id=c.config_id, quant=c.quant))
         said = [time.monotonic()]
 
         def progress(done: int, total: int) -> None:
-            self.event({"ev": "progress", "config_id": c.config_id, "phase": "quantize", "tokens": done,
-                        "total": total, "unit": "tensors", "what": f"quantizing to {c.quant}"})
+            self.event(Progress(config_id=c.config_id, phase="quantize", tokens=done, total=total, unit="tensors",
+                                what=f"quantizing to {c.quant}"))
             if time.monotonic() - said[0] >= 5.0:  # a line now and then: it can take minutes on a board
                 said[0] = time.monotonic()
                 self.on_line(f"  quantizing to {c.quant}: {done}/{total} tensors")
@@ -435,7 +439,7 @@ class Runner:
         self.on_line(f"  quality: keeping the reference's log-probabilities ({Path(spec.reference_file).name}, "
                      f"{spec.n_windows * spec.n_ctx} tokens; cached for later runs)")
         self.sampler.set_phase("quality")
-        self.event({"ev": "phase", "phase": "quality", "config_id": c.config_id, "what": "reference"})
+        self.event(Phase(phase="quality", config_id=c.config_id, what="reference"))
         child = InferenceChild(self.store.log_path(c.config_id))
         try:
             self.sampler.set_target_pids([child.pid])
@@ -451,7 +455,7 @@ class Runner:
         """The quality pass of c's model variant (once per variant): its figures go in the row, its
         energy is its own phase."""
         self.sampler.set_phase("quality")
-        self.event({"ev": "phase", "phase": "quality", "config_id": c.config_id, "what": "pass"})
+        self.event(Phase(phase="quality", config_id=c.config_id, what="pass"))
         worker.send({"cmd": "quality", "config": c.to_dict(), "spec": spec.to_dict(),
                      "make_reference": quality_pass.is_reference(facts, spec)})
         result = self._await(worker, "quality")["result"]
@@ -464,7 +468,7 @@ class Runner:
             if self.sampler.trace.ts else None
         self.quality_ctx = quality_pass.quality_columns(result, spec, energy)
         self.quality_done[quality_pass.pass_key(facts, spec)] = self.quality_ctx
-        self.event({"ev": "quality_end", "config_id": c.config_id, **self.quality_ctx})
+        self.event(QualityEnd(config_id=c.config_id, **self.quality_ctx))
         self.on_line(quality_line(self.quality_ctx))
 
     def _server_pids(self, c: Configuration) -> list[int]:
@@ -490,7 +494,7 @@ class Runner:
         worker = InferenceChild(log)
         self.sampler.set_target_pids([worker.pid])
         self.sampler.set_phase("load")
-        self.event({"ev": "phase", "phase": "load", "config_id": c.config_id, "pid": worker.pid})
+        self.event(Phase(phase="load", config_id=c.config_id, pid=worker.pid))
         facts = self.model_facts.get(facts_key(c))
         worker.send({"cmd": "load", "config": c.to_dict(), "model_path": facts.path if facts else c.model_path})
         ev = self._await(worker, "loaded")
@@ -513,14 +517,15 @@ class Runner:
             if ev["ev"] == "progress":
                 if self.sampler.phase != ev["phase"]:
                     self.sampler.set_phase(ev["phase"])
-                self.event(ev)
+                progress = decode_event(ev)  # the engine's dict, as the run folder's record
+                if progress is not None:
+                    self.event(progress)
                 continue
             if ev["ev"] == wanted:
                 return ev
 
     def _run_rep(self, worker: InferenceChild, c: Configuration, rep: int, warm: bool) -> None:
-        self.event({"ev": "rep_start", "config_id": c.config_id, "rep": rep, "warmup": warm,
-                    "of": c.repetitions})
+        self.event(RepStart(config_id=c.config_id, rep=rep, warmup=warm, of=c.repetitions))
         worker.send({"cmd": "run", "config": c.to_dict(), "rep": rep, "warmup": warm})
         ev = self._await(worker, "result")
         self.sampler.set_phase("between")
@@ -533,8 +538,7 @@ class Runner:
                              idle_w=self.idle_w, peaks=self.peaks, at=now_iso())
         if not warm:
             self.store.append_rep(row)
-        self.event({"ev": "rep_end", "config_id": c.config_id, "rep": rep, "warmup": warm, "of": c.repetitions,
-                    **{k: row.get(k) for k in EVENT_KEYS}})
-        self.on_line(rep_line(rep=rep, of=c.repetitions, warmup=warm, decode_tps=row["decode_tps"],
-                              prefill_tps=row["prefill_tps"], ttft_ms=row["ttft_ms"], gen_tokens=r.gen_tokens,
-                              asked_tokens=c.gen_tokens, energy_j=row["energy_j"], timing_flags=row["timing_flags"]))
+        end = RepEnd(config_id=c.config_id, rep=rep, warmup=warm, of=c.repetitions,
+                     **{k: row.get(k) for k in EVENT_KEYS})
+        self.event(end)
+        self.on_line(end.line(asked_tokens=c.gen_tokens))

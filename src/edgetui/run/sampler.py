@@ -10,24 +10,25 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO
 
 import psutil
 
 from edgetui.run.energy import PowerTrace
+from edgetui.rundir.samples import Readings, Sample
 from edgetui.sensors import SensorSet
 
 
 class Sampler:
     def __init__(self, sensors: SensorSet, hz: float = 10.0, out: IO[str] | None = None,
-                 on_sample: Callable[[dict], None] | None = None) -> None:
+                 on_sample: Callable[[Sample], None] | None = None) -> None:
         self.sensors = sensors
         self.period = 1.0 / hz
         self.out = out
         self.on_sample = on_sample
         self.trace = PowerTrace()
         self.phase = "idle"
-        self.latest: dict[str, Any] = {}
+        self.latest: Sample = {}
         self._pids: list[int] = []
         self._procs: dict[int, psutil.Process] = {}
         self._stop = threading.Event()
@@ -83,10 +84,10 @@ class Sampler:
             self._procs = {p: self._procs[p] for p in pids if p in self._procs}
         return total / 2**20 if seen else None
 
-    def sample_once(self) -> dict[str, Any]:
+    def sample_once(self) -> Sample:
         t = round(time.monotonic(), 6)  # one value for the stream and the trace, to the microsecond
         readings = self.sensors.read_all()
-        s: dict[str, Any] = {"t": t, "wall": round(time.time(), 3), "phase": self.phase}
+        s: Sample = {"t": t, "wall": round(time.time(), 3), "phase": self.phase}
         temps = [(r.value, r.name) for r in readings if r.kind == "temperature" and isinstance(r.value, (int, float))]
         s["temp_c_max"] = max(temps)[0] if temps else None
         s["temp_zone"] = max(temps)[1] if temps else None
@@ -110,12 +111,16 @@ class Sampler:
         for r in readings:
             if r.backend == "system":
                 if r.name == "cpu":
-                    s["cpu_pct"] = r.value
+                    s["cpu_pct"] = float(r.value) if isinstance(r.value, (int, float)) else None
                 elif r.name == "mem_used" and isinstance(r.value, (int, float)):
                     s["mem_used_mb"] = round(float(r.value), 1)
                 elif r.name == "mem_total" and isinstance(r.value, (int, float)):
                     s["mem_total_mb"] = round(float(r.value), 1)
-        s["v"] = {r.key: r.value for r in readings if r.backend != "system" and isinstance(r.value, (int, float))}
+        by_backend: Readings = {}
+        for r in readings:
+            if r.backend != "system" and isinstance(r.value, (int, float)):
+                by_backend.setdefault(r.backend, {}).setdefault(r.kind, {})[r.name] = r.value
+        s["readings"] = by_backend
         return s
 
     def _loop(self) -> None:

@@ -1,97 +1,34 @@
-"""The console's side of a run: start the runner as a detached process, find a run in progress
-(or one that stopped while no console watched), and follow a run folder. No Textual here.
+"""The console's side of a run: follow a run folder (its runner started as a detached process by
+the console, or found at work by rundir.state's lister) and resume it. No Textual here.
 
 The runner is started in its own session (start_new_session), with no terminal on its stdin or
 stdout, so a dropped SSH connection, which hangs up the console's session, never reaches it."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from edgetui.run.child import describe_exit, tail_lines
-from edgetui.rundir.control import CONTROL_FILE
-from edgetui.rundir.lock import Holder, lock_holder
-from edgetui.run.launch import RUNNER_LOG, launch_runner
-from edgetui.rundir.state import effective_status, runner_alive
+from edgetui.run.launch import launch_runner
+from edgetui.rundir.control import Control
+from edgetui.rundir.events import RAW_PROGRESS
 from edgetui.rundir.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
+from edgetui.rundir.layout import RUNNER_LOG
+from edgetui.rundir.lock import Holder, lock_holder
+from edgetui.rundir.samples import Sample
+from edgetui.rundir.state import runner_alive
+from edgetui.rundir.store import RunStore
 
-SEEN_MARK = "console_seen"  # the console has shown this run's outcome once: do not open it again at start
 BACKLOG_BYTES = 64 << 10  # more unread than this: a late attach, skip old progress events unparsed
 LIVENESS_PERIOD_S = 1.0
-
 
 # A live edgetui runner with this pid (not a zombie, not a stranger that reused the pid): the
 # same check as `edgetui status`.
 pid_alive = runner_alive
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    """run.json as it is now; None when absent or mid-replace (the runner rewrites it atomically)."""
-    try:
-        data = json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-@dataclass
-class RunInfo:
-    path: Path
-    manifest: dict[str, Any]
-    state: str  # running, finished, aborted, interrupted (status running, runner gone)
-
-    @property
-    def seen(self) -> bool:
-        return (self.path / SEEN_MARK).exists()
-
-    @property
-    def console_started(self) -> bool:
-        return (self.path / RUNNER_LOG).exists()
-
-
-def recent_runs(runs_dir: str | Path, limit: int = 20,
-                alive: Callable[[int | None], bool] = pid_alive) -> list[RunInfo]:
-    """The newest run folders (by name: they start with a timestamp), newest first."""
-    root = Path(runs_dir)
-    try:
-        dirs = sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: d.name, reverse=True)[:limit]
-    except OSError:
-        return []
-    out = []
-    for d in dirs:
-        m = read_manifest(d)
-        if m is None:
-            continue
-        out.append(RunInfo(d, m, effective_status(m, alive)))
-    return out
-
-
-def run_to_open(runs_dir: str | Path, alive: Callable[[int | None], bool] = pid_alive) -> RunInfo | None:
-    """What `edgetui` shows first, before the queue: a run in progress (attach), else the newest run
-    if the console has not shown its end yet: interrupted (to offer a resume), or finished after the
-    console that started it went away (an SSH drop)."""
-    runs = recent_runs(runs_dir, alive=alive)
-    for r in runs:
-        if r.state == "running":
-            return r
-    if runs and not runs[0].seen:
-        newest = runs[0]
-        if newest.state == "interrupted" or (newest.state in ("finished", "aborted") and newest.console_started):
-            return newest
-    return None
-
-
-def mark_seen(run_dir: str | Path) -> None:
-    try:
-        (Path(run_dir) / SEEN_MARK).touch()
-    except OSError:
-        pass  # a read-only results folder: we will offer it again, nothing worse
 
 
 class RunFollower:
@@ -105,16 +42,16 @@ class RunFollower:
         self.process = process
         self.alive = alive
         self.clock = clock
-        self.events = JsonlTail(self.run_dir / "events.jsonl")
-        self.samples = JsonlTail(self.run_dir / "samples.jsonl")
+        self.store = RunStore(self.run_dir)
+        self.events = JsonlTail(self.store.events_path)
+        self.samples = JsonlTail(self.store.samples_path)
         if attach:
             self.samples.start_near_end(SAMPLES_TAIL_BYTES)
         self.state = LiveState()
         self.died: str | None = None  # why the runner is gone though the run did not end
         self._manifest_mtime: float | None = None
         self._last_liveness = -1e9
-        self._control: dict[str, Any] = {}
-        self._control_mtime: float | None = None
+        self.control = Control.of(self.run_dir)
 
     @property
     def ended(self) -> bool:
@@ -145,11 +82,11 @@ class RunFollower:
 
     def _read_manifest(self) -> None:
         try:
-            mtime = (self.run_dir / "run.json").stat().st_mtime
+            mtime = self.store.manifest_path.stat().st_mtime
         except OSError:
             return
         if mtime != self._manifest_mtime:
-            m = read_manifest(self.run_dir)
+            m = self.store.manifest_or_none()
             if m is not None:
                 self._manifest_mtime = mtime
                 self.state.set_manifest(m)
@@ -159,9 +96,9 @@ class RunFollower:
             backlog = self.events.path.stat().st_size - self.events.offset > BACKLOG_BYTES
         except OSError:
             backlog = False
-        skip = (lambda raw: b'"ev":"progress"' in raw) if backlog else None
+        skip = (lambda raw: RAW_PROGRESS in raw) if backlog else None
         self.state.feed_events(self.events.read(skip=skip))
-        self.state.feed_samples(self.samples.read())
+        self.state.feed_samples(cast("list[Sample]", self.samples.read()))
 
     def _check_runner(self) -> None:
         if self.process is not None:
@@ -193,18 +130,7 @@ class RunFollower:
     @property
     def pause_requested(self) -> bool:
         """What control.json asks for now (written by this console or another one)."""
-        path = self.run_dir / CONTROL_FILE
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            return False
-        if mtime != self._control_mtime:
-            self._control_mtime = mtime
-            try:
-                self._control = json.loads(path.read_text())
-            except (OSError, ValueError):
-                pass
-        return bool(self._control.get("pause"))
+        return bool(self.control.poll().get("pause"))
 
     def resume(self, sysfs_root: str | None = None) -> Holder | None:
         """Continue this run from the first repetition not on disk: start a runner, or follow the one

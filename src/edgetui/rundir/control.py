@@ -8,22 +8,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CONTROL_FILE = "control.json"
+from edgetui.rundir.layout import CONTROL
 
 
 @dataclass
 class Control:
     """Pause, skip and abort, asked for through control.json in the run folder (by the
-    console, or `edgetui` attached to a detached run)."""
+    console, or `edgetui` attached to a detached run); the runner polls it between steps and the
+    console to show what was asked. Re-read only when the file changed."""
 
     path: Path
     _mtime: float = 0.0
     state: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, run_dir: str | Path) -> Control:
+        return cls(Path(run_dir) / CONTROL)
+
     def poll(self) -> dict[str, Any]:
         try:
             mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
+        except OSError:  # none asked, or a new runner removed what was asked of an earlier pass
+            self._mtime, self.state = 0.0, {}
             return self.state
         if mtime != self._mtime:
             self._mtime = mtime
@@ -37,7 +43,7 @@ class Control:
 def write_control(run_dir: str | Path, **state: Any) -> None:
     from edgetui.rundir.store import atomic_write
 
-    path = Path(run_dir) / CONTROL_FILE
+    path = Path(run_dir) / CONTROL
     try:
         current = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -1,24 +1,192 @@
-"""The events a runner writes to events.jsonl and a console reads back."""
+"""The events a runner writes to events.jsonl and a console reads back, as typed records: the
+runner writes `record()` of one of these, the follower reads it back with `decode_event()`, so
+both sides of the process boundary hold one definition. On disk each is a JSON object with its
+kind in "ev" (first, so that a reader can skip a kind unparsed) and its monotonic time in "t";
+a field left None is not written, and a field an older edgetui did not write reads as None."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 from edgetui.fmt import NA, figure, number
+from edgetui.sensors.base import PowerSource
 
 
-def rep_line(*, rep: int | None, of: int | None, warmup: bool, decode_tps: float | None,
-             prefill_tps: float | None, ttft_ms: float | None, gen_tokens: int | None,
-             asked_tokens: int | None, energy_j: float | None, timing_flags: list[str] | None = None) -> str:
-    """The log line of a finished repetition: the same in the headless runner's output and in the
-    console's log pane. The token count is said only when the generation stopped short of it."""
-    label = "warm-up" if warmup else f"rep {(rep or 0) + 1}/{of if of is not None else '?'}"
-    energy_txt = f", {energy_j / gen_tokens:.3f} J/tok" if energy_j is not None and gen_tokens else ""
-    short = gen_tokens is not None and asked_tokens is not None and gen_tokens < asked_tokens
-    tokens_txt = f", stopped at {gen_tokens} of {asked_tokens} tokens" if short else ""
-    flag_txt = f"  [timers disagree: {'; '.join(timing_flags)}]" if timing_flags else ""
-    return (f"  {label}: decode {number(decode_tps)} tok/s, prefill {number(prefill_tps)} tok/s, "
-            f"ttft {number(ttft_ms)} ms{energy_txt}{tokens_txt}{flag_txt}")
+@dataclass(kw_only=True)
+class Event:
+    KIND: ClassVar[str] = ""
+    t: float | None = None  # time.monotonic() of the runner, one clock for every process of the machine
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ev": self.KIND}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name != "t" and v is not None:
+                out[f.name] = v.to_dict() if isinstance(v, PowerSource) else v
+        out["t"] = self.t
+        return out
+
+
+@dataclass(kw_only=True)
+class RunStart(Event):
+    KIND: ClassVar[str] = "run_start"
+    n_configs: int | None = None
+    pid: int | None = None
+    power_source: str | None = None  # the label results.csv records
+    power: PowerSource | None = None  # the same, as fields (absent before this edgetui)
+    resume: bool = False
+
+
+@dataclass(kw_only=True)
+class Phase(Event):
+    """What the runner is doing between repetitions: idle baseline, model load, cool-down,
+    quantizing a variant, the quality pass."""
+
+    KIND: ClassVar[str] = "phase"
+    phase: str | None = None
+    quant: str | None = None  # quantizing: to which type
+    what: str | None = None  # the quality pass: "reference" (its log-probabilities) or "pass"
+    seconds: float | None = None  # how long it lasts, when known in advance
+    config_id: str | None = None
+    pid: int | None = None  # the inference child, for a load
+    temp_c: float | None = None  # a cool-down to a temperature: now, and the target
+    target_c: float | None = None
+
+
+@dataclass(kw_only=True)
+class Idle(Event):
+    KIND: ClassVar[str] = "idle"
+    power_w_idle: float | None = None
+
+
+@dataclass(kw_only=True)
+class ConfigStart(Event):
+    KIND: ClassVar[str] = "config_start"
+    config_id: str = "?"
+    index: int = 0
+    n: int = 0
+    describe: str = ""
+    config: dict[str, Any] = field(default_factory=dict)  # Configuration.to_dict()
+
+
+@dataclass(kw_only=True)
+class RepStart(Event):
+    KIND: ClassVar[str] = "rep_start"
+    config_id: str | None = None
+    rep: int | None = None
+    warmup: bool = False
+    of: int | None = None  # counted repetitions asked for
+
+
+@dataclass(kw_only=True)
+class Progress(Event):
+    """Written by the engine in the inference child (a dict, engines know nothing of run folders)
+    and forwarded by the runner: tokens so far in the phase of a repetition; or, with a total, the
+    progress of a long step outside the repetitions (quantizing, the quality pass)."""
+
+    KIND: ClassVar[str] = "progress"
+    config_id: str | None = None
+    rep: int | None = None
+    warmup: bool = False
+    phase: str | None = None
+    tokens: int | None = None  # done so far (tokens, or tensors for quantizing)
+    total: int | None = None
+    unit: str | None = None
+    what: str | None = None
+
+
+@dataclass(kw_only=True)
+class RepEnd(Event):
+    KIND: ClassVar[str] = "rep_end"
+    config_id: str | None = None
+    rep: int | None = None
+    warmup: bool = False
+    of: int | None = None
+    ttft_ms: float | None = None
+    prefill_tps: float | None = None
+    decode_tps: float | None = None
+    e2e_tps: float | None = None
+    energy_j: float | None = None
+    power_w_mean: float | None = None
+    gen_tokens_actual: int | None = None
+    timing_flags: list[str] | None = None
+
+    def line(self, *, asked_tokens: int | None, of: int | None = None) -> str:
+        """The log line of this repetition: the same in the headless runner's output and in the
+        console's log pane. The token count is said only when generation stopped short of it."""
+        of = self.of if self.of is not None else of
+        label = "warm-up" if self.warmup else f"rep {(self.rep or 0) + 1}/{of if of is not None else '?'}"
+        tokens = self.gen_tokens_actual
+        energy_txt = f", {self.energy_j / tokens:.3f} J/tok" if self.energy_j is not None and tokens else ""
+        short = tokens is not None and asked_tokens is not None and tokens < asked_tokens
+        tokens_txt = f", stopped at {tokens} of {asked_tokens} tokens" if short else ""
+        flag_txt = f"  [timers disagree: {'; '.join(self.timing_flags)}]" if self.timing_flags else ""
+        return (f"  {label}: decode {number(self.decode_tps)} tok/s, prefill {number(self.prefill_tps)} tok/s, "
+                f"ttft {number(self.ttft_ms)} ms{energy_txt}{tokens_txt}{flag_txt}")
+
+
+@dataclass(kw_only=True)
+class QualityEnd(Event):
+    """The quality pass of a configuration's model variant: its quality_* columns."""
+
+    KIND: ClassVar[str] = "quality_end"
+    config_id: str | None = None
+    quality_ppl: float | None = None
+    quality_kld_mean: float | None = None
+    quality_kld_p99: float | None = None
+    quality_top1_agree: float | None = None
+    quality_reference: str | None = None
+    quality_corpus: str | None = None
+    quality_tokens: int | None = None
+    quality_s: float | None = None
+    quality_energy_j: float | None = None
+
+    def line(self) -> str:
+        return quality_line({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(kw_only=True)
+class ConfigEnd(Event):
+    KIND: ClassVar[str] = "config_end"
+    config_id: str = "?"
+    status: str = "?"  # done, failed, skipped
+    error: str | None = None
+
+
+@dataclass(kw_only=True)
+class RunWarning(Event):
+    """Something the run's log must say, though nothing stopped (records found twice, ...)."""
+
+    KIND: ClassVar[str] = "warning"
+    message: str = ""
+
+
+@dataclass(kw_only=True)
+class RunEnd(Event):
+    KIND: ClassVar[str] = "run_end"
+    status: str | None = None  # finished, aborted
+    failed: int = 0
+
+
+KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
+    RunStart, Phase, Idle, ConfigStart, RepStart, Progress, RepEnd, QualityEnd, ConfigEnd, RunWarning, RunEnd)}
+RAW_PROGRESS = b'"ev":"progress"'  # how a progress line starts on disk: a late attach skips them unparsed
+
+
+def decode_event(rec: dict[str, Any]) -> Event | None:
+    """The typed event of one events.jsonl record; None for a kind this edgetui does not know."""
+    kind = rec.get("ev")
+    cls = KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in rec.items() if k in names and v is not None}
+    if not isinstance(kwargs.get("t"), (int, float)):
+        kwargs.pop("t", None)
+    if "power" in kwargs:
+        kwargs["power"] = PowerSource.from_dict(kwargs["power"])
+    return cls(**kwargs)
 
 
 def quality_line(cols: dict[str, Any]) -> str:

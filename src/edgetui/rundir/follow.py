@@ -1,7 +1,7 @@
 """Following a run from its files: tail events.jsonl and samples.jsonl by byte offset and fold
 them into the state the live screen draws. No Textual here, so it is tested on its own.
 
-The runner is another process (see runs.py); all the console knows of it is what it writes into
+The runner is another process (see run/session.py); all the console knows of it is what it writes into
 the run folder. Every history is a bounded deque, so a run of many hours costs the console the
 same memory as a run of one minute."""
 
@@ -18,7 +18,10 @@ from typing import Any
 from edgetui.fmt import number
 from edgetui.profiles.plan import Configuration, estimate_seconds
 from edgetui.rundir.series import QUANTITIES, LiveSeries
-from edgetui.rundir.events import phase_progress_line, quality_line, rep_line
+from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Phase, Progress, QualityEnd, RepEnd, RepStart,
+                                   RunEnd, RunStart, RunWarning, decode_event, phase_progress_line)
+from edgetui.rundir.samples import Sample, readings_of
+from edgetui.sensors.base import PowerSource
 from edgetui.stats import mean
 
 HISTORY = 120  # points kept per sparkline
@@ -143,23 +146,24 @@ class LiveState:
         self.manifest: dict[str, Any] = {}
         self.configs: list[Configuration] = []
         self.n_configs: int | None = None
-        self.power_source: str | None = None
+        self.power_source: str | None = None  # its label, as results.csv records it
+        self.power: PowerSource | None = None  # the same as fields
         self.run_start_t: float | None = None
-        self.run_end: dict[str, Any] | None = None
+        self.run_end: RunEnd | None = None
         self.last_event_t: float | None = None
         self.phase: str | None = None  # from events (idle, load, cooldown) and samples (prefill, decode, paused, ...)
         self.current: ConfigProgress | None = None
         self.outcomes: dict[str, ConfigOutcome] = {}
         self.power_w_idle: float | None = None
+        # a long step outside the repetitions (quantizing, the quality pass): what, done, total, unit
+        self.step_progress: tuple[str, int, int, str] | None = None
         # tokens/s: decode live (progress events, wall clock) and per repetition (engine's counters)
         self.decode_history: deque[float] = deque(maxlen=HISTORY)
         self.prefill_history: deque[float] = deque(maxlen=HISTORY)
         self.decode_now: float | None = None  # live, while a repetition decodes
         self.decoding = False
-        self._last_progress: tuple[str, int, float] | None = None  # (rep key, tokens, t)
-        # a long step outside the repetitions (quantizing, the quality pass): what, done, total, unit
-        self.step_progress: tuple[str, int, int, str] | None = None
-        self.last_rep: dict[str, Any] | None = None
+        self._last_progress: tuple[tuple[str | None, int | None, bool], int, float] | None = None  # rep, tokens, t
+        self.last_rep: RepEnd | None = None
         self._decode_sum = 0.0
         self._decode_n = 0
         self._prefill_sum = 0.0
@@ -167,7 +171,7 @@ class LiveState:
         self.load_seconds: deque[float] = deque(maxlen=20)
         self.energy_reps_j: float | None = None  # energy over every repetition window so far
         # samples
-        self.sample: dict[str, Any] | None = None
+        self.sample: Sample | None = None
         self.samples_seen = 0
         self.power_history: deque[float] = deque(maxlen=HISTORY)
         self.temp_history: deque[float] = deque(maxlen=HISTORY)
@@ -185,6 +189,11 @@ class LiveState:
         self.log: deque[LogLine] = deque(maxlen=LOG_LINES)
         self._seq = 0
         self.changed = True
+        self._handlers: dict[type[Event], Callable[[Any], None]] = {
+            RunStart: self._run_start, Phase: self._phase, Idle: self._idle, ConfigStart: self._config_start,
+            RepStart: self._rep_start, Progress: self._progress, RepEnd: self._rep_end, QualityEnd: self._quality_end,
+            ConfigEnd: self._config_end, RunWarning: self._warning, RunEnd: self._run_end,
+        }
         if manifest:
             self.set_manifest(manifest)
 
@@ -194,136 +203,153 @@ class LiveState:
         if manifest.get("configs"):
             self.configs = [Configuration.from_dict(c) for c in manifest["configs"]]
             self.n_configs = len(self.configs)
-        self.power_source = manifest.get("power_source", self.power_source)
+        power = manifest.get("power")
+        self._set_power(PowerSource.from_dict(power) if isinstance(power, dict) else None, manifest.get("power_source"))
         if manifest.get("power_w_idle") is not None:
             self.power_w_idle = manifest["power_w_idle"]
         self.changed = True
+
+    def _set_power(self, power: PowerSource | None, label: str | None) -> None:
+        if power is None and label:
+            power = PowerSource.from_label(label)  # a run recorded before the fields were written
+        if power is not None:
+            self.power, self.power_source = power, power.label
+        elif label:
+            self.power_source = label
 
     def add_log(self, text: str, style: str = "") -> None:
         self._seq += 1
         self.log.append(LogLine(self._seq, text, style))
         self.changed = True
 
-    def feed_events(self, events: Iterable[dict[str, Any]]) -> None:
+    def feed_events(self, events: Iterable[dict[str, Any] | Event]) -> None:
         for ev in events:
             self.feed_event(ev)
 
-    def feed_event(self, ev: dict[str, Any]) -> None:
-        kind = ev.get("ev")
-        t = ev.get("t")
-        if isinstance(t, (int, float)):
-            self.last_event_t = t
+    def feed_event(self, rec: dict[str, Any] | Event) -> None:
+        """Fold one event (a record of events.jsonl, or the typed event) into the state."""
+        ev = decode_event(rec) if isinstance(rec, dict) else rec
+        if ev is None:
+            return  # a kind this edgetui does not know
+        if ev.t is not None:
+            self.last_event_t = ev.t
         self.changed = True
-        if kind == "run_start":
-            self.run_start_t = t
-            self.run_end = None
-            self.n_configs = ev.get("n_configs", self.n_configs)
-            self.power_source = ev.get("power_source", self.power_source)
-            self.add_log(("resumed" if ev.get("resume") else "run started") + f": {self.n_configs} configuration(s)")
-            self.add_log(f"power: {self.power_source}")
-        elif kind == "phase":
-            self.phase = ev.get("phase")
-            self.step_progress = None
-            if self.phase == "quantize":
-                self.add_log(f"  quantizing to {ev.get('quant')} (cached for later runs)")
-            elif self.phase == "quality":
-                self.add_log("  quality: keeping the reference's log-probabilities" if ev.get("what") == "reference"
-                             else "  quality pass")
-            elif self.phase == "idle":
-                self.add_log(f"measuring idle baseline for {ev.get('seconds', 0):g} s")
-            elif self.phase == "load" and self.current is not None:
-                self.current.load_t = t
-                self.add_log("  loading the model")
-            elif self.phase == "cooldown" and "temp_c" in ev:
-                self.add_log(f"  cooling down: {ev['temp_c']:.1f} C, waiting for {ev.get('target_c', 0):g} C")
-        elif kind == "idle":
-            self.power_w_idle = ev.get("power_w_idle")
-            self.add_log(f"idle power: {number(self.power_w_idle, 2, 'W')}")
-        elif kind == "config_start":
-            cfg = ev.get("config") or {}
-            self.current = ConfigProgress(
-                config_id=ev.get("config_id", "?"), index=ev.get("index", 0), n=ev.get("n", 0),
-                describe=ev.get("describe", ""), repetitions=cfg.get("repetitions", 0), warmup=cfg.get("warmup", 0),
-                gen_tokens=cfg.get("gen_tokens"), started_t=t,
-            )
-            self.n_configs = ev.get("n", self.n_configs)
-            self.rss_peak = None
-            # the tokens/s pane is about this configuration: its sparklines start again, on its own scale
-            self.decode_history.clear()
-            self.prefill_history.clear()
-            for series in self.series.values():
-                series.new_config()
-            self.decode_now, self.decoding = None, False
-            self.last_rep = None  # "last" is this configuration's last repetition, never the previous one's
-            self.add_log(f"[{self.current.index}/{self.current.n}] {self.current.config_id} {self.current.describe}")
-        elif kind == "rep_start":
-            self.step_progress = None
-            cur = self.current
-            if cur is not None:
-                cur.rep = ev.get("rep")
-                cur.rep_is_warmup = bool(ev.get("warmup"))
-                cur.rep_started_t = t
-                if cur.first_rep_t is None:
-                    cur.first_rep_t = t
-                    if cur.load_t is not None and t is not None:
-                        self.load_seconds.append(t - cur.load_t)
-        elif kind == "progress":
-            self.phase = ev.get("phase")
-            if ev.get("total"):
-                self.step_progress = (str(ev.get("what") or self.phase), int(ev.get("tokens") or 0),
-                                      int(ev["total"]), str(ev.get("unit") or ""))
-            key = f"{ev.get('config_id')}:{ev.get('rep')}:{ev.get('warmup')}"
-            tokens = ev.get("tokens") or 0
-            if ev.get("phase") == "decode" and isinstance(t, (int, float)):
-                self.decoding = True
-                last = self._last_progress
-                if last and last[0] == key and t > last[2] and tokens > last[1]:
-                    self.decode_now = (tokens - last[1]) / (t - last[2])
-                    self.decode_history.append(self.decode_now)
-                    self.series["decode"].add(t, self.decode_now)
-                self._last_progress = (key, tokens, t)
-            else:
-                self.decoding = False
-        elif kind == "rep_end":
-            self._rep_end(ev, t)
-        elif kind == "quality_end":
-            self.step_progress = None
-            self.add_log(quality_line(ev))
-        elif kind == "config_end":
-            cid = ev.get("config_id", "?")
-            status = ev.get("status", "?")
-            error = ev.get("error")
-            self.outcomes[cid] = ConfigOutcome(status, error)
-            self.decoding = False
-            if self.current is None or self.current.config_id != cid:
-                # an outcome recorded by an earlier pass, repeated by a resumed runner
-                self.add_log(f"{cid}: {status} (recorded before the resume)", "" if status == "done" else "warn")
-                return
-            if status == "failed":
-                reason = (error or "no reason given").strip().splitlines()
-                self.add_log(f"  FAILED: {reason[0] if reason else ''}", "error")
-                for extra in reason[1:4]:
-                    self.add_log(f"    {extra}", "error")
-            elif status == "skipped":
-                self.add_log(f"  skipped ({error or 'by the user'})", "warn")
-            else:
-                self.add_log("  done", "ok")
-            if self.current is not None and self.current.config_id == cid:
-                self.current.rep = None
-        elif kind == "warning":
-            self.add_log(f"warning: {ev.get('message')}", "warn")
-        elif kind == "run_end":
-            self.run_end = ev
-            self.decoding = False
-            failed = ev.get("failed", 0)
-            self.add_log(f"run {ev.get('status', 'ended')}" + (f", {failed} configuration(s) failed" if failed else ""),
-                         "error" if failed else "ok")
+        handler = self._handlers.get(type(ev))
+        if handler is not None:
+            handler(ev)
 
-    def _rep_end(self, ev: dict[str, Any], t: float | None) -> None:
+    def _run_start(self, ev: RunStart) -> None:
+        self.run_start_t = ev.t
+        self.run_end = None
+        self.n_configs = ev.n_configs if ev.n_configs is not None else self.n_configs
+        self._set_power(ev.power, ev.power_source)
+        self.add_log(("resumed" if ev.resume else "run started") + f": {self.n_configs} configuration(s)")
+        self.add_log(f"power: {self.power_source}")
+
+    def _phase(self, ev: Phase) -> None:
+        self.phase = ev.phase
+        self.step_progress = None
+        if ev.phase == "quantize":
+            self.add_log(f"  quantizing to {ev.quant} (cached for later runs)")
+        elif ev.phase == "quality":
+            self.add_log("  quality: keeping the reference's log-probabilities" if ev.what == "reference"
+                         else "  quality pass")
+        elif ev.phase == "idle":
+            self.add_log(f"measuring idle baseline for {ev.seconds or 0:g} s")
+        elif ev.phase == "load" and self.current is not None:
+            self.current.load_t = ev.t
+            self.add_log("  loading the model")
+        elif ev.phase == "cooldown" and ev.temp_c is not None:
+            self.add_log(f"  cooling down: {ev.temp_c:.1f} C, waiting for {ev.target_c or 0:g} C")
+
+    def _idle(self, ev: Idle) -> None:
+        self.power_w_idle = ev.power_w_idle
+        self.add_log(f"idle power: {number(self.power_w_idle, 2, 'W')}")
+
+    def _config_start(self, ev: ConfigStart) -> None:
+        cfg = ev.config
+        self.current = ConfigProgress(
+            config_id=ev.config_id, index=ev.index, n=ev.n, describe=ev.describe,
+            repetitions=cfg.get("repetitions", 0), warmup=cfg.get("warmup", 0), gen_tokens=cfg.get("gen_tokens"),
+            started_t=ev.t,
+        )
+        self.n_configs = ev.n or self.n_configs
+        self.rss_peak = None
+        # the tokens/s pane is about this configuration: its sparklines start again, on its own scale
+        self.decode_history.clear()
+        self.prefill_history.clear()
+        for series in self.series.values():
+            series.new_config()
+        self.decode_now, self.decoding = None, False
+        self.last_rep = None  # "last" is this configuration's last repetition, never the previous one's
+        self.add_log(f"[{self.current.index}/{self.current.n}] {self.current.config_id} {self.current.describe}")
+
+    def _rep_start(self, ev: RepStart) -> None:
+        self.step_progress = None
         cur = self.current
-        warm = bool(ev.get("warmup"))
-        decode, prefill, ttft = ev.get("decode_tps"), ev.get("prefill_tps"), ev.get("ttft_ms")
-        energy = ev.get("energy_j")
+        if cur is None:
+            return
+        cur.rep = ev.rep
+        cur.rep_is_warmup = ev.warmup
+        cur.rep_started_t = ev.t
+        if cur.first_rep_t is None:
+            cur.first_rep_t = ev.t
+            if cur.load_t is not None and ev.t is not None:
+                self.load_seconds.append(ev.t - cur.load_t)
+
+    def _progress(self, ev: Progress) -> None:
+        self.phase = ev.phase
+        if ev.total:
+            self.step_progress = (ev.what or self.phase or "", ev.tokens or 0, ev.total, ev.unit or "")
+        key = (ev.config_id, ev.rep, ev.warmup)
+        tokens, t = ev.tokens or 0, ev.t
+        if ev.phase == "decode" and t is not None:
+            self.decoding = True
+            last = self._last_progress
+            if last and last[0] == key and t > last[2] and tokens > last[1]:
+                self.decode_now = (tokens - last[1]) / (t - last[2])
+                self.decode_history.append(self.decode_now)
+                self.series["decode"].add(t, self.decode_now)
+            self._last_progress = (key, tokens, t)
+        else:
+            self.decoding = False
+
+    def _config_end(self, ev: ConfigEnd) -> None:
+        cid, status, error = ev.config_id, ev.status, ev.error
+        self.outcomes[cid] = ConfigOutcome(status, error)
+        self.decoding = False
+        if self.current is None or self.current.config_id != cid:
+            # an outcome recorded by an earlier pass, repeated by a resumed runner
+            self.add_log(f"{cid}: {status} (recorded before the resume)", "" if status == "done" else "warn")
+            return
+        if status == "failed":
+            reason = (error or "no reason given").strip().splitlines()
+            self.add_log(f"  FAILED: {reason[0] if reason else ''}", "error")
+            for extra in reason[1:4]:
+                self.add_log(f"    {extra}", "error")
+        elif status == "skipped":
+            self.add_log(f"  skipped ({error or 'by the user'})", "warn")
+        else:
+            self.add_log("  done", "ok")
+        self.current.rep = None
+
+    def _quality_end(self, ev: QualityEnd) -> None:
+        self.step_progress = None
+        self.add_log(ev.line())
+
+    def _warning(self, ev: RunWarning) -> None:
+        self.add_log(f"warning: {ev.message}", "warn")
+
+    def _run_end(self, ev: RunEnd) -> None:
+        self.run_end = ev
+        self.decoding = False
+        self.add_log(f"run {ev.status or 'ended'}" + (f", {ev.failed} configuration(s) failed" if ev.failed else ""),
+                     "error" if ev.failed else "ok")
+
+    def _rep_end(self, ev: RepEnd) -> None:
+        cur = self.current
+        t, warm = ev.t, ev.warmup
+        decode, prefill, ttft, energy = ev.decode_tps, ev.prefill_tps, ev.ttft_ms, ev.energy_j
         self.last_rep = ev
         self.decoding = False
         self.decode_now = None
@@ -346,8 +372,8 @@ class LiveState:
                                (cur.energy_j, energy)):
                     if v is not None:
                         lst.append(v)
-                if ev.get("gen_tokens_actual"):
-                    cur.tokens.append(ev["gen_tokens_actual"])
+                if ev.gen_tokens_actual:
+                    cur.tokens.append(ev.gen_tokens_actual)
         if not warm:
             if decode is not None:
                 self._decode_sum += decode
@@ -355,17 +381,13 @@ class LiveState:
             if prefill is not None:
                 self._prefill_sum += prefill
                 self._prefill_n += 1
-        self.add_log(rep_line(rep=ev.get("rep"), of=ev.get("of", cur.repetitions if cur else None), warmup=warm,
-                              decode_tps=decode, prefill_tps=prefill, ttft_ms=ttft,
-                              gen_tokens=ev.get("gen_tokens_actual"), asked_tokens=cur.gen_tokens if cur else None,
-                              energy_j=energy,
-                              timing_flags=ev.get("timing_flags")))
+        self.add_log(ev.line(asked_tokens=cur.gen_tokens if cur else None, of=cur.repetitions if cur else None))
 
-    def feed_samples(self, samples: Iterable[dict[str, Any]]) -> None:
+    def feed_samples(self, samples: Iterable[Sample]) -> None:
         for s in samples:
             self.feed_sample(s)
 
-    def feed_sample(self, s: dict[str, Any]) -> None:
+    def feed_sample(self, s: Sample) -> None:
         if "error" in s and "phase" not in s:
             self.sensor_error = str(s["error"])
             return
@@ -434,8 +456,8 @@ class LiveState:
     def elapsed(self, now: float) -> float | None:
         if self.run_start_t is None:
             return None
-        end = self.run_end.get("t") if self.run_end else None
-        return (end if isinstance(end, (int, float)) else now) - self.run_start_t
+        end = self.run_end.t if self.run_end else None
+        return (end if end is not None else now) - self.run_start_t
 
     def eta(self, now: float) -> float | None:
         """Seconds left: the rest of the configuration in flight at its own measured pace, and the
@@ -473,14 +495,8 @@ class LiveState:
         return rates
 
     def readings(self, kind: str) -> list[tuple[str, str, float]]:
-        """The latest sample's readings of one kind ("power", "temperature") from its "v" map, as
-        (backend, name, value), largest first: generic over whatever backends the board has."""
+        """The latest sample's readings of one kind ("power", "temperature") as (backend, name, value),
+        largest first: generic over whatever backends the board has."""
         if not self.sample:
             return []
-        out = []
-        for key, value in (self.sample.get("v") or {}).items():
-            parts = key.split(":", 2)
-            if len(parts) == 3 and parts[1] == kind and isinstance(value, (int, float)):
-                out.append((parts[0], parts[2], float(value)))
-        out.sort(key=lambda r: r[2], reverse=True)
-        return out
+        return sorted(readings_of(self.sample, kind), key=lambda r: r[2], reverse=True)

@@ -17,3 +17,22 @@ def new_run_dir(profile_names: list[str]) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = "+".join(profile_names)[:60].replace("/", "_")
     return default_runs_dir() / f"{stamp}-{name}"
+
+
+# The files of a run folder, named here once (rundir.store's docstring says what each one holds).
+MANIFEST = "run.json"
+REPETITIONS = "repetitions.jsonl"
+OUTCOMES = "configs.jsonl"
+EVENTS = "events.jsonl"
+SAMPLES = "samples.jsonl"
+RESULTS_CSV = "results.csv"
+RESULTS_JSON = "results.json"
+LOGS = "logs"
+CONTROL = "control.json"
+RUNNER_LOG = "runner.log"  # a detached runner's stdout and stderr
+RUNNER_LOCK = "runner.lock"
+SEEN_MARK = "console_seen"  # a console has shown this run's outcome once: not opened again at start
+
+
+def is_run_folder(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()

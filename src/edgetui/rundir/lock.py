@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 
 from edgetui.errors import UserError
+from edgetui.rundir.layout import RUNNER_LOCK
 
-LOCK_FILE = "runner.lock"
 # A `status` probe holds the lock for microseconds: a runner asking for it retries this long before
 # it takes a live holder for what it is.
 DEFAULT_WAIT_S = 1.0
@@ -72,7 +72,7 @@ class RunFolderLock:
 
     def __init__(self, run_dir: str | Path, *, what: str = "runner") -> None:
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / LOCK_FILE
+        self.path = self.run_dir / RUNNER_LOCK
         self.what = what
         self._fd: int | None = None
 
@@ -146,7 +146,7 @@ def run_folder_lock(run_dir: str | Path, *, what: str = "runner", wait: float = 
 def lock_holder(run_dir: str | Path) -> Holder | None:
     """Who holds the folder's lock now, or None when it is free (or the folder has never had one).
     Probes with a shared lock held for an instant; a runner asking for the lock meanwhile retries."""
-    path = Path(run_dir) / LOCK_FILE
+    path = Path(run_dir) / RUNNER_LOCK
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:

@@ -1,42 +1,23 @@
-"""Where a run stands, read from its folder alone: for `edgetui status`, for the console's
-attach and resume offers, and for anyone after an SSH drop or a crash."""
+"""Where runs stand, read from their folders alone: one lister for `edgetui status`, for the
+console's attach and resume offers at start, and for anyone after an SSH drop or a crash."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from edgetui.errors import UserError
+from edgetui.rundir.events import ConfigEnd, ConfigStart, decode_event
+from edgetui.rundir.layout import MANIFEST, RUNNER_LOG, SEEN_MARK, default_runs_dir
 from edgetui.rundir.lock import lock_holder
 from edgetui.rundir.store import RunStore, read_jsonl
 
-
-@dataclass
-class RunState:
-    path: Path
-    status: str  # running, finished, aborted, interrupted (runner gone before the end)
-    pid: int | None
-    created: str | None
-    n_configs: int
-    n_done: int
-    n_failed: int
-    current: str | None  # the configuration in progress
-    last_event: dict | None
-
-    @property
-    def resumable(self) -> bool:
-        return self.status == "interrupted"
-
-    def line(self) -> str:
-        prog = f"{self.n_done}/{self.n_configs} configurations"
-        if self.n_failed:
-            prog += f" ({self.n_failed} failed)"
-        extra = f", now: {self.current}" if self.status == "running" and self.current else ""
-        hint = f"  -> edgetui run --resume {self.path}" if self.resumable else ""
-        pid = f" pid {self.pid}" if self.status == "running" else ""
-        return f"{self.path.name}: {self.status}{pid}, {prog}{extra}{hint}"
+Alive = Callable[[int | None], bool]
 
 
 def runner_alive(pid: int | None) -> bool:
@@ -52,7 +33,7 @@ def runner_alive(pid: int | None) -> bool:
         return False
 
 
-def effective_status(manifest: dict, alive=None) -> str:
+def effective_status(manifest: dict[str, Any], alive: Alive | None = None) -> str:
     """The manifest's status, except that "running" with its runner gone is "interrupted"."""
     status = str(manifest.get("status", "running"))
     if status == "running" and not (alive or runner_alive)(manifest.get("runner_pid")):
@@ -60,46 +41,119 @@ def effective_status(manifest: dict, alive=None) -> str:
     return status
 
 
-def run_state(path: str | Path) -> RunState:
-    store = RunStore(path)
-    manifest = store.read_manifest()
+@dataclass
+class RunState:
+    path: Path
+    manifest: dict[str, Any] = field(repr=False)
+    status: str  # running, finished, aborted, interrupted (runner gone before the end)
+    pid: int | None
+
+    @property
+    def created(self) -> str | None:
+        return self.manifest.get("created")
+
+    @property
+    def resumable(self) -> bool:
+        return self.status == "interrupted"
+
+    @property
+    def seen(self) -> bool:
+        """A console has shown this run's end once."""
+        return (self.path / SEEN_MARK).exists()
+
+    @property
+    def console_started(self) -> bool:
+        """Started by a console (or --detach): a detached runner writes its own log."""
+        return (self.path / RUNNER_LOG).exists()
+
+    @property
+    def n_configs(self) -> int:
+        return len(self.manifest.get("configs", []))
+
+    @cached_property
+    def outcomes(self) -> dict[str, dict[str, Any]]:
+        return RunStore(self.path).config_statuses()
+
+    @property
+    def n_done(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(1 for o in self.outcomes.values() if o.get("status") == "failed")
+
+    @cached_property
+    def current(self) -> str | None:
+        """The configuration in progress, from the events (read only when asked: `edgetui status`)."""
+        current = None
+        for rec in read_jsonl(RunStore(self.path).events_path):
+            ev = decode_event(rec)
+            if isinstance(ev, ConfigStart):
+                current = ev.describe
+            elif isinstance(ev, ConfigEnd):
+                current = None
+        return current
+
+    def line(self) -> str:
+        prog = f"{self.n_done}/{self.n_configs} configurations"
+        if self.n_failed:
+            prog += f" ({self.n_failed} failed)"
+        extra = f", now: {self.current}" if self.status == "running" and self.current else ""
+        hint = f"  -> edgetui run --resume {self.path}" if self.resumable else ""
+        pid = f" pid {self.pid}" if self.status == "running" else ""
+        return f"{self.path.name}: {self.status}{pid}, {prog}{extra}{hint}"
+
+
+def read_state(path: str | Path, alive: Alive = runner_alive) -> RunState | None:
+    """The state of one run folder, or None when it is not one (no manifest, unreadable, incompatible)."""
+    manifest = RunStore(path).manifest_or_none()
     if manifest is None:
-        raise UserError("not a run folder (no run.json)", where=str(path))
-    pid = manifest.get("runner_pid")
-    status = effective_status(manifest)
+        return None
+    status, pid = effective_status(manifest, alive), manifest.get("runner_pid")
     holder = lock_holder(path)
     if holder is not None:  # a runner holds the folder, whatever run.json said last
         status, pid = "running", holder.pid or pid
-    outcomes = store.config_statuses()
-    current = None
-    last = None
-    for ev in read_jsonl(store.events_path):
-        last = ev
-        if ev["ev"] == "config_start":
-            current = ev.get("describe")
-        elif ev["ev"] == "config_end":
-            current = None
-    return RunState(
-        path=Path(path), status=status, pid=pid, created=manifest.get("created"),
-        n_configs=len(manifest.get("configs", [])), n_done=len(outcomes),
-        n_failed=sum(1 for o in outcomes.values() if o.get("status") == "failed"),
-        current=current, last_event=last,
-    )
+    return RunState(path=Path(path), manifest=manifest, status=status, pid=pid)
 
 
-def list_runs(root: str | Path | None = None, limit: int = 20) -> list[RunState]:
-    """The newest runs under the runs folder (default: the user's)."""
-    from edgetui.rundir.layout import default_runs_dir
+def run_state(path: str | Path, alive: Alive = runner_alive) -> RunState:
+    state = read_state(path, alive)
+    if state is None:
+        RunStore(path).read_manifest()  # says why: unreadable or incompatible
+        raise UserError(f"not a run folder (no {MANIFEST})", where=str(path))
+    return state
 
+
+def list_runs(root: str | Path | None = None, limit: int = 20, alive: Alive = runner_alive) -> list[RunState]:
+    """The newest runs under the runs folder (default: the user's), newest first: by the time each
+    run was created (its manifest says), then by folder name (names start with a timestamp)."""
     base = Path(root) if root else default_runs_dir()
-    if not base.is_dir():
+    try:
+        dirs = [d for d in base.iterdir() if (d / MANIFEST).is_file()]
+    except OSError:
         return []
-    dirs = sorted((d for d in base.iterdir() if (d / "run.json").is_file()),
-                  key=lambda d: d.stat().st_mtime, reverse=True)
-    states = []
-    for d in dirs[:limit]:
-        try:
-            states.append(run_state(d))
-        except UserError:
-            continue
-    return states
+    states = [s for s in (read_state(d, alive) for d in dirs) if s is not None]
+    states.sort(key=lambda s: (s.created or "", s.path.name), reverse=True)
+    return states[:limit]
+
+
+def run_to_open(runs_dir: str | Path, alive: Alive = runner_alive) -> RunState | None:
+    """What `edgetui` shows first, before the queue: a run in progress (attach), else the newest run
+    if the console has not shown its end yet: interrupted (to offer a resume), or finished after the
+    console that started it went away (an SSH drop)."""
+    runs = list_runs(runs_dir, alive=alive)
+    for r in runs:
+        if r.status == "running":
+            return r
+    if runs and not runs[0].seen:
+        newest = runs[0]
+        if newest.status == "interrupted" or (newest.status in ("finished", "aborted") and newest.console_started):
+            return newest
+    return None
+
+
+def mark_seen(run_dir: str | Path) -> None:
+    try:
+        (Path(run_dir) / SEEN_MARK).touch()
+    except OSError:
+        pass  # a read-only results folder: we will offer it again, nothing worse

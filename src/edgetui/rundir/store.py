@@ -1,4 +1,5 @@
-"""The results store: one folder per run, append-only logs plus aggregated tables.
+"""The results store: one folder per run, append-only logs plus aggregated tables (the names
+are declared in edgetui.rundir.layout).
 
     run.json          manifest: version, plan, host, profiles, runner pid, status (rewritten atomically)
     repetitions.jsonl one line per finished repetition, fsync'd before the next begins
@@ -27,6 +28,8 @@ from typing import Any, BinaryIO
 
 from edgetui.errors import UserError
 from edgetui.rundir.columns import RESULT_COLUMNS
+from edgetui.rundir.layout import (EVENTS, LOGS, MANIFEST, OUTCOMES, REPETITIONS, RESULTS_CSV, RESULTS_JSON,
+                                   SAMPLES)
 
 SCHEMA_VERSION = 1
 
@@ -152,36 +155,36 @@ def repeated_note(repeated: list[dict[str, Any]]) -> str:
 class RunStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.logs = self.root / "logs"
+        self.logs = self.root / LOGS
 
     # --------------------------------------------------------------- paths
     @property
     def manifest_path(self) -> Path:
-        return self.root / "run.json"
+        return self.root / MANIFEST
 
     @property
     def reps_path(self) -> Path:
-        return self.root / "repetitions.jsonl"
+        return self.root / REPETITIONS
 
     @property
     def configs_path(self) -> Path:
-        return self.root / "configs.jsonl"
+        return self.root / OUTCOMES
 
     @property
     def events_path(self) -> Path:
-        return self.root / "events.jsonl"
+        return self.root / EVENTS
 
     @property
     def samples_path(self) -> Path:
-        return self.root / "samples.jsonl"
+        return self.root / SAMPLES
 
     @property
     def csv_path(self) -> Path:
-        return self.root / "results.csv"
+        return self.root / RESULTS_CSV
 
     @property
     def json_path(self) -> Path:
-        return self.root / "results.json"
+        return self.root / RESULTS_JSON
 
     def log_path(self, config_id: str) -> Path:
         return self.logs / f"{config_id}.log"
@@ -214,11 +217,24 @@ class RunStore:
             return None
         except (OSError, ValueError) as exc:
             raise UserError(f"unreadable run manifest: {exc}", where=str(self.manifest_path)) from None
+        if not isinstance(data, dict):
+            raise UserError("unreadable run manifest: not a JSON object", where=str(self.manifest_path))
         version = data.get("schema")
         if version != SCHEMA_VERSION:
             raise UserError(f"results written by an incompatible edgetui (schema {version}, "
                             f"this edgetui reads {SCHEMA_VERSION})", where=str(self.manifest_path))
         return data
+
+    def manifest_or_none(self) -> dict[str, Any] | None:
+        """read_manifest() for those who list or follow runs: a folder whose manifest is absent,
+        unreadable or from an incompatible edgetui is None, not an error."""
+        try:
+            return self.read_manifest()
+        except UserError:
+            return None
+
+    def has_results(self) -> bool:
+        return self.json_path.exists() or self.csv_path.exists()
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         manifest = {**manifest, "schema": SCHEMA_VERSION}

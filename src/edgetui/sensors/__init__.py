@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgetui.sensors.base import Backend, Probe, Reading, SensorContext
+from edgetui.sensors.base import Backend, PowerSource, Probe, Reading, SensorContext
 
 ROOT_ENV = "EDGETUI_SYSFS_ROOT"
 
@@ -59,9 +59,11 @@ class SensorSet:
             if backend is not None:
                 self.statuses.append(BackendStatus(backend, probe))
         self.active = [s.backend for s in self.statuses if s.probe.detected]
-        self.power_backend, self.power_reason = self._choose_power(power_source)
+        self.power_backend, self._no_power = self._choose_power(power_source)
+        self.power_reason = self._no_power.label if self.power_backend is None else ""
 
-    def _choose_power(self, wanted: str) -> tuple[Backend | None, str]:
+    def _choose_power(self, wanted: str) -> tuple[Backend | None, PowerSource]:
+        """The power backend, or None and a PowerSource that says why there is none."""
         candidates = [b for b in self.active if b.power_priority is not None]
         if wanted == "auto":  # a meter the profile names is used or refused, never silently replaced
             wanted = next((s.backend.name for s in self.statuses if getattr(s.backend, "configured", False)), "auto")
@@ -72,19 +74,19 @@ class SensorSet:
                         raise PowerChoiceError(f'power source "{wanted}" is not available here: {s.probe.reason}')
                     if s.backend.power_priority is None:
                         raise PowerChoiceError(f'"{wanted}" does not measure power')
-                    return s.backend, ""
+                    return s.backend, PowerSource()
             names = [s.backend.name for s in self.statuses if s.backend.power_priority is not None]
             raise PowerChoiceError(f'unknown power source "{wanted}"; known: {", ".join(names)}')
         if candidates:
             # Try the best first; a backend whose reads give no total yet falls through.
             for b in sorted(candidates, key=lambda b: -(b.power_priority or 0)):
                 if b.total_power(b.read()) is not None:
-                    return b, ""
+                    return b, PowerSource()
         notes = [f"{s.backend.name}: {s.backend.power_note}" for s in self.statuses  # e.g. a board with none
                  if s.probe.detected and s.backend.power_note]
-        reasons = notes + [f"{s.backend.name}: {s.probe.reason}" for s in self.statuses
-                           if s.backend.power_priority is not None]
-        return None, "no power sensor (" + "; ".join(reasons) + ")"
+        reasons = [f"{s.backend.name}: {s.probe.reason}" for s in self.statuses
+                   if s.backend.power_priority is not None]
+        return None, PowerSource(reasons=tuple(notes + reasons))
 
     def read_all(self) -> list[Reading]:
         out: list[Reading] = []
@@ -101,15 +103,19 @@ class SensorSet:
         own = [r for r in readings if r.backend == self.power_backend.name]
         return self.power_backend.total_power(own)
 
+    def power_source(self) -> PowerSource:
+        """The backend and what its total covers, or why there is none."""
+        if self.power_backend is None:
+            return self._no_power
+        total = self.power_of(self.power_backend.read())
+        if total is None:
+            return PowerSource(backend=self.power_backend.name)
+        return PowerSource(backend=self.power_backend.name, name=total.name, scope=total.scope, method=total.method)
+
     @property
     def power_source_label(self) -> str:
         """What goes into results' power_source: the backend and what its total covers, or why none."""
-        if self.power_backend is None:
-            return self.power_reason
-        total = self.power_of(self.power_backend.read())
-        if total is None:
-            return f"{self.power_backend.name}"
-        return f"{self.power_backend.name}:{total.name} ({total.scope}, {total.method})"
+        return self.power_source().label
 
     def close(self) -> None:
         for b in self.active:

@@ -29,12 +29,53 @@ class Reading:
     scope: str  # what it covers: board, module, soc_rails, package, chip, rail, zone, system, process
     method: str = "measured"
 
-    @property
-    def key(self) -> str:
-        return f"{self.backend}:{self.kind}:{self.name}"
-
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+NO_POWER = "no power sensor"
+
+
+@dataclass(frozen=True)
+class PowerSource:
+    """The power source of a run as fields: the backend and its total reading (what it covers,
+    measured or estimated), or no source and why each candidate was not one."""
+
+    backend: str | None = None
+    name: str | None = None  # the total reading's name (a backend may have several rails)
+    scope: str | None = None
+    method: str | None = None
+    reasons: tuple[str, ...] = ()  # with no backend: "backend: why", one per candidate
+
+    @property
+    def label(self) -> str:
+        """What results.csv's power_source says: "jetson:VDD_IN (module, measured)", or why none."""
+        if self.backend is None:
+            return f"{NO_POWER} ({'; '.join(self.reasons)})"
+        if self.name is None:
+            return self.backend
+        return f"{self.backend}:{self.name} ({self.scope}, {self.method})"
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
+                if v is not None and v != ()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PowerSource:
+        return cls(backend=d.get("backend"), name=d.get("name"), scope=d.get("scope"), method=d.get("method"),
+                   reasons=tuple(d.get("reasons") or ()))
+
+    @classmethod
+    def from_label(cls, label: str) -> PowerSource:
+        """The fields of a label written by an edgetui that recorded only the label (older run
+        folders): read back here, in this one place."""
+        head, _, rest = label.partition(" (")
+        inside = rest[:-1] if rest.endswith(")") else rest
+        if head == NO_POWER:
+            return cls(reasons=tuple(r for r in inside.split("; ") if r))
+        backend, _, name = head.partition(":")
+        scope, _, method = inside.partition(", ")
+        return cls(backend=backend, name=name or None, scope=scope or None, method=method or None)
 
 
 @dataclass(frozen=True)

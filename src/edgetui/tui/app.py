@@ -22,7 +22,9 @@ from edgetui.tui.keymap import keymap_path, load_keymap
 from edgetui.tui.palette import ScreenActions
 from edgetui.tui.screens.live import LiveScreen
 from edgetui.tui.screens.queue import QueueScreen
-from edgetui.run.session import RunFollower, launch_runner, mark_seen, pid_alive, recent_runs, run_to_open
+from edgetui.run.launch import launch_runner
+from edgetui.run.session import RunFollower, pid_alive
+from edgetui.rundir.state import list_runs, mark_seen, run_to_open
 
 REFRESH_HZ = 2.0  # reads and redraws per second: a few Hz at most, whatever the token rate
 
@@ -90,10 +92,10 @@ class EdgeApp(App[int]):
             return
         self.follower = RunFollower(info.path, attach=True, alive=self.alive, clock=self.clock)
         self.follower.poll()
-        if info.state == "running":
+        if info.status == "running":
             self.notify(f"attached to the run in progress in {info.path}", title="Run in progress")
             self.show_live()
-        elif info.state == "interrupted":
+        elif info.status == "interrupted":
             mark_seen(info.path)
             self.show_live()
             self.notify("this run stopped before its queue ended: u resumes it", title="Interrupted run",
@@ -101,7 +103,7 @@ class EdgeApp(App[int]):
         else:
             self._results_shown_for = info.path
             mark_seen(info.path)
-            self.notify(f"the run in {info.path.name} {info.state} while no console was open",
+            self.notify(f"the run in {info.path.name} {info.status} while no console was open",
                         title="Run ended")
             self.show_results([info.path])
         self._start_ticking()
@@ -122,8 +124,8 @@ class EdgeApp(App[int]):
             self.notify(str(exc), title="Cannot run", severity="error", timeout=10)
             return
         # one run at a time: a second queue beside the first would skew both runs' measurements
-        busy = next((r for r in recent_runs(self.runs_dir or default_runs_dir(), alive=self.alive)
-                     if r.state == "running"), None)
+        busy = next((r for r in list_runs(self.runs_dir or default_runs_dir(), alive=self.alive)
+                     if r.status == "running"), None)
         if busy is not None:
             self.notify(f"a run is already in progress ({busy.path.name}); this queue was not started. "
                         "Its live screen is open: abort it (x) or wait for it to end.",
@@ -196,8 +198,8 @@ class EdgeApp(App[int]):
             return  # try again on the next tick
         self._results_shown_for = f.run_dir
         mark_seen(f.run_dir)
-        status = f.state.manifest.get("status") or (f.state.run_end or {}).get("status")
-        has_rows = (f.run_dir / "results.json").exists()
+        status = f.state.manifest.get("status") or (f.state.run_end.status if f.state.run_end else None)
+        has_rows = f.store.json_path.exists()
         if not has_rows:
             self.notify("the run ended without a finished configuration", severity="warning")
             return

@@ -16,6 +16,7 @@ from edgetui.fmt import duration as fmt_duration, number as fmt_num
 from edgetui.rundir.follow import LOG_LINES, LiveState
 from edgetui.stats import mean, std
 from edgetui.run.session import RunFollower
+from edgetui.sensors.base import NO_POWER
 from edgetui.tui.timeseries import TimeSeriesPlot
 
 LOG_STYLES = {"error": "bold red", "warn": "yellow", "ok": "green", "": ""}
@@ -76,7 +77,7 @@ def progress_text(f: RunFollower, now: float) -> Text:
         t.append("\nRUNNER STOPPED: ", style="bold red")
         t.append(f.died.splitlines()[0] + " (u resumes from the first repetition not on disk)", style="red")
     elif f.ended:
-        status = (s.run_end or {}).get("status") or s.manifest.get("status")
+        status = (s.run_end.status if s.run_end else None) or s.manifest.get("status")
         t.append(f"\nrun {status}; v shows the ranking", style="bold green" if status == "finished" else "bold yellow")
     elif f.pause_requested:
         t.append("\nPAUSED" if s.phase == "paused" else "\npausing after this repetition...", style="bold yellow")
@@ -92,8 +93,8 @@ def tokens_texts(s: LiveState) -> tuple[Text, Text]:
     d.append("decode  ", style="bold")
     if s.decoding and s.decode_now is not None:
         d.append(f"{s.decode_now:.1f} now", style="bold")
-    elif s.last_rep and s.last_rep.get("decode_tps") is not None:
-        d.append(f"{s.last_rep['decode_tps']:.1f} last")
+    elif s.last_rep and s.last_rep.decode_tps is not None:
+        d.append(f"{s.last_rep.decode_tps:.1f} last")
     else:
         d.append("n/a yet", style="dim")
     if cur is not None and cur.decode_tps:
@@ -101,8 +102,8 @@ def tokens_texts(s: LiveState) -> tuple[Text, Text]:
         d.append(f" · mean {mean(cur.decode_tps):.1f}" + (f" ±{sd:.1f}" if sd is not None else ""))
     p = Text()
     p.append("prefill ", style="bold")
-    if s.last_rep and s.last_rep.get("prefill_tps") is not None:
-        p.append(f"{s.last_rep['prefill_tps']:.1f} last")
+    if s.last_rep and s.last_rep.prefill_tps is not None:
+        p.append(f"{s.last_rep.prefill_tps:.1f} last")
     else:
         p.append("n/a yet", style="dim")
     if cur is not None and cur.prefill_tps:
@@ -115,15 +116,21 @@ def tokens_texts(s: LiveState) -> tuple[Text, Text]:
 def power_text(s: LiveState) -> Text:
     t = Text()
     sample = s.sample or {}
+    src = s.power
     if not s.power_seen:
-        # the runner's label reads "no power sensor (backend: why; backend: why ...)": the headline
-        # first, then as much of the reasons as the pane has room for (all of it is in the log)
-        label = s.power_source or "no power reading yet"
-        head, _, why = label.partition(" (")
+        # the headline first ("no power sensor", or the source that gave nothing yet), then as much
+        # of the reasons as the pane has room for (all of it is in the log)
+        if src is None:
+            head, why = "no power reading yet", ""
+        elif src.backend is None:
+            head, why = NO_POWER, "; ".join(src.reasons)
+        else:
+            head = f"{src.backend}:{src.name}" if src.name else src.backend
+            why = f"{src.scope}, {src.method}" if src.scope else ""
         t.append("n/a", style="bold")
         t.append(f": {head}")
         if why:
-            t.append("\n" + (why[:-1] if why.endswith(")") else why), style="dim")
+            t.append("\n" + why, style="dim")
         return t
     t.append(f"{fmt_num(sample.get('power_w'), 2, 'W')} now", style="bold")
     t.append(f" · mean {fmt_num(mean(s.power_history), 2, 'W')}")
@@ -131,9 +138,9 @@ def power_text(s: LiveState) -> Text:
     t.append(f"\nenergy so far {fmt_num(s.energy_reps_j, 1, 'J')}")
     if s.power_w_idle is not None:
         t.append(f" · idle {s.power_w_idle:.2f} W")
-    # the other rails, largest first (the total is the figure above: "backend:name (scope, method)")
-    total = (s.power_source or "").split(" (")[0]
-    rails = [(name, v) for backend, name, v in s.readings("power") if f"{backend}:{name}" != total][:3]
+    # the other rails, largest first (the total is the figure above)
+    total = (src.backend, src.name) if src is not None else None
+    rails = [(name, v) for backend, name, v in s.readings("power") if (backend, name) != total][:3]
     if rails:
         t.append("\n" + " · ".join(f"{name} {v:.2f}" for name, v in rails) + " W")
     return t
@@ -326,7 +333,7 @@ class LiveScreen(Screen):
         if action == "resume":
             return f.died is not None
         if action == "results":
-            return (f.run_dir / "results.json").exists() or (f.run_dir / "results.csv").exists()
+            return f.store.has_results()
         return True
 
     def action_pause(self) -> None:

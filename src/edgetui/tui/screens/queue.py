@@ -345,9 +345,9 @@ class QueueScreen(Screen):
         self.notify(f"{len(self.entries)} profile(s) read")
 
     def action_results(self) -> None:
-        from edgetui.run.session import recent_runs
+        from edgetui.rundir.state import list_runs
 
-        runs = recent_runs(self.app.runs_dir or default_runs_dir(), alive=self.app.alive)  # type: ignore[attr-defined]
+        runs = list_runs(self.app.runs_dir or default_runs_dir(), alive=self.app.alive)  # type: ignore[attr-defined]
         default = str(runs[0].path) if runs else ""
 
         def check(text: str) -> str | None:

@@ -141,6 +141,7 @@ class Runner:
         """Check the results folder takes writes and read every model file (fetching bundled ones),
         before anything runs: bad model files are refused here, as bad input. Takes the folder's
         lock first (FolderBusy, exit 2, when another runner holds it)."""
+        self.store.check_writable()  # a folder that cannot be made is said as such, before its lock
         self._take_lock()
         try:
             self.store.prepare()

@@ -83,9 +83,12 @@ class RunFolderLock:
     def acquire(self, *, wait: float = DEFAULT_WAIT_S, doing: str = "run here") -> None:
         if self._fd is not None:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        # never replaced or removed: a lock on a file that someone renamed over guards nothing
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            # never replaced or removed: a lock on a file that someone renamed over guards nothing
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise UserError(f"results folder is not writable: {exc.strerror}", where=str(self.run_dir)) from None
         deadline = time.monotonic() + max(0.0, wait)
         while True:
             try:

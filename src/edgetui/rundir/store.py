@@ -194,7 +194,7 @@ class RunStore:
         """Create the folder and check it takes writes, before anything runs."""
         try:
             self.logs.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
+            probe = self.root / f".write-test-{os.getpid()}"  # its own: two processes may check at once
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:

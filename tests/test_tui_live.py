@@ -143,3 +143,40 @@ def test_pane_texts_say_na_with_the_reason_not_zero():
     temp = str(temperature_text(s))
     assert temp.startswith("n/a: no temperature sensor") and "thermal: no thermal zones" in temp
     assert "throttling: n/a" in temp
+
+
+@pytest.mark.asyncio
+async def test_a_followed_run_is_read_by_a_worker_thread_and_drawn_on_the_loop(cut_run, tmp_path):
+    import threading
+
+    from edgetui.tui.messages import RunRead
+
+    run_dir, t_cut = cut_run
+    app = EdgeApp(profiles_dir=str(tmp_path), runs_dir=run_dir.parent, clock=lambda: t_cut + 2.0, alive=alive)
+    readers: set[str] = set()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):  # attached at start-up: the worker reads, the app folds and draws
+            await pilot.pause(0.05)
+            if isinstance(app.screen, LiveScreen) and "config 4/5" in text(app.screen, "progress-text"):
+                break
+        live = app.screen
+        assert isinstance(live, LiveScreen) and "config 4/5" in text(live, "progress-text")
+        f = app.follower
+        read = f.read
+
+        def watched_read():
+            readers.add(threading.current_thread().name)
+            return read()
+
+        f.read = watched_read
+        with (run_dir / "events.jsonl").open("a") as out:
+            out.write(json.dumps({"ev": "warning", "message": "written after the attach", "t": t_cut + 1}) + "\n")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if any("written after the attach" in line.text for line in f.state.log):
+                break
+        assert any("written after the attach" in line.text for line in f.state.log)
+        assert readers and threading.main_thread().name not in readers  # never read on the event loop
+    assert RunRead(f).can_replace(RunRead(f))  # a pending read of the same run is superseded...
+    other = RunFollower(run_dir, alive=alive)
+    assert not RunRead(other).can_replace(RunRead(f))  # ...never one of another run

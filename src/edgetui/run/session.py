@@ -6,11 +6,14 @@ stdout, so a dropped SSH connection, which hangs up the console's session, never
 
 from __future__ import annotations
 
+import queue
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from edgetui.run.child import describe_exit, tail_lines
 from edgetui.run.launch import launch_runner
@@ -29,6 +32,21 @@ LIVENESS_PERIOD_S = 1.0
 # A live edgetui runner with this pid (not a zombie, not a stranger that reused the pid): the
 # same check as `edgetui status`.
 pid_alive = runner_alive
+
+
+@dataclass
+class FollowBatch:
+    """What one read of a run folder found."""
+
+    manifest: dict[str, Any] | None = None  # run.json, when it changed
+    events: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    gone: str | None = None  # the runner is gone: how (its exit, or its pid)
+    log_tail: str = ""  # then, the end of its log
+
+    @property
+    def empty(self) -> bool:
+        return self.manifest is None and not self.events and not self.samples and self.gone is None
 
 
 class RunFollower:
@@ -50,8 +68,11 @@ class RunFollower:
         self.state = LiveState()
         self.died: str | None = None  # why the runner is gone though the run did not end
         self._manifest_mtime: float | None = None
+        self._manifest_read: dict[str, Any] = {}  # the reader's own copy: the state's is the drawing loop's
         self._last_liveness = -1e9
         self.control = Control.of(self.run_dir)
+        self._reading = threading.Lock()  # one reader of the tails at a time
+        self._fetched: queue.SimpleQueue[FollowBatch] = queue.SimpleQueue()
 
     @property
     def ended(self) -> bool:
@@ -68,64 +89,98 @@ class RunFollower:
             return self.process.pid
         return self.state.manifest.get("runner_pid")
 
+    # The console reads in its follow worker's thread (read, then fetch's queue) and folds what was
+    # read on its event loop (take): file reading and JSON decoding never hold up a frame, and the
+    # state the screens draw is only ever changed by the loop that draws it.
+    def read(self) -> FollowBatch:
+        """What is new on disk since the last read: the manifest when it changed, the events and
+        samples completed since, and whether the runner has gone (checked once a second)."""
+        with self._reading:
+            batch = FollowBatch(manifest=self._changed_manifest())
+            self._read_files(batch)
+            now = self.clock()
+            if self.active and now - self._last_liveness >= LIVENESS_PERIOD_S:
+                self._last_liveness = now
+                gone = self._runner_gone()
+                if gone is not None:
+                    # it may have written its last lines just before exiting
+                    batch.manifest = self._changed_manifest() or batch.manifest
+                    self._read_files(batch)
+                    batch.gone, batch.log_tail = gone, tail_lines(self.run_dir / RUNNER_LOG)
+            return batch
+
+    def apply(self, batch: FollowBatch) -> None:
+        """Fold a batch into the state (on the loop that draws it)."""
+        if batch.manifest is not None:
+            self.state.set_manifest(batch.manifest)
+        self.state.feed_events(batch.events)
+        self.state.feed_samples(batch.samples)
+        if batch.gone is not None and not self.ended and self.died is None:
+            tail = batch.log_tail
+            self.died = f"the runner stopped before the queue ended ({batch.gone})" + (f"\n{tail}" if tail else "")
+            self.state.add_log(f"runner stopped unexpectedly ({batch.gone})", "error")
+            for line in tail.splitlines()[-6:]:
+                self.state.add_log(f"  {line}", "error")
+            self.state.changed = True
+
+    def fetch(self) -> bool:
+        """read() into the queue that take() empties, for a thread other than the drawing one;
+        True when something new was found."""
+        batch = self.read()
+        self._fetched.put(batch)
+        return not batch.empty
+
+    def take(self) -> bool:
+        """Apply every batch fetched so far; True when the state changed."""
+        while True:
+            try:
+                self.apply(self._fetched.get_nowait())
+            except queue.Empty:
+                break
+        return self._changed()
+
     def poll(self) -> bool:
-        """Read whatever is new; True when the state changed."""
-        self._read_manifest()
-        self._read_files()
-        now = self.clock()
-        if self.active and now - self._last_liveness >= LIVENESS_PERIOD_S:
-            self._last_liveness = now
-            self._check_runner()
+        """Read and fold whatever is new, on this thread; True when the state changed."""
+        self.apply(self.read())
+        return self._changed()
+
+    def _changed(self) -> bool:
         changed = self.state.changed
         self.state.changed = False
         return changed
 
-    def _read_manifest(self) -> None:
+    def _changed_manifest(self) -> dict[str, Any] | None:
         try:
             mtime = self.store.manifest_path.stat().st_mtime
         except OSError:
-            return
-        if mtime != self._manifest_mtime:
-            m = self.store.manifest_or_none()
-            if m is not None:
-                self._manifest_mtime = mtime
-                self.state.set_manifest(m)
+            return None
+        if mtime == self._manifest_mtime:
+            return None
+        m = self.store.manifest_or_none()
+        if m is not None:
+            self._manifest_mtime, self._manifest_read = mtime, m
+        return m
 
-    def _read_files(self) -> None:
+    def _read_files(self, batch: FollowBatch) -> None:
         try:
             backlog = self.events.path.stat().st_size - self.events.offset > BACKLOG_BYTES
         except OSError:
             backlog = False
         skip = (lambda raw: RAW_PROGRESS in raw) if backlog else None
-        self.state.feed_events(self.events.read(skip=skip))
-        self.state.feed_samples(cast("list[Sample]", self.samples.read()))
+        batch.events += self.events.read(skip=skip)
+        batch.samples += cast("list[Sample]", self.samples.read())
 
-    def _check_runner(self) -> None:
+    def _runner_gone(self) -> str | None:
+        """How the runner went (its exit, or its pid gone), or None while it is at work."""
         if self.process is not None:
             code = self.process.poll()
-            gone = code is not None
-        else:
-            pid = self.state.manifest.get("runner_pid")
-            if pid is None:
-                return  # not started far enough to have written its manifest
-            if lock_holder(self.run_dir) is not None:
-                return  # a runner holds the folder (one resumed elsewhere may not have rewritten run.json yet)
-            code = None
-            gone = not self.alive(pid)
-        if not gone:
-            return
-        # it may have written its last lines just before exiting
-        self._read_manifest()
-        self._read_files()
-        if self.ended:
-            return
-        how = describe_exit(code) if code is not None else f"pid {self.runner_pid} is gone"
-        tail = tail_lines(self.run_dir / RUNNER_LOG)
-        self.died = f"the runner stopped before the queue ended ({how})" + (f"\n{tail}" if tail else "")
-        self.state.add_log(f"runner stopped unexpectedly ({how})", "error")
-        for line in tail.splitlines()[-6:]:
-            self.state.add_log(f"  {line}", "error")
-        self.state.changed = True
+            return describe_exit(code) if code is not None else None
+        pid = self._manifest_read.get("runner_pid")
+        if pid is None:
+            return None  # not started far enough to have written its manifest
+        if lock_holder(self.run_dir) is not None:
+            return None  # a runner holds the folder (one resumed elsewhere may not have rewritten run.json yet)
+        return None if self.alive(pid) else f"pid {pid} is gone"
 
     @property
     def pause_requested(self) -> bool:

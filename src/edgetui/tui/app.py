@@ -1,9 +1,10 @@
 """The console: `edgetui` with no sub-command.
 
 It never runs inference. `r` on the queue screen starts `edgetui run --headless` as a detached
-process (runs.launch_runner) and the live screen follows the run folder's files; a tick of the
-app's (REFRESH_HZ) reads what is new and redraws the live screen only when it is the screen on
-top. Quitting, or losing the terminal, leaves the runner running; the next `edgetui` attaches."""
+process (run.launch) and the live screen follows the run folder's files: a worker thread reads
+what is new REFRESH_HZ times a second and posts RunRead; the app folds it into the run's state on
+its own loop and redraws the live screen only when it is the screen on top. Quitting, or losing
+the terminal, leaves the runner running; the next `edgetui` attaches."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.timer import Timer
+from textual.worker import get_current_worker
 
 from edgetui.rundir.layout import default_runs_dir, new_run_dir
 from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
 from edgetui.tui.keymap import keymap_path, load_keymap
+from edgetui.tui.messages import ConsoleView, GoBack, ResumeRun, RunRead, ShowLive, ShowResults, StartRun
 from edgetui.tui.palette import ScreenActions
 from edgetui.tui.screens.live import LiveScreen
 from edgetui.tui.screens.queue import QueueScreen
@@ -62,10 +65,17 @@ class EdgeApp(App[int]):
         self.clock = clock
         self.alive = alive
         self.attach = attach
-        self.follower: RunFollower | None = None
-        self._timer: Timer | None = None
+        self.view = ConsoleView(runs_dir=self.runs_dir, alive=alive, clock=clock)  # what the screens read
         self._results_shown_for: Path | None = None
         self._was_active = False
+
+    @property
+    def follower(self) -> RunFollower | None:
+        return self.view.follower
+
+    @follower.setter
+    def follower(self, follower: RunFollower | None) -> None:
+        self.view.follower = follower
 
     # ------------------------------------------------------------------ start-up
     def on_mount(self) -> None:
@@ -75,12 +85,12 @@ class EdgeApp(App[int]):
         if problem:
             self.notify(problem, title="Keymap not used", severity="warning", timeout=10)
         # pushed rather than returned by get_default_screen, which would not load its CSS_PATH
-        self.push_screen(QueueScreen(self.profiles_dir, self.files, queued=self.run_profiles))
-        self._timer = self.set_interval(1.0 / REFRESH_HZ, self.tick, pause=True)
+        queue = QueueScreen(self.profiles_dir, self.files, self.view, queued=self.run_profiles)
+        self.push_screen(queue)
         if self.results_paths:
             self.show_results(self.results_paths)
         elif self.run_profiles:
-            self.call_after_refresh(self.screen.action_run)  # type: ignore[attr-defined]
+            self.call_after_refresh(queue.action_run)
         elif self.attach:
             self.open_existing_run()
 
@@ -91,7 +101,6 @@ class EdgeApp(App[int]):
         if info is None:
             return
         self.follower = RunFollower(info.path, attach=True, alive=self.alive, clock=self.clock)
-        self.follower.poll()
         if info.status == "running":
             self.notify(f"attached to the run in progress in {info.path}", title="Run in progress")
             self.show_live()
@@ -168,15 +177,38 @@ class EdgeApp(App[int]):
         self._start_ticking()
 
     def _start_ticking(self) -> None:
-        if self._timer is not None:
-            self._timer.resume()
+        if self.follower is not None:
+            self._follow(self.follower)
+
+    @work(thread=True, exclusive=True, group="follow")
+    def _follow(self, f: RunFollower) -> None:
+        """Read the run folder off the event loop at the console's fixed rate, posting RunRead each
+        time; ends when the run has ended or its runner is gone and nothing more came (a new run or
+        a resume starts it again). exclusive: a new run's worker replaces the last one."""
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            found = f.fetch()
+            self.post_message(RunRead(f))
+            if not found and (f.ended or f.died is not None):
+                return
+            worker.cancelled_event.wait(1.0 / REFRESH_HZ)
+
+    def on_run_read(self, message: RunRead) -> None:
+        if message.follower is self.follower:
+            self._update(message.follower.take())
 
     def tick(self) -> None:
-        """Read the run folder, then redraw the live screen if it is the one on top."""
+        """Read and fold the run folder on this loop, then update the screens (for tests and
+        screenshots, which step the console by hand; a run is followed by the worker)."""
+        if self.follower is not None:
+            self._update(self.follower.poll())
+
+    def _update(self, changed: bool) -> None:
+        """Redraw the live screen if it is the one on top; the queue's banner when the run starts
+        or stops; the ranking once the run has ended."""
         f = self.follower
         if f is None:
             return
-        changed = f.poll()
         screen = self.screen
         if isinstance(screen, LiveScreen) and screen.follower is f:
             screen.redraw(changed)
@@ -189,8 +221,6 @@ class EdgeApp(App[int]):
                     s.refresh_bindings()
         if f.ended and self._results_shown_for != f.run_dir:
             self.run_ended(f)
-        if (f.ended or f.died) and self._timer is not None and not changed:
-            self._timer.pause()  # nothing more will come until a new run or a resume
 
     def run_ended(self, f: RunFollower) -> None:
         """Open the ranking by itself when the queue finishes (once), unless a dialog is up."""
@@ -233,12 +263,33 @@ class EdgeApp(App[int]):
                 while self.screen is not s:
                     self.pop_screen()
                 return
-        self.push_screen(LiveScreen(self.follower))
+        self.push_screen(LiveScreen(self.follower, clock=self.clock))
 
     def show_results(self, paths: list[str | Path] | list[Path] | list[str]) -> None:
         from edgetui.tui.screens.results import ResultsScreen  # polars is imported here, not at start-up
 
         self.push_screen(ResultsScreen(list(paths)))
+
+    # ------------------------------------------------------------------ what the screens ask
+    @on(StartRun)
+    def _start_run_asked(self, message: StartRun) -> None:
+        self.start_run(message.profile_paths)
+
+    @on(ResumeRun)
+    def _resume_asked(self) -> None:
+        self.resume_run()
+
+    @on(ShowLive)
+    def _live_asked(self) -> None:
+        self.show_live()
+
+    @on(ShowResults)
+    def _results_asked(self, message: ShowResults) -> None:
+        self.show_results(message.paths)
+
+    @on(GoBack)
+    def _back_asked(self) -> None:
+        self.go_back()
 
     # ------------------------------------------------------------------ app keys
     def action_help(self) -> None:

@@ -3,6 +3,8 @@ screen on top (never while hidden or behind a dialog)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +14,7 @@ from textual.widgets import Footer, RichLog, Static
 
 from edgetui.rundir.control import write_control
 from edgetui.tui.dialogs import ConfirmScreen
+from edgetui.tui.messages import GoBack, ResumeRun, ShowResults
 from edgetui.fmt import duration as fmt_duration, number as fmt_num
 from edgetui.rundir.follow import LOG_LINES, LiveState
 from edgetui.stats import mean, std
@@ -213,9 +216,10 @@ class LiveScreen(Screen):
         Binding("escape", "back", "Queue", id="live.back", tooltip="back to the queue; the run goes on"),
     ]
 
-    def __init__(self, follower: RunFollower) -> None:
+    def __init__(self, follower: RunFollower, *, clock: Callable[[], float]) -> None:
         super().__init__()
         self.follower = follower
+        self.clock = clock  # the runner's events' clock (a frozen one in tests)
         self._log_seq = 0
         self._texts: dict[str, Text] = {}
         self.whole_run = False  # the plots show the run so far (t), else the configuration in flight
@@ -298,7 +302,7 @@ class LiveScreen(Screen):
     def redraw(self, changed: bool = True) -> None:
         f = self.follower
         s = f.state
-        now = self.app.clock()  # type: ignore[attr-defined]
+        now = self.clock()
         self._set("progress-text", progress_text(f, now))
         if not changed:
             return
@@ -361,7 +365,7 @@ class LiveScreen(Screen):
             "finished stays on disk and in the results.", yes="Abort", no="Keep running"), answer)
 
     def action_results(self) -> None:
-        self.app.show_results([self.follower.run_dir])  # type: ignore[attr-defined]
+        self.post_message(ShowResults([self.follower.run_dir]))
 
     def action_series_scope(self) -> None:
         self.whole_run = not self.whole_run
@@ -369,7 +373,7 @@ class LiveScreen(Screen):
         self._plots(self.follower.state)
 
     def action_resume(self) -> None:
-        self.app.resume_run()  # type: ignore[attr-defined]
+        self.post_message(ResumeRun())
 
     def action_back(self) -> None:
-        self.app.go_back()  # type: ignore[attr-defined]
+        self.post_message(GoBack())

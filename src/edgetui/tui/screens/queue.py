@@ -17,6 +17,7 @@ from edgetui.profiles.plan import Configuration, estimate_seconds, expand
 from edgetui.profiles.schema import Profile, load_profile
 from edgetui.rundir.layout import default_runs_dir
 from edgetui.tui.dialogs import InputScreen
+from edgetui.tui.messages import ConsoleView, ShowLive, ShowResults, StartRun
 from edgetui.fmt import duration as fmt_duration
 
 
@@ -110,8 +111,10 @@ class QueueScreen(Screen):
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="queue.previous_pane"),
     ]
 
-    def __init__(self, profiles_dir: str | None, files: list[str], queued: list[str] | None = None) -> None:
+    def __init__(self, profiles_dir: str | None, files: list[str], view: ConsoleView,
+                 queued: list[str] | None = None) -> None:
         super().__init__()
+        self.view = view
         self.profiles_dir = profiles_dir
         self.files = list(files)
         self.entries: list[ProfileEntry] = []
@@ -244,7 +247,7 @@ class QueueScreen(Screen):
 
     def update_banner(self) -> None:
         banner = self.query_one("#run-banner", Static)
-        follower = getattr(self.app, "follower", None)
+        follower = self.view.follower
         if follower is not None and follower.active:
             banner.update(Text(f" A run is in progress ({follower.run_dir.name}): press l to watch it. ",
                                style="bold reverse"))
@@ -260,9 +263,8 @@ class QueueScreen(Screen):
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        follower = getattr(self.app, "follower", None)
         if action == "live":
-            return follower is not None
+            return self.view.follower is not None
         if action in ("move", "remove"):
             return bool(self.queue)
         return True
@@ -347,7 +349,7 @@ class QueueScreen(Screen):
     def action_results(self) -> None:
         from edgetui.rundir.state import list_runs
 
-        runs = list_runs(self.app.runs_dir or default_runs_dir(), alive=self.app.alive)  # type: ignore[attr-defined]
+        runs = list_runs(self.view.runs_dir or default_runs_dir(), alive=self.view.alive)
         default = str(runs[0].path) if runs else ""
 
         def check(text: str) -> str | None:
@@ -356,18 +358,17 @@ class QueueScreen(Screen):
 
         def chosen(text: str | None) -> None:
             if text:
-                self.app.show_results([str(Path(p).expanduser()) for p in split_paths(text)])  # type: ignore[attr-defined]
+                self.post_message(ShowResults([str(Path(p).expanduser()) for p in split_paths(text)]))
 
         self.app.push_screen(InputScreen(
             "Open results", default, "One or more run folders, results.json/.csv files or exported rankings, "
             "separated by commas (several boards merge into one ranking). Default: the newest run.", check), chosen)
 
     def action_live(self) -> None:
-        self.app.show_live()  # type: ignore[attr-defined]
+        self.post_message(ShowLive())
 
     def action_run(self) -> None:
-        app = self.app
-        follower = getattr(app, "follower", None)
+        follower = self.view.follower
         if follower is not None and follower.active:
             self.notify("a run is already in progress: press l to watch it", severity="warning")
             return
@@ -383,4 +384,4 @@ class QueueScreen(Screen):
             why = entry.error if entry is not None and entry.error else f"{dropped[0]} is gone"
             self.notify(why, title="A queued profile no longer loads", severity="error", timeout=10)
             return
-        app.start_run([e.path for k in self.queue if (e := self._entry(k)) is not None])  # type: ignore[attr-defined]
+        self.post_message(StartRun([e.path for k in self.queue if (e := self._entry(k)) is not None]))

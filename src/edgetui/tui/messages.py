@@ -1,0 +1,65 @@
+"""How the console's screens and the app speak: messages the screens post (the app handles them),
+the message the follow worker posts when it has read a run folder, and the typed view of the
+console the screens are given. No screen reaches into the app's attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.message import Message
+
+from edgetui.run.session import RunFollower
+
+
+@dataclass
+class ConsoleView:
+    """What the screens read of the console: where runs are, how a runner's liveness is checked,
+    the clock of the runner's events, and the run followed now (None before any)."""
+
+    runs_dir: Path | None
+    alive: Callable[[int | None], bool]
+    clock: Callable[[], float]
+    follower: RunFollower | None = None
+
+
+class RunRead(Message):
+    """The follow worker read the run folder (posted at the console's fixed rate, from its thread).
+    What was read waits in the follower until the app takes it, so a message that the app had not
+    handled yet is superseded by a newer one for the same run: nothing is lost, no backlog builds."""
+
+    def __init__(self, follower: RunFollower) -> None:
+        super().__init__()
+        self.follower = follower
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunRead) and message.follower is self.follower
+
+
+class StartRun(Message):
+    """Run these profiles (the queue screen's r)."""
+
+    def __init__(self, profile_paths: Sequence[Path]) -> None:
+        super().__init__()
+        self.profile_paths = list(profile_paths)
+
+
+class ResumeRun(Message):
+    """Continue the followed run, or follow the runner already at work on it (the live screen's u)."""
+
+
+class ShowLive(Message):
+    """The live screen of the followed run."""
+
+
+class ShowResults(Message):
+    """The results screen on these run folders or results files."""
+
+    def __init__(self, paths: Sequence[str | Path]) -> None:
+        super().__init__()
+        self.paths = list(paths)
+
+
+class GoBack(Message):
+    """Close the screen on top (never the queue)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from edgetui import __version__
 from edgetui.errors import EXIT_FAILED_CONFIGS, EXIT_OK, UserError
+from edgetui.rundir.layout import CONTROL, RUNNER_LOG, is_run_folder
 from edgetui.fleet import deploy
 from edgetui.fleet.inventory import FleetHost, load_inventory
 from edgetui.fleet.layout import FleetDir, is_fleet_dir, now_iso
@@ -124,7 +125,7 @@ class FleetController:
         if is_fleet_dir(root):
             raise UserError(f"already holds a fleet run: continue it with `edgetui fleet resume {root}`, "
                             "or give another --out folder", where=str(root))
-        if (root / "run.json").exists():
+        if is_run_folder(root):
             raise UserError("holds a run of this machine; give another --out folder", where=str(root))
         root.mkdir(parents=True, exist_ok=True)
         created = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -271,7 +272,7 @@ class FleetController:
         if f.end == "missing":
             from edgetui.run.child import tail_lines
 
-            tail = tail_lines(mirror / "runner.log") if (mirror / "runner.log").exists() else ""
+            tail = tail_lines(mirror / RUNNER_LOG) if (mirror / RUNNER_LOG).exists() else ""
             last = f": {tail.splitlines()[-1]}" if tail else ""
             self.dir.set_host(host, "failed", f"no run appeared on the board{last}")
             return
@@ -320,10 +321,8 @@ class FleetController:
 
     # ------------------------------------------------------------------ pause, skip, abort
     def _control_mtime(self, host: str) -> int | None:
-        from edgetui.rundir.control import CONTROL_FILE
-
         try:
-            return (self.dir.mirror(host) / CONTROL_FILE).stat().st_mtime_ns
+            return (self.dir.mirror(host) / CONTROL).stat().st_mtime_ns
         except OSError:
             return None
 
@@ -336,7 +335,7 @@ class FleetController:
                 continue
             self._control_seen[host] = mtime
             try:
-                request = (self.dir.mirror(host) / "control.json").read_text()
+                request = (self.dir.mirror(host) / CONTROL).read_text()
             except OSError:
                 continue
             threading.Thread(target=self._send_control, args=(host, request), daemon=True).start()

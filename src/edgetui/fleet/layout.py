@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.errors import UserError
+from edgetui.rundir.layout import RESULTS_CSV, RESULTS_JSON
 from edgetui.rundir.store import atomic_write, read_jsonl
 
 FLEET_SCHEMA = 1
@@ -32,7 +33,7 @@ FLEET_MANIFEST = "fleet.json"
 HOSTS_FILE = "hosts.json"
 EVENTS_FILE = "fleet-events.jsonl"
 CONTROLLER_LOG = "controller.log"
-RESERVED = {FLEET_MANIFEST, HOSTS_FILE, EVENTS_FILE, CONTROLLER_LOG, "results.csv", "results.json"}
+RESERVED = {FLEET_MANIFEST, HOSTS_FILE, EVENTS_FILE, CONTROLLER_LOG, RESULTS_CSV, RESULTS_JSON}
 FINAL_STATES = ("collected", "failed", "lost")
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.fleet.inventory import FleetHost
+from edgetui.rundir.layout import CONTROL, SEEN_MARK
 from edgetui.fleet.ssh import ssh_argv
 from edgetui.fleet.stream import WHOLE_FILES
 from edgetui.rundir.store import atomic_write
@@ -31,7 +32,7 @@ BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 _NAME = re.compile(r"^(logs/)?[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 # written into a mirror here, never fetched: the console's requests (sent to the board by the
 # controller) and its "outcome shown" mark
-LOCAL_ONLY = ("control.json", "console_seen")
+LOCAL_ONLY = (CONTROL, SEEN_MARK)
 
 
 class ProtocolError(Exception):

@@ -28,14 +28,14 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from edgetui.run.launch import RUNNER_LOG
+from edgetui.rundir.layout import MANIFEST, RESULTS_CSV, RESULTS_JSON, RUNNER_LOG
 from edgetui.rundir.state import effective_status
 from edgetui.rundir.store import RunStore
 
 FRAME_BYTES = 256 << 10  # one frame's payload at most
 TICK_BYTES = 4 << 20  # per file per tick: a late follower catches up over a few ticks, interleaved
 HEARTBEAT_S = 5.0
-WHOLE_FILES = ("run.json", "results.csv", "results.json")
+WHOLE_FILES = (MANIFEST, RESULTS_CSV, RESULTS_JSON)
 
 
 def append_files(root: Path) -> list[str]:
@@ -110,7 +110,7 @@ class Streamer:
 
     def status(self) -> tuple[str, int | None]:
         try:
-            manifest = json.loads((self.root / "run.json").read_text())
+            manifest = json.loads((self.root / MANIFEST).read_text())
         except (OSError, ValueError):
             return "starting", None
         return effective_status(manifest), manifest.get("runner_pid")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.fleet.layout import read_hosts
+from edgetui.rundir.events import RAW_PROGRESS
 from edgetui.rundir.follow import JsonlTail, LiveState
 from edgetui.rundir.store import RunStore, read_jsonl
 
@@ -53,8 +54,9 @@ class BoardFollower:
     def __init__(self, mirror: Path, *, from_end: bool = False) -> None:
         self.mirror = mirror
         self.state = LiveState()
-        self.events = JsonlTail(mirror / "events.jsonl")
-        self.samples = JsonlTail(mirror / "samples.jsonl")
+        self.store = RunStore(mirror)
+        self.events = JsonlTail(self.store.events_path)
+        self.samples = JsonlTail(self.store.samples_path)
         self.samples.start_near_end(64 << 10)
         self._manifest_mtime: float | None = None
         self.printed = 0
@@ -65,7 +67,7 @@ class BoardFollower:
 
     def poll(self) -> None:
         try:
-            mtime = (self.mirror / "run.json").stat().st_mtime
+            mtime = self.store.manifest_path.stat().st_mtime
         except OSError:
             mtime = None
         if mtime is not None and mtime != self._manifest_mtime:
@@ -80,12 +82,12 @@ class BoardFollower:
             backlog = self.events.path.stat().st_size - self.events.offset > (64 << 10)
         except OSError:
             backlog = False
-        skip = (lambda raw: b'"ev":"progress"' in raw) if backlog else None
+        skip = (lambda raw: RAW_PROGRESS in raw) if backlog else None
         self.state.feed_events(self.events.read(skip=skip))
         while self.events.pending:
             self.state.feed_events(self.events.read(skip=skip))
         self.state.feed_samples(self.samples.read())
-        if self.board is None and (self.mirror / "results.json").is_file():
+        if self.board is None and self.store.json_path.is_file():
             from edgetui.fleet.merge import run_rows
 
             self.board = next((r.get("board") for r in run_rows(self.mirror) if r.get("board")), None)
@@ -123,7 +125,7 @@ class FleetView:
             s = b.state
             cur = s.current
             sample = s.sample or {}
-            decode = s.decode_now if s.decoding else (s.last_rep or {}).get("decode_tps")
+            decode = s.decode_now if s.decoding else (s.last_rep.decode_tps if s.last_rep else None)
             n_configs = s.n_configs
             index = cur.index if cur is not None else None
             if s.run_end is not None and n_configs is not None:

@@ -73,13 +73,13 @@ def families(state: LiveState, now: float) -> list[Any]:
         decoding = state.decoding and state.decode_now is not None
         gauge("edgetui_decode_tokens_per_second", "decode rate now (wall clock, while decoding)",
               state.decode_now if decoding else None, cfg_labels)
-        last = state.last_rep or {}
+        last = state.last_rep
         gauge("edgetui_last_decode_tokens_per_second", "decode rate of the last repetition (engine timers)",
-              last.get("decode_tps"), cfg_labels)
+              last.decode_tps if last else None, cfg_labels)
         gauge("edgetui_last_prefill_tokens_per_second", "prefill rate of the last repetition (engine timers)",
-              last.get("prefill_tps"), cfg_labels)
+              last.prefill_tps if last else None, cfg_labels)
         gauge("edgetui_last_ttft_seconds", "time to first token of the last repetition",
-              last["ttft_ms"] / 1000 if last.get("ttft_ms") is not None else None, cfg_labels)
+              last.ttft_ms / 1000 if last and last.ttft_ms is not None else None, cfg_labels)
     counts = state.counts()
     total = GaugeMetricFamily("edgetui_configurations", "configurations of the run by outcome (total: planned)",
                               labels=["board", "outcome"])

@@ -251,7 +251,6 @@ class EdgeApp(App[int]):
     def open_board(self, follower: RunFollower) -> None:
         """A fleet board's live screen: its run folder as mirrored here."""
         self.follower = follower
-        follower.poll()
         self.show_live()
         self._start_ticking()
 

@@ -22,6 +22,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from edgetui.fleet.layout import CONTROLLER_LOG
+from edgetui.rundir.layout import is_run_folder
 from edgetui.fleet.view import BoardRow, FleetView, mirror_follower
 from edgetui.fmt import number as fmt_num
 
@@ -137,7 +138,7 @@ class FleetPane(Vertical):
         host = self.highlighted()
         if host is None:
             return
-        if self.fleet_dir is None or not (self.fleet_dir / host / "run.json").exists():
+        if self.fleet_dir is None or not is_run_folder(self.fleet_dir / host):
             self.app.notify(f"{host} has no run yet", severity="warning")
             return
         self.app.open_board(mirror_follower(self.fleet_dir, host))  # type: ignore[attr-defined]

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from edgetui.fleet.layout import read_hosts
 from edgetui.rundir.events import RAW_PROGRESS
+from edgetui.rundir.samples import Sample
 from edgetui.rundir.follow import JsonlTail, LiveState
 from edgetui.rundir.store import RunStore, read_jsonl
 
@@ -86,7 +87,7 @@ class BoardFollower:
         self.state.feed_events(self.events.read(skip=skip))
         while self.events.pending:
             self.state.feed_events(self.events.read(skip=skip))
-        self.state.feed_samples(self.samples.read())
+        self.state.feed_samples(cast("list[Sample]", self.samples.read()))
         if self.board is None and self.store.json_path.is_file():
             from edgetui.fleet.merge import run_rows
 

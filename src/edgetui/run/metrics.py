@@ -99,11 +99,11 @@ def families(state: LiveState, now: float) -> list[Any]:
     gauge("edgetui_throttled", "1 while the board throttles", None if throttled is None else float(bool(throttled)),
           labels)
     gauge("edgetui_inference_rss_bytes", "memory of the inference process (or server)",
-          s["rss_mb"] * MIB if s.get("rss_mb") is not None else None, cfg_labels)
+          rss * MIB if (rss := s.get("rss_mb")) is not None else None, cfg_labels)
     gauge("edgetui_memory_used_bytes", "system memory used",
-          s["mem_used_mb"] * MIB if s.get("mem_used_mb") is not None else None, labels)
+          used * MIB if (used := s.get("mem_used_mb")) is not None else None, labels)
     gauge("edgetui_memory_total_bytes", "system memory",
-          s["mem_total_mb"] * MIB if s.get("mem_total_mb") is not None else None, labels)
+          mem * MIB if (mem := s.get("mem_total_mb")) is not None else None, labels)
     return out
 
 

@@ -260,3 +260,37 @@ def test_the_live_state_shows_quantizing_and_the_quality_pass_with_their_progres
     texts = [line.text for line in s.log]
     assert "  quantizing to Q8_0 (cached for later runs)" in texts and "  quality pass" in texts
     assert any(t.startswith("  quality: ppl 20.40, KLD 0.0054 (p99 0.0225), top-1 93.6% vs source") for t in texts)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_reference_of_another_model_fails_its_configuration_with_the_reason(tmp_path, smollm2_path):
+    from edgetui import models
+
+    gemma = models.fetch("gemma3-270m-q4_k_m", progress=lambda s: None)
+    profile = write_profile(tmp_path / "r.toml", f"""name = "r"
+repetitions = 1
+warmup = 0
+idle_baseline_s = 0
+[[models]]
+path = "{smollm2_path}"
+[sweep]
+n_threads = [2]
+n_ctx = [64]
+[workload]
+prompt_tokens = [8]
+gen_tokens = 2
+[quality]
+tokens = 128
+n_ctx = 128
+reference = "{gemma}"
+""")
+    out = tmp_path / "out"
+    proc = run_cli("run", str(profile), "--headless", "--out", str(out), env={"EDGETUI_CACHE_DIR": str(tmp_path)},
+                   timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"keeping the reference's log-probabilities ({gemma.name}" in proc.stdout
+    (row,) = _rows(out)
+    assert row["status"] == "failed" and "tokenizes the corpus differently" in row["error"]
+    assert row["repetitions"] == "1" and float(row["decode_tps_mean"]) > 0  # the speed measured stays
+    assert row["quality_ppl"] == ""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui import models
+from edgetui.errors import UserError
 from edgetui.profiles.schema import QualitySettings
 from edgetui.quality import reference as refcache
 from edgetui.quality.corpus import corpus_path, read_corpus, text_sha256
@@ -28,7 +29,10 @@ def quality_spec(q: QualitySettings, source: ModelFacts) -> QualitySpec:
         ref_sha = source.sha256
     else:
         ref_file = q.reference
-        ref_sha = models.file_sha256(ref_file)
+        try:
+            ref_sha = models.file_sha256(ref_file)
+        except OSError as exc:
+            raise UserError(f"quality reference: cannot read it: {exc.strerror or exc}", where=ref_file) from None
     corpus_sha = text_sha256(text)
     n_windows = q.tokens // q.n_ctx
     return QualitySpec(corpus=q.corpus, corpus_file=str(corpus_path(q.corpus)), corpus_sha256=corpus_sha,

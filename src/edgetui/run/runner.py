@@ -360,7 +360,12 @@ class Runner:
                 return worker
             quality = self.profiles[c.profile].quality
             if quality is not None:
-                spec = quality_pass.quality_spec(quality, self.model_facts[c.model])
+                try:
+                    spec = quality_pass.quality_spec(quality, self.model_facts[c.model])
+                except UserError as exc:  # the corpus or the reference went away since the profile was read
+                    self.on_line(f"  failed: {exc}")
+                    self._finish(c, "failed", str(exc))
+                    return worker
                 self.quality_ctx = self.quality_done.get(quality_pass.pass_key(facts, spec), {})
         self._cool_down_to(c)
         try:

@@ -16,9 +16,9 @@ CONFIG = {"config_id": "c", "profile": "p", "engine": "ollama", "model": "m", "n
           "gen_tokens": 100}
 
 
-def rep(t_start: float, ttft_s: float, t_end: float, produced: int, watts: float) -> dict:
+def rep(i: int, t_start: float, ttft_s: float, t_end: float, produced: int, watts: float) -> dict:
     dur = t_end - t_start
-    return {"config_id": "c", "rep": 0, "warmup": False, "t_start": t_start, "t_first_token": t_start + ttft_s,
+    return {"config_id": "c", "rep": i, "warmup": False, "t_start": t_start, "t_first_token": t_start + ttft_s,
             "t_end": t_end, "gen_tokens_actual": produced, "first_token_count": 1, "prompt_tokens": 12,
             "ttft_ms": ttft_s * 1000, "e2e_tps": produced / dur, "decode_tps": (produced - 1) / (dur - ttft_s),
             "power_w_mean": watts, "energy_j": watts * dur}
@@ -26,7 +26,7 @@ def rep(t_start: float, ttft_s: float, t_end: float, produced: int, watts: float
 
 def test_the_papers_throughput_is_the_cap_over_the_mean_request_time():
     # 100 tokens asked; the model stopped at 60 and 80; requests of 2 s and 3 s (TTFT 0.5 s each)
-    reps = [rep(10.0, 0.5, 12.0, 60, 8.0), rep(20.0, 0.5, 23.0, 80, 12.0)]
+    reps = [rep(0, 10.0, 0.5, 12.0, 60, 8.0), rep(1, 20.0, 0.5, 23.0, 80, 12.0)]
     row = result_row(CONFIG, reps, status="done", error=None, context={})
     assert row["paper_tps"] == pytest.approx(100 / 2.5)  # num_tokens / avg_time_s, as benchmark.py
     assert row["power_w_mean"] == pytest.approx(10.0)
@@ -39,7 +39,7 @@ def test_the_papers_throughput_is_the_cap_over_the_mean_request_time():
 
 
 def test_without_power_the_papers_energy_is_empty_not_zero():
-    reps = [rep(10.0, 0.5, 12.0, 100, 8.0)]
+    reps = [rep(0, 10.0, 0.5, 12.0, 100, 8.0)]
     reps[0]["power_w_mean"] = None
     row = result_row(CONFIG, reps, status="done", error=None, context={})
     assert row["paper_tps"] == pytest.approx(50.0) and row["paper_mj_per_mtok"] is None

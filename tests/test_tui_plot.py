@@ -185,8 +185,8 @@ def test_one_point_per_cell_is_kept_for_large_rankings():
 
 
 def test_axis_limits_of_a_range_flat_but_for_float_noise_have_a_width():
-    from edgetui.tui.tradeoff import padded
+    from edgetui.tui.axes import padded
 
-    lo, hi = padded(6.400896, 6.400896000000001)
+    lo, hi = padded(6.400896, 6.400896000000001, 0.06)
     assert hi - lo >= 0.5 and lo < 6.400896 < hi
-    assert padded(0.0, 10.0) == pytest.approx((-0.6, 10.6))
+    assert padded(0.0, 10.0, 0.06) == pytest.approx((-0.6, 10.6))

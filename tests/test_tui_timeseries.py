@@ -13,7 +13,7 @@ from edgetui.rundir.follow import LiveState
 from edgetui.rundir.series import QUANTITIES, LiveSeries, Series
 from edgetui.run.session import RunFollower
 from edgetui.tui.app import EdgeApp
-from edgetui.tui.screens.live import LiveScreen
+from edgetui.tui.screens.live import PLOT_PERIOD_S, LiveScreen
 from edgetui.tui.timeseries import TimeSeriesPlot, _Plot
 from fixtures.tui.scenes import alive, copy_run, cut_mid_decode
 
@@ -131,7 +131,11 @@ async def test_a_plot_is_redrawn_only_when_its_series_moved(cut_run, tmp_path, m
         assert draws == []  # nothing new since the last tick
         with (run_dir / "samples.jsonl").open("a") as f:
             f.write(json.dumps({"t": t_cut + 0.1, "phase": "decode", "temp_c_max": 60.0}) + "\n")
-        now[0] += 1
+        now[0] += PLOT_PERIOD_S / 4  # the next tick: the texts are drawn, the plots wait their period
+        app.tick()
+        await pilot.pause()
+        assert draws == [] and "60.0 C" in str(live.query_one("#temperature-text", Static).render())
+        now[0] += PLOT_PERIOD_S  # a tick with nothing new: the reading that waited is drawn now
         app.tick()
         await pilot.pause()
         assert len(draws) == 1 and max(draws[0][1]) == 60.0
@@ -174,3 +178,13 @@ async def test_a_flat_series_or_one_flat_but_for_float_noise_is_drawn(values):
         inner = plot.query_one(_Plot)
         assert inner._y_max - inner._y_min >= 1.0 - 1e-9  # a band around the value, not a zero range
         assert inner._y_min < values[0] < inner._y_max
+
+
+def test_the_live_screen_does_not_bring_in_polars():
+    """The live screen stays light (the console's RSS while following a run): polars is for results."""
+    import subprocess
+    import sys
+
+    code = "import sys, edgetui.tui.screens.live; print('polars' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

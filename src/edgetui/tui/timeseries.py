@@ -18,7 +18,7 @@ from textual_plot import DurationFormatter, HiResMode, PlotWidget
 
 from edgetui.fmt import duration as fmt_duration
 from edgetui.rundir.series import QUANTITIES, Series
-from edgetui.tui.tradeoff import padded
+from edgetui.tui.axes import padded
 
 TICK_SPACING = 9  # columns per x tick label ("12.5s" and a gap)
 

@@ -17,6 +17,7 @@ from textual.widgets import Static
 from textual_plot import HiResMode, PlotWidget
 
 from edgetui.ranking.plotdata import TradeOffData
+from edgetui.tui.axes import padded
 
 MARKERS = ("o", "+", "x", "*", "#", "%", "=", "&")
 COLOURS = ("cyan", "green", "yellow", "bright_blue", "bright_white", "magenta", "bright_cyan", "bright_green")
@@ -41,19 +42,6 @@ def reduce_to_cells(xs: np.ndarray, ys: np.ndarray, bounds: tuple[float, float, 
     cy = np.clip(((ys - y0) / ((y1 - y0) or 1.0) * h).astype(np.int64), 0, h)
     _, first = np.unique(cx * (h + 1) + cy, return_index=True)
     return np.sort(first)
-
-
-def padded(lo: float, hi: float, share: float = PAD) -> tuple[float, float]:
-    """Axis limits around [lo, hi] with `share` of the range on each side. A range that is flat, or
-    flat but for float noise (6.400896 and 6.400896000000001), gets a width of its own: the
-    plot's tick spacing would be zero, which textual-plot cannot label."""
-    scale = max(abs(lo), abs(hi), 1.0)
-    if hi - lo < scale * 1e-6:
-        half = max(scale * 0.05, 0.5)
-        mid = (lo + hi) / 2
-        return mid - half, mid + half
-    pad = (hi - lo) * share
-    return lo - pad, hi + pad
 
 
 class TradeOffPlot(Widget):
@@ -123,8 +111,8 @@ class TradeOffPlot(Widget):
             plot.set_xlimits(0.0, 1.0)
             plot.set_ylimits(0.0, 1.0)
             return
-        x0, x1 = padded(float(data.xs.min()), float(data.xs.max()))
-        y0, y1 = padded(float(data.ys.min()), float(data.ys.max()))
+        x0, x1 = padded(float(data.xs.min()), float(data.xs.max()), PAD)
+        y0, y1 = padded(float(data.ys.min()), float(data.ys.max()), PAD)
         plot.set_xlimits(x0, x1)
         plot.set_ylimits(y0, y1)
         cells = (max(plot.size.width - plot.margin_left, 1), max(plot.size.height - plot.margin_bottom, 1))

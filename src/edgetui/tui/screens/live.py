@@ -23,6 +23,9 @@ from edgetui.sensors.base import NO_POWER
 from edgetui.tui.timeseries import TimeSeriesPlot
 
 LOG_STYLES = {"error": "bold red", "warn": "yellow", "ok": "green", "": ""}
+# The time series are drawn at most this often (every fourth tick): a plot costs about 10 ms of
+# CPU to draw, the texts next to nothing, and a curve of minutes moves little in half a second.
+PLOT_PERIOD_S = 2.0
 
 
 def _lines(text: Text, width: int) -> int:
@@ -223,6 +226,8 @@ class LiveScreen(Screen):
         self._log_seq = 0
         self._texts: dict[str, Text] = {}
         self.whole_run = False  # the plots show the run so far (t), else the configuration in flight
+        self._plots_at: float | None = None  # when the plots were last drawn (the app's clock)
+        self._plots_due = False  # a series moved since then
         self._keys_state: tuple[bool | None, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -272,6 +277,7 @@ class LiveScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.redraw()
+        self._plots(self.follower.state, force=True)
 
     # ------------------------------------------------------------------ drawing
     def _set(self, widget_id: str, value: Text) -> None:
@@ -287,8 +293,14 @@ class LiveScreen(Screen):
         same_height = old is not None and width > 0 and _lines(old, width) == _lines(value, width)
         widget.update(value, layout=not same_height)
 
-    def _plots(self, s: LiveState) -> None:
-        """The time series, each redrawn only when it moved (TimeSeriesPlot.show checks)."""
+    def _plots(self, s: LiveState, force: bool = False) -> None:
+        """The time series, at most every PLOT_PERIOD_S (unless forced: a new scope, the screen
+        shown again), each only when it moved (TimeSeriesPlot.show checks)."""
+        now = self.app.clock()  # type: ignore[attr-defined]
+        if not force and self._plots_at is not None and now - self._plots_at < PLOT_PERIOD_S:
+            self._plots_due = True
+            return
+        self._plots_due = False
         if self.whole_run:
             origin, scope = s.run_start_t, "whole run"
         else:
@@ -298,6 +310,8 @@ class LiveScreen(Screen):
         end = max((series.t[-1] for series in shown.values() if series.t), default=None)
         for plot in self.query(TimeSeriesPlot):
             plot.show(shown[plot.quantity], origin, scope, end)
+        if end is not None:  # the period starts with the first draw that had something to draw
+            self._plots_at = now
 
     def redraw(self, changed: bool = True) -> None:
         f = self.follower
@@ -305,6 +319,8 @@ class LiveScreen(Screen):
         now = self.clock()
         self._set("progress-text", progress_text(f, now))
         if not changed:
+            if self._plots_due:  # what arrived while the plots waited for their period
+                self._plots(s)
             return
         decode, prefill = tokens_texts(s)
         self._set("decode-text", decode)
@@ -370,7 +386,7 @@ class LiveScreen(Screen):
     def action_series_scope(self) -> None:
         self.whole_run = not self.whole_run
         self.query_one("#tokens").border_title = self._tokens_title()
-        self._plots(self.follower.state)
+        self._plots(self.follower.state, force=True)
 
     def action_resume(self) -> None:
         self.post_message(ResumeRun())

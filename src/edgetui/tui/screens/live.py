@@ -296,7 +296,7 @@ class LiveScreen(Screen):
     def _plots(self, s: LiveState, force: bool = False) -> None:
         """The time series, at most every PLOT_PERIOD_S (unless forced: a new scope, the screen
         shown again), each only when it moved (TimeSeriesPlot.show checks)."""
-        now = self.app.clock()  # type: ignore[attr-defined]
+        now = self.clock()
         if not force and self._plots_at is not None and now - self._plots_at < PLOT_PERIOD_S:
             self._plots_due = True
             return

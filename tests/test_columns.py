@@ -39,7 +39,7 @@ def test_an_aggregated_row_has_every_declared_column_typed_and_in_order():
 
     context = {"board": "pi5", "load_s": np.float64(0.5), "rss_mb_peak": np.int64(300), "throttled": False,
                "price_usd": 80}
-    row = result_row(config(), [rep(), rep(decode_tps=22.0)], status="done", error=None, context=context)
+    row = result_row(config(), [rep(rep=0), rep(rep=1, decode_tps=22.0)], status="done", error=None, context=context)
     assert list(row) == RESULT_COLUMNS
     assert row["flash_attn"] == "true" and row["n_threads"] == 2 and row["board"] == "pi5"
     assert type(row["rss_mb_peak"]) is float and type(row["load_s"]) is float and row["throttled"] is False

@@ -216,7 +216,9 @@ n_ctx = 256
     made_at = variant.stat().st_mtime_ns
     again = write_profile(tmp_path / "q2.toml", profile.read_text().replace('"q"', '"q2"', 1)
                           .replace('quant = ["source", "Q8_0", "IQ2_XXS", "Q4_0"]', 'quant = ["Q8_0"]')
-                          .replace("tokens = 512\nn_ctx = 256", "tokens = 256\nn_ctx = 128"))
+                          .replace("tokens = 512\nn_ctx = 256", "tokens = 256\nn_ctx = 128")
+                          # 4 tokens decode in 40 ms, between two samples at 10 Hz: 48 last long enough to be seen
+                          .replace("gen_tokens = 4", "gen_tokens = 48"))
     # on a board with a power sensor (the Orin Nano fixture: a constant 6.4 W), so that the pass's energy shows
     from fixtures.sensor_helpers import FIXTURES, path_with
 

@@ -113,6 +113,10 @@ def test_result_rows_count_a_repetition_recorded_twice_once():
             {**rep, "rep": 1, "decode_tps": 2.0}]  # rep 1 again, as a second runner at 8x less speed wrote it
     row = result_row(config, reps, status="done", error=None, context={})
     assert row["repetitions"] == 2 and row["decode_tps_mean"] == pytest.approx(15.0)
+    # records without a repetition number cannot be told apart: each counts, none is taken for a copy
+    unnumbered = [{k: v for k, v in r.items() if k != "rep"} for r in reps]
+    row = result_row(config, unnumbered, status="done", error=None, context={})
+    assert row["repetitions"] == 3 and row["decode_tps_mean"] == pytest.approx(32.0 / 3)
 
 
 def test_an_older_folder_with_duplicates_loads_with_a_warning_and_each_repetition_once(tmp_path):

@@ -140,6 +140,9 @@ def unique_repetitions(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str
     seen: set[tuple[Any, Any, bool]] = set()
     for r in records:
         key = repetition_key(r)
+        if key[1] is None:  # no repetition number to tell two apart: never taken for a copy
+            kept.append(r)
+            continue
         (repeated if key in seen else kept).append(r)
         seen.add(key)
     return kept, repeated

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 from edgetui.rundir.layout import default_runs_dir, new_run_dir
 from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
 from edgetui.tui.keymap import keymap_path, load_keymap
-from edgetui.tui.messages import ConsoleView, GoBack, ResumeRun, RunRead, ShowLive, ShowResults, StartRun
+from edgetui.tui.messages import ConsoleView, GoBack, OpenBoard, ResumeRun, RunRead, ShowLive, ShowResults, StartRun
 from edgetui.tui.palette import ScreenActions
 from edgetui.tui.screens.live import LiveScreen
 from edgetui.tui.screens.queue import QueueScreen
@@ -65,7 +65,8 @@ class EdgeApp(App[int]):
         self.clock = clock
         self.alive = alive
         self.attach = attach
-        self.view = ConsoleView(runs_dir=self.runs_dir, alive=alive, clock=clock)  # what the screens read
+        self.view = ConsoleView(runs_dir=self.runs_dir, alive=alive, clock=clock,  # what the screens read
+                                fleet_inventory=fleet, fleet_hosts=self.fleet_hosts)
         self._results_shown_for: Path | None = None
         self._was_active = False
 
@@ -82,6 +83,7 @@ class EdgeApp(App[int]):
         keymap, problem = load_keymap(keymap_path())
         if keymap:
             self.set_keymap(keymap)
+            self.view.keymap = keymap
         if problem:
             self.notify(problem, title="Keymap not used", severity="warning", timeout=10)
         # pushed rather than returned by get_default_screen, which would not load its CSS_PATH
@@ -290,11 +292,15 @@ class EdgeApp(App[int]):
     def _back_asked(self) -> None:
         self.go_back()
 
+    @on(OpenBoard)
+    def _board_asked(self, message: OpenBoard) -> None:
+        self.open_board(message.follower)
+
     # ------------------------------------------------------------------ app keys
     def action_help(self) -> None:
         if isinstance(self.screen, ModalScreen):
             return
-        self.push_screen(HelpScreen(self.screen))
+        self.push_screen(HelpScreen(self.screen, self.view.keymap))
 
     def action_quit_console(self) -> None:
         if isinstance(self.screen, ModalScreen):

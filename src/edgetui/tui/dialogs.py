@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -90,9 +90,10 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
 
-    def __init__(self, screen: Screen) -> None:
+    def __init__(self, screen: Screen, keymap: Mapping[str, str] | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self.target = screen
+        self.keymap = dict(keymap or {})  # binding id -> keys, as the user remapped them
 
     def compose(self) -> ComposeResult:
         lines = Text()
@@ -102,7 +103,7 @@ class HelpScreen(ModalScreen[None]):
                 if not isinstance(binding, Binding) or not binding.description:
                     continue
                 available = node is not self.target or self.target.check_action(binding.action, ()) is not False
-                key = getattr(self.app, "_keymap", {}).get(binding.id, binding.key)  # as remapped
+                key = self.keymap.get(binding.id or "", binding.key)
                 keys = ", ".join(self.app.get_key_display(Binding(k.strip(), binding.action))
                                  for k in key.split(","))
                 if (keys, binding.description) in seen:

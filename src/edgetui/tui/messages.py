@@ -4,8 +4,8 @@ console the screens are given. No screen reaches into the app's attributes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from textual.message import Message
@@ -16,12 +16,17 @@ from edgetui.run.session import RunFollower
 @dataclass
 class ConsoleView:
     """What the screens read of the console: where runs are, how a runner's liveness is checked,
-    the clock of the runner's events, and the run followed now (None before any)."""
+    the clock of the runner's events, the run followed now (None before any), the fleet the queue
+    runs on (`edgetui --fleet INVENTORY`; None: this machine) and the keys as the user remapped them
+    (binding id -> keys)."""
 
     runs_dir: Path | None
     alive: Callable[[int | None], bool]
     clock: Callable[[], float]
     follower: RunFollower | None = None
+    fleet_inventory: str | None = None
+    fleet_hosts: list[str] = field(default_factory=list)
+    keymap: Mapping[str, str] = field(default_factory=dict)
 
 
 class RunRead(Message):
@@ -59,6 +64,14 @@ class ShowResults(Message):
     def __init__(self, paths: Sequence[str | Path]) -> None:
         super().__init__()
         self.paths = list(paths)
+
+
+class OpenBoard(Message):
+    """A fleet board's live screen, from its run folder as mirrored here."""
+
+    def __init__(self, follower: RunFollower) -> None:
+        super().__init__()
+        self.follower = follower
 
 
 class GoBack(Message):

@@ -25,6 +25,7 @@ from edgetui.fleet.layout import CONTROLLER_LOG
 from edgetui.rundir.layout import is_run_folder
 from edgetui.fleet.view import BoardRow, FleetView, mirror_follower
 from edgetui.fmt import number as fmt_num
+from edgetui.tui.messages import OpenBoard
 
 POLL_S = 0.5
 STATE_STYLES = {"failed": "bold red", "lost": "bold red", "reconnecting": "yellow", "collected": "green",
@@ -141,7 +142,7 @@ class FleetPane(Vertical):
         if self.fleet_dir is None or not is_run_folder(self.fleet_dir / host):
             self.app.notify(f"{host} has no run yet", severity="warning")
             return
-        self.app.open_board(mirror_follower(self.fleet_dir, host))  # type: ignore[attr-defined]
+        self.post_message(OpenBoard(mirror_follower(self.fleet_dir, host)))
 
 
 def start_fleet(app, profile_paths: Sequence[str | Path]) -> None:

@@ -130,10 +130,10 @@ class QueueScreen(Screen):
             with Vertical(id="queue-pane", classes="pane"):
                 yield DataTable(id="queue", cursor_type="row")
                 yield Static(id="queue-total")
-        if getattr(self.app, "fleet_inventory", None):  # `edgetui --fleet INVENTORY`: one row per board
+        if self.view.fleet_inventory:  # `edgetui --fleet INVENTORY`: one row per board
             from edgetui.tui.screens.fleet import FleetPane
 
-            yield FleetPane(self.app.fleet_inventory, self.app.fleet_hosts)  # type: ignore[attr-defined]
+            yield FleetPane(self.view.fleet_inventory, self.view.fleet_hosts)
         yield Static(id="details")
         yield Static(id="run-banner")
         yield Footer(compact=True)
@@ -167,8 +167,8 @@ class QueueScreen(Screen):
     # ------------------------------------------------------------------ data
     def load_entries(self) -> None:
         self.entries = discover(self.profiles_dir, self.files)
-        keys = {e.key for e in self.entries}
-        self.queue = [k for k in self.queue if k in keys and self._entry(k).profile is not None]  # type: ignore[union-attr]
+        runnable = {e.key for e in self.entries if e.profile is not None}
+        self.queue = [k for k in self.queue if k in runnable]
 
     def _entry(self, key: str) -> ProfileEntry | None:
         return next((e for e in self.entries if e.key == key), None)

@@ -33,6 +33,7 @@ from edgetui.ranking.plotdata import DEFAULT_X, DEFAULT_Y, TradeOffData, plot_co
 from edgetui.ranking.rank import Ranking
 from edgetui.ranking.sources import load_results
 from edgetui.tui.dialogs import InputScreen
+from edgetui.tui.messages import GoBack
 from edgetui.tui.screens.results_columns import SHORT, Layout, catalogue, fit
 from edgetui.tui.screens.results_export import ExportFlow
 from edgetui.tui.screens.results_filter import FilterScreen
@@ -599,4 +600,4 @@ class ResultsScreen(Screen):
             self.exports.start()
 
     def action_back(self) -> None:
-        self.app.go_back()  # type: ignore[attr-defined]
+        self.post_message(GoBack())

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.errors import UserError
+from edgetui.stats import mean, std  # std: the sample deviation (n - 1), as llama-bench's
 from edgetui.ranking.sources import load_results
 from edgetui.rundir.store import RunStore, atomic_write
 
@@ -118,7 +119,7 @@ def record(row: dict[str, Any], reps: list[dict[str, Any]], test: str) -> dict[s
         n = n_prompt
     else:
         decoded = [_decoded(r) for r in reps]
-        n_prompt, n_gen = 0, _whole(_mean([d for d in decoded if d is not None]))
+        n_prompt, n_gen = 0, _whole(mean([d for d in decoded if d is not None]))
         if n_gen is None and row.get("gen_tokens") is not None:
             n_gen = int(row["gen_tokens"]) - 1  # the first token comes out of the prefill
         rate_key, mean_key, std_key = "decode_tps", "decode_tps_mean", "decode_tps_std"
@@ -129,7 +130,7 @@ def record(row: dict[str, Any], reps: list[dict[str, Any]], test: str) -> dict[s
     samples_ts = [r[rate_key] for r in reps if r.get(rate_key)]
     samples_ns = [round(c * 1e9 / r[rate_key]) for r, c in zip(reps, counts) if r.get(rate_key) and c]
     if samples_ts:
-        avg_ts, stddev_ts = _mean(samples_ts), _stdev(samples_ts)
+        avg_ts, stddev_ts = mean(samples_ts), std(samples_ts)
     else:  # a results file without its run folder: the means it holds, no samples
         avg_ts, stddev_ts = row[mean_key], row.get(std_key)
     size_mb = row.get("model_size_mb")
@@ -151,7 +152,7 @@ def record(row: dict[str, Any], reps: list[dict[str, Any]], test: str) -> dict[s
         "n_depth": _whole(row.get("n_depth")) or 0,
         "test_time": row.get("started_at"),
         "avg_ns": round(sum(samples_ns) / len(samples_ns)) if samples_ns else None,
-        "stddev_ns": round(_stdev(samples_ns) or 0.0) if len(samples_ns) > 1 else None,
+        "stddev_ns": round(std(samples_ns) or 0.0) if len(samples_ns) > 1 else None,
         "avg_ts": avg_ts,
         "stddev_ts": stddev_ts,
         "samples_ns": samples_ns,
@@ -182,18 +183,6 @@ def _decoded(rep: dict[str, Any]) -> int | None:
 
 def _whole(v: Any) -> int | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else int(round(v))
-
-
-def _mean(vs: list[float]) -> float | None:
-    return sum(vs) / len(vs) if vs else None
-
-
-def _stdev(vs: list[float]) -> float | None:
-    """The sample standard deviation, as llama-bench's (n - 1); None below two samples."""
-    if len(vs) < 2:
-        return None
-    m = sum(vs) / len(vs)
-    return math.sqrt(sum((v - m) ** 2 for v in vs) / (len(vs) - 1))
 
 
 # ------------------------------------------------------------------ printers

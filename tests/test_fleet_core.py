@@ -113,6 +113,15 @@ def test_a_board_cannot_write_outside_its_mirror(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_frame_announcing_more_bytes_than_a_board_sends_is_refused_before_it_is_read(tmp_path):
+    from edgetui.fleet.mirror import MAX_PAYLOAD
+
+    for n in (MAX_PAYLOAD + 1, -5):
+        with pytest.raises(ProtocolError, match="a frame of"):
+            _frames(json.dumps({"f": "events.jsonl", "o": 0, "n": n}).encode() + b"\n" + b"x" * 10)
+    assert _frames(json.dumps({"f": "events.jsonl", "o": 0, "n": 3}).encode() + b"\nabc")[0][1] == b"abc"
+
+
 def test_streamer_ends_with_the_runs_status_after_sending_everything(tmp_path):
     run = tmp_path / "run"
     _fake_run(run)

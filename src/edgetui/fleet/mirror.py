@@ -27,6 +27,7 @@ from edgetui.fleet.ssh import ssh_argv
 from edgetui.fleet.stream import WHOLE_FILES
 from edgetui.rundir.store import atomic_write
 
+MAX_PAYLOAD = 64 << 20  # appends come in 256 KiB frames; a whole results.json of a long sweep stays far below
 STALL_S = 30.0  # no frame for this long (heartbeats come every 5 s): the connection is dead
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 _NAME = re.compile(r"^(logs/)?[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
@@ -116,6 +117,8 @@ class FrameReader:
         if not isinstance(header, dict):
             raise ProtocolError("not a frame header")
         n = int(header.get("n") or 0)
+        if not 0 <= n <= MAX_PAYLOAD:  # the board never sends one this size: the stream is not ours, or is torn
+            raise ProtocolError(f"a frame of {n} bytes announced (at most {MAX_PAYLOAD >> 20} MiB)")
         if len(self.buf) < nl + 1 + n:
             return None
         payload = bytes(self.buf[nl + 1:nl + 1 + n])

@@ -242,3 +242,35 @@ def test_a_stackflow_device_that_misbehaves_fails_with_its_reason(mode):
             assert d.flood_sent < d.flood_bytes
     finally:
         d.stop()
+
+
+# ------------------------------------------------------------------ the runner's own guard
+def test_the_silence_limits_lie_past_the_engines_own_deadlines():
+    from edgetui.run import silence
+
+    c = ollama_config("http://127.0.0.1:9", gen_tokens=10)
+    assert silence.repetition_limit_s(c) > request_timeout_s(c)  # the engine's clearer reason comes first
+    deep = ollama_config("http://127.0.0.1:9", gen_tokens=10, n_depth=2048)
+    assert silence.repetition_limit_s(deep) > silence.repetition_limit_s(c) + 2048  # a fill is silent prefill
+    assert silence.quality_limit_s(512, loads=True) > silence.quality_limit_s(512) > 512
+
+
+def test_an_inference_child_that_says_nothing_is_taken_for_hung_and_its_configuration_fails(tmp_path):
+    """A real inference child asked for nothing says nothing: the runner's wait gives up at its
+    limit instead of waiting forever, and a hung child is killed rather than asked to quit."""
+    from types import SimpleNamespace
+
+    from edgetui.run.child import InferenceChild
+    from edgetui.run.runner import ChildSilent, ConfigFailed, Runner
+
+    child = InferenceChild(tmp_path / "child.log")
+    stand_in = SimpleNamespace(_check_control=lambda wait: None)  # the runner's state _await reads
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ChildSilent, match=r"said nothing for 2 s while asked for its 'result' answer") as info:
+            Runner._await(stand_in, child, "result", 2.0)
+        assert 2.0 <= time.monotonic() - t0 < NOT_HUNG_S
+        assert isinstance(info.value, ConfigFailed) and child.proc.poll() is None  # alive, only silent
+    finally:
+        child.kill()
+    assert child.proc.returncode is not None

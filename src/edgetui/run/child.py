@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +75,18 @@ class InferenceChild:
         self._pending = b""  # bytes read from the events pipe, not yet a whole line (next_event)
         self.pid = self.proc.pid
         self.oom_before = oom_kills()
+        self.last_heard = time.monotonic()  # when the child last said something, or was last asked
+
+    def silent_for(self) -> float:
+        """Seconds since the child last sent an event (or was sent a command)."""
+        return time.monotonic() - self.last_heard
 
     def send(self, cmd: dict[str, Any]) -> None:
         try:
             assert self.proc.stdin is not None
             self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
             self.proc.stdin.flush()
+            self.last_heard = time.monotonic()
         except (BrokenPipeError, OSError):
             raise ChildDied(self.death_reason()) from None
 
@@ -99,6 +106,7 @@ class InferenceChild:
                 raise ChildDied(self.death_reason())
             self._pending += chunk
         line, _, self._pending = self._pending.partition(b"\n")
+        self.last_heard = time.monotonic()
         return json.loads(line)
 
     def death_reason(self) -> str:

@@ -25,7 +25,7 @@ from edgetui.quality.passes import QualitySpec
 from edgetui.run.aggregate import result_row
 from edgetui.run.child import ChildDied, InferenceChild
 from edgetui.run.context import ConfigPeaks, LoadFacts, config_context
-from edgetui.run import quality_pass
+from edgetui.run import quality_pass, silence
 from edgetui.run.modelfacts import ModelFacts, memory_refusal, read_model_facts
 from edgetui.run.variants import facts_key, variant_cached, variant_facts
 from edgetui.run.repetition import EVENT_KEYS, repetition_row
@@ -57,6 +57,10 @@ class StoreWriteError(Exception):
 
 class ConfigFailed(Exception):
     pass
+
+
+class ChildSilent(ConfigFailed):
+    """The inference child said nothing for far longer than any board takes (run.silence)."""
 
 
 class Stopped(Exception):
@@ -400,7 +404,8 @@ class Runner:
         except ConfigFailed as exc:
             self.on_line(f"  failed: {exc}")
             self._finish(c, "failed", str(exc))
-            worker.quit() if worker else None
+            if worker is not None:
+                worker.kill() if isinstance(exc, ChildSilent) else worker.quit()  # a hung child hears no quit
             return None
         self._finish(c, "done", None)
         p = self.profiles[c.profile]
@@ -451,7 +456,7 @@ class Runner:
             self.sampler.set_target_pids([child.pid])
             child.send({"cmd": "reference", "config": c.to_dict(), "model_path": spec.reference_file,
                         "spec": spec.to_dict()})
-            self._await(child, "reference")
+            self._await(child, "reference", silence.quality_limit_s(spec.n_ctx, loads=True))
         except BaseException:
             child.kill()
             raise
@@ -464,7 +469,7 @@ class Runner:
         self.event(Phase(phase="quality", config_id=c.config_id, what="pass"))
         worker.send({"cmd": "quality", "config": c.to_dict(), "spec": spec.to_dict(),
                      "make_reference": quality_pass.is_reference(facts, spec)})
-        result = self._await(worker, "quality")["result"]
+        result = self._await(worker, "quality", silence.quality_limit_s(spec.n_ctx))["result"]
         self.sampler.set_phase("between")
         deadline = time.monotonic() + (3 * self.sampler.period if self.sensors.power_backend else 0)
         while (not self.sampler.trace.ts or self.sampler.trace.ts[-1] < result["t_end"]) \
@@ -503,7 +508,7 @@ class Runner:
         self.event(Phase(phase="load", config_id=c.config_id, pid=worker.pid))
         facts = self.model_facts.get(facts_key(c))
         worker.send({"cmd": "load", "config": c.to_dict(), "model_path": facts.path if facts else c.model_path})
-        ev = self._await(worker, "loaded")
+        ev = self._await(worker, "loaded", silence.load_limit_s())
         time.sleep(self.sampler.period * 1.5 if self.sensors.power_backend else 0)  # a sample past the load
         load_e = self.sampler.trace.energy(ev["t_start"], ev["t_end"], self.sampler.max_gap_s)
         self.load = LoadFacts(load_s=ev["load_s"], engine_version=ev["engine_version"], info=ev.get("info", {}),
@@ -511,12 +516,16 @@ class Runner:
         self.on_line(f"  loaded in {ev['load_s']:.2f} s ({ev['engine_version']})")
         return worker
 
-    def _await(self, worker: InferenceChild, wanted: str) -> dict[str, Any]:
-        """Forward progress events until the wanted one; an error event fails the configuration."""
+    def _await(self, worker: InferenceChild, wanted: str, silent_limit_s: float) -> dict[str, Any]:
+        """Forward progress events until the wanted one; an error event fails the configuration, and
+        so does a child that says nothing for silent_limit_s (taken for hung: ChildSilent)."""
         while True:
             self._check_control(wait=False)
             ev = worker.next_event(timeout=0.5)
             if ev is None:
+                if worker.silent_for() > silent_limit_s:
+                    raise ChildSilent(f"the inference child said nothing for {silent_limit_s:.0f} s while asked for "
+                                      f"its {wanted!r} answer (far slower than any board): taken for hung and stopped")
                 continue
             if ev["ev"] == "error":
                 raise ConfigFailed(ev["message"])
@@ -533,7 +542,7 @@ class Runner:
     def _run_rep(self, worker: InferenceChild, c: Configuration, rep: int, warm: bool) -> None:
         self.event(RepStart(config_id=c.config_id, rep=rep, warmup=warm, of=c.repetitions))
         worker.send({"cmd": "run", "config": c.to_dict(), "rep": rep, "warmup": warm})
-        ev = self._await(worker, "result")
+        ev = self._await(worker, "result", silence.repetition_limit_s(c))
         self.sampler.set_phase("between")
         r = RepResult(**ev["result"])
         # let the sampler land one sample past the end, so the window is covered

@@ -1,6 +1,6 @@
 """Does the open console slow the model down? Decode tokens/s of the same configuration measured
 headless and with the console open and drawing (its live screen, in a pseudo-terminal), in one
-alternating run: target at least 0.97 of headless on the 2-core development machine.
+alternating run: target at least 0.99 of headless on the 2-core development machine (issue 11).
 
 Each pair runs the same profile twice, once `edgetui run --headless`, once `edgetui run` (the
 console starts the detached runner and draws the live panes at its fixed rate until the queue
@@ -102,10 +102,15 @@ class ForeignCpu:
         self._sample()
         self.stop.set()
         self.thread.join()
-        wall = time.monotonic() - self.t0
+        wall = self.wall = time.monotonic() - self.t0
         busy = self._busy() - self.start_busy
         ours = sum(self.ours.values())
         return max(0.0, busy - ours) / (wall * (os.cpu_count() or 1))
+
+    def own_share(self) -> float:
+        """The root process's own CPU time (the console: not its runner, not the model) as a share
+        of the machine over the run, after finish()."""
+        return self.ours.get(self.root.pid, 0.0) / (self.wall * (os.cpu_count() or 1))
 
 
 def headless(profile: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -128,9 +133,10 @@ def drain(fd: int, stop: threading.Event, counter: list[int]) -> None:
                 return
 
 
-def with_console(profile: Path, runs_dir: Path, env: dict[str, str], timeout: float = 1800) -> tuple[float, float, int]:
+def with_console(profile: Path, runs_dir: Path, env: dict[str, str],
+                 timeout: float = 1800) -> tuple[float, float, int, float]:
     """`edgetui run PROFILE` in a 120x36 pseudo-terminal; returns decode tok/s, the foreign CPU
-    share and the bytes the console drew."""
+    share, the bytes the console drew and the console's own share of the machine's CPU."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
     console_env = dict(env, TERM="xterm-256color", EDGETUI_RUNS_DIR=str(runs_dir))
@@ -149,7 +155,7 @@ def with_console(profile: Path, runs_dir: Path, env: dict[str, str], timeout: fl
             done = [d for d in runs_dir.glob("*") if (d / "run.json").exists()
                     and json.loads((d / "run.json").read_text()).get("status") in ("finished", "aborted")]
             if done:
-                return decode_mean(done[0] / "results.csv"), foreign.finish(), drawn[0]
+                return decode_mean(done[0] / "results.csv"), foreign.finish(), drawn[0], foreign.own_share()
             if time.monotonic() > deadline:
                 raise SystemExit("timed out waiting for the console-driven run")
     finally:
@@ -184,14 +190,16 @@ def main() -> None:
                 if kind == "headless":
                     got[kind], got[f"{kind}_foreign"] = headless(profile, root / f"headless-{i}", env)
                 else:
-                    got[kind], got[f"{kind}_foreign"], drawn = with_console(profile, root / f"console-{i}", env)
+                    got[kind], got[f"{kind}_foreign"], drawn, got["console_cpu"] = with_console(
+                        profile, root / f"console-{i}", env)
                     if drawn < 10_000:
                         raise SystemExit(f"the console drew only {drawn} bytes: was it drawing?")
             clean = max(got["headless_foreign"], got["console_foreign"]) <= args.max_foreign
             print(f"pair {i + 1} ({order[0]} first): headless {got['headless']:.1f} tok/s, "
                   f"console {got['console']:.1f} tok/s, ratio {got['console'] / got['headless']:.3f}; "
                   f"CPU taken by other processes {100 * got['headless_foreign']:.0f}% / "
-                  f"{100 * got['console_foreign']:.0f}%" + ("" if clean else "  -> left out (machine busy)"),
+                  f"{100 * got['console_foreign']:.0f}%; the console itself {100 * got['console_cpu']:.2f}% of the CPUs"
+                  + ("" if clean else "  -> left out (machine busy)"),
                   flush=True)
             if clean:
                 rows.append(got)
@@ -206,7 +214,11 @@ def main() -> None:
     ratios = [r["console"] / r["headless"] for r in rows]
     print(f"decode tok/s: headless mean {h:.1f}, console mean {c:.1f}; ratio of means {c / h:.3f}, "
           f"median pair ratio {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")
-    print(f"target: at least 0.97 of headless: {'met' if c / h >= 0.97 else 'NOT met'}")
+    spread = statistics.stdev(ratios) if len(ratios) > 1 else float("nan")
+    own = statistics.mean(r["console_cpu"] for r in rows)
+    print(f"pair ratios spread (sd) {spread:.3f}: identical runs differ this much here, so a ratio says less "
+          f"than this; the console's own CPU, {100 * own:.2f}% of the machine, bounds what it can take from decode")
+    print(f"target: at least 0.99 of headless: {'met' if c / h >= 0.99 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -111,6 +111,20 @@ async def test_nothing_redraws_behind_a_dialog_or_while_hidden(cut_run, tmp_path
 
 
 @pytest.mark.asyncio
+async def test_a_read_that_arrives_while_the_panes_are_torn_down_draws_nothing_and_raises_nothing(cut_run, tmp_path):
+    """Quitting the console while a run is followed: the worker's last read may be handled after
+    the live screen's panes are gone (seen as NoMatches ending the console with a traceback)."""
+    run_dir, t_cut = cut_run
+    app = EdgeApp(profiles_dir=str(tmp_path), attach=False, clock=lambda: t_cut + 2.0, alive=alive)
+    async with app.run_test(size=(120, 40)) as pilot:
+        live = await open_live(app, pilot, run_dir)
+        await live.query("#progress, #grid").remove()  # what the screen's teardown does first
+        live.redraw()  # no NoMatches
+        await pilot.pause()
+        assert app.is_running and app.screen is live
+
+
+@pytest.mark.asyncio
 async def test_a_dead_runner_is_shown_with_its_log_and_resume_is_offered(cut_run, tmp_path):
     run_dir, t_cut = cut_run
     (run_dir / "runner.log").write_text("loading models\nKilled\n")

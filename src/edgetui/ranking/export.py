@@ -141,6 +141,7 @@ def _toml_row_text(schema: pl.Schema) -> pl.Expr:
     parts = []
     for name, dtype in schema.items():
         col = pl.col(name)
+        text: pl.Expr
         if dtype == pl.Boolean:
             text = pl.when(col).then(pl.lit("true")).when(col.not_()).then(pl.lit("false"))  # null stays null
         elif dtype.is_integer():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widget import Widget
@@ -86,6 +87,7 @@ class TimeSeriesPlot(Widget):
         self.quantity = quantity
         self.what, self.unit = QUANTITIES[quantity]
         self._drawn: tuple[object, ...] | None = None
+        self._captions: dict[str, str] = {}  # the text each caption shows now
         self._last: tuple[Series, float | None, str, float | None] | None = None
         self._ticks = _TimeTicks()
         self.add_class("empty")
@@ -132,12 +134,20 @@ class TimeSeriesPlot(Widget):
         span = max(xs[-1], (end - t0) if end is not None else 0.0, 1.0)
         lo, hi = min(vs), max(vs)
         if compact:
-            self.query_one(".compact-caption", Static).update(
-                f"{self.unit} {_fmt(lo)}–{_fmt(hi)}, {fmt_duration(span)}")
+            self._caption("compact-caption", f"{self.unit} {_fmt(lo)}–{_fmt(hi)}, {fmt_duration(span)}")
             self.query_one(Sparkline).data = list(vs)
             return
-        self.query_one(".caption", Static).update(f"{self.what} ({self.unit}) · {scope}")
+        self._caption("caption", f"{self.what} ({self.unit}) · {scope}")
         self._draw(xs, vs, span, lo, hi)
+
+    def _caption(self, name: str, text: str) -> None:
+        """A caption updated only when its text changed, with a new layout (the whole screen's)
+        only when its width did: a layout on every draw cost more than the plots."""
+        old = self._captions.get(name)
+        if old == text:
+            return
+        self._captions[name] = text
+        self.query_one(f".{name}", Static).update(text, layout=old is None or cell_len(old) != cell_len(text))
 
     def _draw(self, xs: Sequence[float], vs: Sequence[float], span: float, lo: float, hi: float) -> None:
         plot = self.query_one(_Plot)

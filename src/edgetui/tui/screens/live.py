@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static
 
@@ -314,6 +315,13 @@ class LiveScreen(Screen):
             self._plots_at = now
 
     def redraw(self, changed: bool = True) -> None:
+        try:
+            self._redraw(changed)
+        except NoMatches:  # a read that arrived while the console closes: the panes are gone, nothing to draw
+            if self.is_attached and self.query("#progress-text"):
+                raise
+
+    def _redraw(self, changed: bool) -> None:
         f = self.follower
         s = f.state
         now = self.clock()

@@ -217,7 +217,8 @@ def main() -> None:
     spread = statistics.stdev(ratios) if len(ratios) > 1 else float("nan")
     own = statistics.mean(r["console_cpu"] for r in rows)
     print(f"pair ratios spread (sd) {spread:.3f}: identical runs differ this much here, so a ratio says less "
-          f"than this; the console's own CPU, {100 * own:.2f}% of the machine, bounds what it can take from decode")
+          f"than this; the console's own CPU, {100 * own:.2f}% of the machine over the whole run (its start-up and "
+          f"the ranking it opens at the end included), bounds what it can take from decode")
     print(f"target: at least 0.99 of headless: {'met' if c / h >= 0.99 else 'NOT met'}")
 
 

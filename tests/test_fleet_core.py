@@ -133,6 +133,33 @@ def test_streamer_ends_with_the_runs_status_after_sending_everything(tmp_path):
     assert {"run.json", "events.jsonl", "samples.jsonl", "logs/abc.log"} <= names
 
 
+def test_the_last_sweep_waits_for_the_runner_to_let_go_of_the_folder(tmp_path):
+    """run.json says finished while its runner still holds the folder and writes its last lines:
+    the streamer collects under the folder's lock, so those lines are in the mirror too."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    _fake_run(run)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from edgetui.rundir.lock import RunFolderLock\n"
+        "lock = RunFolderLock(Path(sys.argv[1]), what='runner'); lock.acquire(); print('held', flush=True)\n"
+        "time.sleep(1.0)\n"
+        "with open(Path(sys.argv[1]) / 'events.jsonl', 'a') as f: f.write('{\"ev\":\"late\"}\\n')\n"
+    ), str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        buf = io.BytesIO()
+        assert Streamer(run, {}, buf, interval_s=0.05).run() == 0
+    finally:
+        holder.wait(timeout=30)
+    frames = _frames(buf.getvalue())
+    assert frames[-1][0] == {"end": "finished"}
+    events = b"".join(p for h, p in frames if h.get("f") == "events.jsonl")
+    assert events.endswith(b'{"ev":"late"}\n'), events
+    assert '"what": "fleet collection"' in (run / "runner.lock").read_text()  # the last to hold it
+
+
 def test_streamer_gives_up_on_a_run_that_never_appears(tmp_path):
     buf = io.BytesIO()
     Streamer(tmp_path / "nothing", {}, buf, interval_s=0.01, wait_start_s=0.05).run()

@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from edgetui.rundir.layout import MANIFEST, RESULTS_CSV, RESULTS_JSON, RUNNER_LOG
+from edgetui.rundir.lock import FolderBusy, RunFolderLock
 from edgetui.rundir.state import effective_status
 from edgetui.rundir.store import RunStore
 
 FRAME_BYTES = 256 << 10  # one frame's payload at most
+COLLECT_WAIT_S = 2.0  # for the runner that wrote the run's end to close its files and exit
 TICK_BYTES = 4 << 20  # per file per tick: a late follower catches up over a few ticks, interleaved
 HEARTBEAT_S = 5.0
 WHOLE_FILES = (MANIFEST, RESULTS_CSV, RESULTS_JSON)
@@ -134,12 +136,33 @@ class Streamer:
             self.beat(status, pid)
             self.out.flush()
             if status not in ("running", "starting"):
-                while self.send_new_bytes():  # the last lines written before the runner ended
+                ended = self.collect()
+                if ended is not None:
+                    self.frame({"end": ended})
                     self.out.flush()
-                self.frame({"end": status})
-                self.out.flush()
-                return 0
+                    return 0
             time.sleep(self.interval_s)
+
+    def collect(self) -> str | None:
+        """The run's last bytes, with the folder standing still: under its lock (rundir.lock), so
+        that neither the runner that wrote the end, still closing its files, nor a resume started
+        on the board since, writes during the last sweep. The run's status as read under the lock;
+        None when a runner holds the folder (it is not over: follow on)."""
+        while self.send_new_bytes():  # caught up first, so the lock is held for the last bytes only
+            self.out.flush()
+        lock = RunFolderLock(self.root, what="fleet collection")
+        try:
+            lock.acquire(wait=COLLECT_WAIT_S, doing="start a runner during the fleet's collection")
+        except FolderBusy:
+            return None
+        try:
+            while self.send_new_bytes():
+                self.out.flush()
+            status, pid = self.status()
+            self.beat(status, pid)
+        finally:
+            lock.release()
+        return None if status in ("running", "starting") else status
 
 
 def main(argv: list[str] | None = None) -> int:

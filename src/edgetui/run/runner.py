@@ -508,7 +508,7 @@ class Runner:
         self.event(Phase(phase="load", config_id=c.config_id, pid=worker.pid))
         facts = self.model_facts.get(facts_key(c))
         worker.send({"cmd": "load", "config": c.to_dict(), "model_path": facts.path if facts else c.model_path})
-        ev = self._await(worker, "loaded", silence.load_limit_s())
+        ev = self._await(worker, "loaded", silence.LOAD_SILENCE_S)
         time.sleep(self.sampler.period * 1.5 if self.sensors.power_backend else 0)  # a sample past the load
         load_e = self.sampler.trace.energy(ev["t_start"], ev["t_end"], self.sampler.max_gap_s)
         self.load = LoadFacts(load_s=ev["load_s"], engine_version=ev["engine_version"], info=ev.get("info", {}),

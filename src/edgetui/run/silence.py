@@ -17,10 +17,6 @@ LOAD_SILENCE_S = 1800.0  # a large model read from a slow SD card and mapped: mi
 MARGIN_S = 60.0  # past the engine's own deadline, so the engine's clearer reason comes first
 
 
-def load_limit_s() -> float:
-    return LOAD_SILENCE_S
-
-
 def repetition_limit_s(c: Configuration) -> float:
     """A repetition: the context fill and the prompt at the floor pace (prefill reports nothing
     until its end), the wait for a first answer, and the generation; never less than a server

@@ -110,6 +110,11 @@ class Streamer:
             sent = True
         return sent
 
+    def send_all(self) -> None:
+        """Every byte there is now, over as many ticks as it takes."""
+        while self.send_new_bytes():
+            self.out.flush()
+
     def status(self) -> tuple[str, int | None]:
         try:
             manifest = json.loads((self.root / MANIFEST).read_text())
@@ -148,16 +153,14 @@ class Streamer:
         that neither the runner that wrote the end, still closing its files, nor a resume started
         on the board since, writes during the last sweep. The run's status as read under the lock;
         None when a runner holds the folder (it is not over: follow on)."""
-        while self.send_new_bytes():  # caught up first, so the lock is held for the last bytes only
-            self.out.flush()
+        self.send_all()  # caught up first, so the lock is held for the last bytes only
         lock = RunFolderLock(self.root, what="fleet collection")
         try:
             lock.acquire(wait=COLLECT_WAIT_S, doing="start a runner during the fleet's collection")
         except FolderBusy:
             return None
         try:
-            while self.send_new_bytes():
-                self.out.flush()
+            self.send_all()
             status, pid = self.status()
             self.beat(status, pid)
         finally:

@@ -36,6 +36,7 @@ import tempfile
 import termios
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
@@ -171,7 +172,7 @@ class Console:
         os.close(self.master)
 
 
-def measure_console(run: Path, n: int, reweights: int, repeat: int = 1) -> dict[str, float]:
+def measure_console(run: Path, n: int, reweights: int, repeat: int = 1) -> dict[str, Any]:
     """Medians over `repeat` starts of the console (first frame, each start's median re-weight,
     peak RSS); the worst re-weight of all."""
     runs = [_console_once(run, reweights) for _ in range(repeat)]

@@ -299,3 +299,47 @@ def test_a_hosts_board_name_goes_into_its_copy_of_the_profiles(tmp_path):
     assert renamed.board.name == "Raspberry Pi 5 8GB (fan)"
     assert renamed.name == "smoke" and renamed.repetitions == load_profile(smoke).repetitions
     assert (tmp_path / "orin" / "smoke.toml").read_bytes() == smoke.read_bytes()  # untouched elsewhere
+
+
+def test_a_request_lost_to_a_dropped_link_is_sent_again_until_confirmed(tmp_path, monkeypatch):
+    from edgetui.fleet import controller as ctl
+
+    monkeypatch.setattr(ctl, "CONTROL_RETRY_S", 0.01)
+    lines: list[str] = []
+    fleet = ctl.FleetController(tmp_path, [FleetHost("pi5")], {}, on_line=lines.append)
+    answers = iter([(False, "Connection closed by 127.0.0.1 port 2222"), (True, "")])
+    tries: list[str] = []
+
+    def once(host, request):
+        tries.append(request)
+        return next(answers)
+
+    monkeypatch.setattr(fleet, "_send_control_once", once)
+    fleet._control_generation["pi5"] = 1
+    fleet._send_control("pi5", '{"pause": true}\n', 1)
+    assert tries == ['{"pause": true}\n'] * 2
+    assert lines == ['[pi5] sent to the board: {"pause": true} (attempt 2)']
+
+
+def test_a_request_never_confirmed_is_reported_and_a_newer_one_replaces_a_stale_retry(tmp_path, monkeypatch):
+    from edgetui.fleet import controller as ctl
+
+    monkeypatch.setattr(ctl, "CONTROL_RETRY_S", 0.01)
+    lines: list[str] = []
+    fleet = ctl.FleetController(tmp_path, [FleetHost("pi5")], {}, on_line=lines.append)
+    tries: list[str] = []
+
+    def refused(host, request):
+        tries.append(request)
+        return False, "Connection refused"
+
+    monkeypatch.setattr(fleet, "_send_control_once", refused)
+    fleet._control_generation["pi5"] = 1
+    fleet._send_control("pi5", '{"pause": true}', 1)
+    assert len(tries) == ctl.CONTROL_ATTEMPTS
+    assert lines == ['[pi5] could not send {"pause": true}: Connection refused']
+
+    tries.clear(), lines.clear()
+    fleet._control_generation["pi5"] = 3  # the console asked again since: this request is stale
+    fleet._send_control("pi5", '{"pause": true}', 2)
+    assert tries == [] and lines == []

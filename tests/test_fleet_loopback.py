@@ -140,6 +140,20 @@ def merged_rows(fleet: Path) -> list[dict]:
     return json.loads((fleet / "results.json").read_text())["rows"]
 
 
+def last_phase(run_dir: Path) -> str | None:
+    """The phase of the newest sample the board's sampler wrote (a pause shows as "paused")."""
+    try:
+        lines = (run_dir / "samples.jsonl").read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return json.loads(line).get("phase")
+        except ValueError:  # the line being written
+            continue
+    return None
+
+
 def fleet_events(fleet: Path, host: str) -> list[dict]:
     return [json.loads(ln) for ln in (fleet / "fleet-events.jsonl").read_text().splitlines()
             if json.loads(ln)["host"] == host]
@@ -181,21 +195,36 @@ def test_smoke_across_three_boards_through_an_sshd_restart_with_one_host_unreach
                 and hosts_state(fleet).get(h, {}).get("state") == "following"]
         return busy if len(busy) >= 2 else None
 
-    dropped = wait_for("two boards mid-run", mid_run, log=log)
-    # the console's live screen on a board writes the mirror's control.json; the controller sends it there
+    busy = wait_for("two boards mid-run", mid_run, log=log)
+    # The console's live screen on a board writes the mirror's control.json; the controller sends it
+    # there. A pause holds those boards mid-run however fast their runs would otherwise end, so the
+    # drop below lands while they are running.
     from edgetui.rundir.control import write_control
 
-    write_control(fleet / dropped[0], pause=False)
-    sent = remote_run_dir(fleet, dropped[0]) / "control.json"
-    wait_for("the request to reach the board",
-             lambda: sent.exists() and json.loads(sent.read_text()) == {"pause": False}, timeout=120, log=log)
+    for host in busy:
+        write_control(fleet / host, pause=True)
+    for host in busy:
+        wait_for(f"the controller to confirm {host}'s pause",
+                 lambda h=host: f'[{h}] sent to the board: {{"pause": true}}' in log.read_text(), timeout=120, log=log)
+    # (a run already in its last repetition when the pause arrived ends anyway)
+    wait_for("each board paused or done",
+             lambda: all(last_phase(remote_run_dir(fleet, h)) == "paused" or "run_end" in mirror_events(fleet, h)
+                         for h in busy), timeout=120, log=log)
+    dropped = [h for h in busy if "run_end" not in mirror_events(fleet, h)]
+    assert dropped, "no board held its pause"
     sshd.stop()  # every connection ends, as a network drop would
     time.sleep(3)
     sshd.start()
+    for host in dropped:
+        wait_for(f"{host} followed again", lambda h=host: any(
+            e["state"] == "following" and "again" in (e["detail"] or "") for e in fleet_events(fleet, h)),
+            timeout=300, log=log)
+        write_control(fleet / host, pause=False)  # the run goes on, and ends
     assert proc.wait(LONG) == 1, log.read_text()[-3000:]  # 1: the unreachable host could not run
     out = log.read_text()
     assert "[gone] failed: unreachable" in out
-    assert f'[{dropped[0]}] sent to the board: {{"pause": false}}' in out
+    for host in dropped:
+        assert f'[{host}] sent to the board: {{"pause": false}}' in out
     for host in BOARDS:
         assert f"[{host}] edgetui 0.1.0 already there: nothing installed" in out
         assert_mirror_is_the_boards_run(fleet, host)
@@ -206,7 +235,7 @@ def test_smoke_across_three_boards_through_an_sshd_restart_with_one_host_unreach
         assert again, (host, fleet_events(fleet, host))
     rows = merged_rows(fleet)
     assert sorted(r["fleet_host"] for r in rows) == sorted(BOARDS)  # every host's row, exactly once
-    assert all(r["status"] == "done" for r in rows)
+    assert all(r["status"] == "done" for r in rows), [(r["fleet_host"], r["status"], r.get("error")) for r in rows]
     for r in rows:
         assert BOARDS[r["fleet_host"]][1] in r["board"], r
     rank = run_cli("rank", str(fleet))

@@ -30,6 +30,10 @@ from edgetui.fleet.mirror import RemoteFollower
 from edgetui.fleet.view import FleetView, run_counts
 
 TICK_S = 0.5
+# A request (pause, skip, abort) sent over a link that drops mid-send is sent again: it sets the
+# same keys to the same values, so a copy that did arrive the first time changes nothing.
+CONTROL_ATTEMPTS = 4
+CONTROL_RETRY_S = 2.0
 
 
 @dataclass
@@ -101,6 +105,7 @@ class FleetController:
         self._deploys: list[threading.Thread] = []
         self.allow_remote_resume = False
         self._control_seen: dict[str, int | None] = {}  # host -> mtime of the mirror's control.json sent
+        self._control_generation: dict[str, int] = {}  # host -> number of the newest request taken
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -338,9 +343,28 @@ class FleetController:
                 request = (self.dir.mirror(host) / CONTROL).read_text()
             except OSError:
                 continue
-            threading.Thread(target=self._send_control, args=(host, request), daemon=True).start()
+            generation = self._control_generation.get(host, 0) + 1
+            self._control_generation[host] = generation
+            threading.Thread(target=self._send_control, args=(host, request, generation), daemon=True).start()
 
-    def _send_control(self, host: str, request: str) -> None:
+    def _send_control(self, host: str, request: str, generation: int) -> None:
+        """Send one request, again after a dropped link, until it is confirmed, a newer request
+        for the host replaces it, or the controller stops."""
+        sent = request.strip()
+        why = ""
+        for attempt in range(1, CONTROL_ATTEMPTS + 1):
+            if attempt > 1 and self.stop.wait(CONTROL_RETRY_S):
+                break
+            if self._control_generation.get(host) != generation:
+                return  # a newer request carries the whole state; this one is stale
+            ok, why = self._send_control_once(host, request)
+            if ok:
+                again = f" (attempt {attempt})" if attempt > 1 else ""
+                self.dir.say(host, f"sent to the board: {sent}{again}")
+                return
+        self.dir.say(host, f"could not send {sent}: {why}")
+
+    def _send_control_once(self, host: str, request: str) -> tuple[bool, str]:
         import subprocess
 
         from edgetui.fleet.ssh import ssh_argv
@@ -352,11 +376,9 @@ class FleetController:
                         env=self.hosts[host].env)
         try:
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
-            ok, why = proc.returncode == 0, (proc.stderr.strip().splitlines() or [""])[-1]
         except (OSError, subprocess.TimeoutExpired) as exc:
-            ok, why = False, str(exc)
-        sent = request.strip()
-        self.dir.say(host, f"sent to the board: {sent}" if ok else f"could not send {sent}: {why}")
+            return False, str(exc)
+        return proc.returncode == 0, (proc.stderr.strip().splitlines() or [""])[-1]
 
     def _spawn_deploy(self, plan: dict[str, str], install: bool) -> None:
         t = threading.Thread(target=self._deploy, args=(plan, install), name="fleet-deploy", daemon=True)

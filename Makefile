@@ -10,11 +10,13 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP) sshd
 
-# llama-cpp-python compiles from source (about 5 minutes on 2 cores); pip caches the wheel,
-# so later set-ups and CI reuse it instead of rebuilding.
-$(STAMP): pyproject.toml
+# llama-cpp-python compiles from source (about 5 minutes on 2 cores), once per CPU: the script
+# keeps the wheel under a key of this CPU's instruction sets and the build flags, so later set-ups
+# and CI reuse it instead of rebuilding (and never take one built for another CPU).
+$(STAMP): pyproject.toml scripts/llama-wheel.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	sh scripts/llama-wheel.sh $(PY)
 	$(PY) -m pip install --quiet -e ".[dev,server,plot,web,fleet]"
 	$(VENV)/bin/edgetui models fetch
 	@$(MAKE) --no-print-directory browser

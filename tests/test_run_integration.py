@@ -156,3 +156,25 @@ def test_a_killed_child_fails_its_configuration_and_the_queue_goes_on(tmp_path, 
     assert [r["status"] for r in rows] == ["failed", "done"]
     assert "signal 9" in rows[0]["error"]
     assert rows[1]["repetitions"] == "1" and float(rows[1]["decode_tps_mean"]) > 0
+
+
+@pytest.mark.parametrize("engine, signal_name, system_info, hinted", [
+    ("llama_cpp", "SIGSEGV", "CPU : AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 | REPACK = 1 |", True),
+    ("llama_cpp", "SIGILL", "CPU : AVX2 = 1 | AMX_INT8 = 1 |", True),
+    ("llama_cpp", "SIGSEGV", "CPU : AVX2 = 1 | AVX512 = 1 | REPACK = 1 |", False),  # no AMX: no known cause
+    ("llama_cpp", "SIGKILL", "CPU : AMX_INT8 = 1 |", False),  # killed, not a fault
+    ("ollama", "SIGSEGV", "CPU : AMX_INT8 = 1 |", False),
+])
+def test_a_fault_in_a_llama_cpp_built_with_amx_names_the_known_cause(engine, signal_name, system_info, hinted):
+    from edgetui.engines.llama_cpp import AMX_FAULT_HINT
+    from edgetui.profiles.plan import Configuration
+    from edgetui.run.runner import with_crash_hint
+
+    c = Configuration(profile="p", engine=engine, engine_url=None, model="m", model_name=None, model_path="m.gguf",
+                      n_threads=2, n_gpu_layers=0, n_ctx=256, n_batch=512, flash_attn="auto", kv_cache_type="f16",
+                      prompt_tokens=32, prompt=None, gen_tokens=32, repetitions=1, warmup=0)
+    reason = f"killed by {signal_name} (signal 11); last log lines:\nsched_reserve: reserve took 4 ms"
+    told = with_crash_hint(reason, c, {"system_info": system_info})
+    assert (AMX_FAULT_HINT in told) is hinted
+    assert told.splitlines()[0].startswith(f"killed by {signal_name} (signal 11)")
+    assert told.endswith("last log lines:\nsched_reserve: reserve took 4 ms")  # the log's tail kept, after the cause

@@ -52,6 +52,18 @@ def _lib():
     return llama_cpp
 
 
+AMX_FAULT_HINT = ("this llama.cpp was built with AMX, whose matrix multiply faults on some CPUs "
+                  "(ggml-org/llama.cpp#20824): rebuild llama-cpp-python without it, as `make setup` "
+                  "does (scripts/llama-wheel.sh)")
+
+
+def crash_hint(reason: str, system_info: str) -> str | None:
+    """A known cause of a child killed by a fault, from the features llama.cpp said it was built
+    with (its system_info line, recorded at load)."""
+    faulted = "SIGSEGV" in reason or "SIGILL" in reason
+    return AMX_FAULT_HINT if faulted and "AMX_INT8 = 1" in system_info else None
+
+
 class LlamaCppEngine(Engine):
     kind = "llama_cpp"
 

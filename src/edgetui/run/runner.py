@@ -71,6 +71,19 @@ class Stopped(Exception):
         self.action = action
 
 
+def with_crash_hint(reason: str, c: Configuration, load_info: dict[str, Any]) -> str:
+    """A child's death, with the known cause where the engine knows one (before its log's tail)."""
+    if c.engine != "llama_cpp":
+        return reason
+    from edgetui.engines.llama_cpp import crash_hint
+
+    hint = crash_hint(reason, str(load_info.get("system_info", "")))
+    if hint is None:
+        return reason
+    head, sep, tail = reason.partition("; last log lines:")
+    return f"{head} ({hint}){sep}{tail}"
+
+
 def run_sensors(profiles: list[Profile], sysfs_root: str | None, power_source: str | None) -> SensorSet:
     """The sensors a run of these profiles reads (the first profile's [power] and [board] settings);
     a power source that cannot be had here is refused as bad input."""
@@ -398,8 +411,9 @@ class Runner:
             self.current = None
             return None
         except ChildDied as exc:
-            self.on_line(f"  failed: {exc.reason.splitlines()[0]}")
-            self._finish(c, "failed", exc.reason)
+            reason = with_crash_hint(exc.reason, c, self.load.info)
+            self.on_line(f"  failed: {reason.splitlines()[0]}")
+            self._finish(c, "failed", reason)
             return None
         except ConfigFailed as exc:
             self.on_line(f"  failed: {exc}")

@@ -33,7 +33,11 @@ BOARDS = {"pi5": "rpi5", "orin": "jetson-orin-nano", "rock": "rock5b"}
 
 def board_env(fixture: str) -> dict[str, str]:
     root = REPO / "tests" / "fixtures" / fixture
-    env = {"PYTHONPATH": str(REPO / "src"), "EDGETUI_SYSFS_ROOT": str(root)}
+    # OMP_WAIT_POLICY: the "boards" share this machine's cores, where llama.cpp's OpenMP workers,
+    # spinning while they wait, starve each other (two 2-thread runs at once on 2 cores: 32 tokens
+    # at 1.2 tok/s instead of about 50); waiting passively is what a shared machine needs. A real
+    # board runs one queue and keeps llama.cpp's default.
+    env = {"PYTHONPATH": str(REPO / "src"), "EDGETUI_SYSFS_ROOT": str(root), "OMP_WAIT_POLICY": "PASSIVE"}
     if (root / "bin").is_dir():
         env["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"
     return env

@@ -172,6 +172,28 @@ def test_toml_rows_are_written_column_by_column_and_read_back_exactly(tmp_path):
     assert rows[4] == {"b": False}
 
 
+@pytest.mark.parametrize("odd", ['"', "\\", "\x00", "\x1f", "\n", "\x7f"])
+def test_a_column_without_nulls_nan_or_escapes_is_written_plainly_and_one_odd_character_is_still_escaped(odd):
+    """The writer treats each column by what it holds: this checks every path against tomllib."""
+    from edgetui.ranking.export import toml_rows
+
+    plain = [f"board {i}" for i in range(50)]
+    table = pl.DataFrame({
+        "plain": plain,  # no nulls, nothing to escape
+        "one_odd": [*plain[:49], f"x{odd}y"],  # a single value needs escaping
+        "f": [i / 7 for i in range(50)],  # no NaN, no null
+        "f_nan": [float("nan"), *[float(i) for i in range(49)]],
+        "i": list(range(50)),
+        "b": [i % 2 == 0 for i in range(50)],
+    })
+    rows = tomllib.loads(toml_rows(table))["rows"]
+    assert [r["plain"] for r in rows] == plain
+    assert [r["one_odd"] for r in rows] == [*plain[:49], f"x{odd}y"]
+    assert [r["f"] for r in rows] == [i / 7 for i in range(50)]
+    assert math.isnan(rows[0]["f_nan"]) and [r["f_nan"] for r in rows[1:]] == [float(i) for i in range(49)]
+    assert [(r["i"], r["b"]) for r in rows] == [(i, i % 2 == 0) for i in range(50)]
+
+
 def test_filters_are_recorded_and_exported_rows_are_the_filtered_ones(tmp_path):
     df = frame_from_rows([{**r, "source": "a"} for r in sample_rows("pi5")]
                          + [{**r, "source": "b"} for r in sample_rows("orin")])

@@ -116,7 +116,7 @@ def _write_toml(ranking: Ranking, f: BinaryIO) -> None:
         f.write(b"\n")
         # each row's text made by polars' streaming engine and written as it is made: no 150 MB text
         # held anywhere, and the writing overlaps the formatting (100,000 rows: 0.6 s, not 0.9 s)
-        ranking.table.lazy().select(_toml_row_text(ranking.table.schema)).sink_csv(
+        ranking.table.lazy().select(_toml_row_text(ranking.table)).sink_csv(
             f, include_header=False, quote_style="never")
 
 
@@ -131,14 +131,33 @@ def toml_rows(table: pl.DataFrame) -> str:
     """One [[rows]] table per row (what the export writes after its [ranking] table)."""
     if table.height == 0:
         return ""
-    return table.select(_toml_row_text(table.schema)).to_series().str.join("\n").item()
+    return table.select(_toml_row_text(table)).to_series().str.join("\n").item()
 
 
-def _toml_row_text(schema: pl.Schema) -> pl.Expr:
+# a character a TOML basic string cannot hold as it is: a quote, a backslash, a control character
+_NEEDS_ESCAPE = r'["\\\x00-\x1f\x7f]'
+
+
+def _toml_row_text(table: pl.DataFrame) -> pl.Expr:
     """Per row, its [[rows]] table as text, built by polars column by column: a missing value is
     an absent key (a null text makes a null part, which concat_str leaves out); text is a TOML
-    basic string (JSON's escapes are TOML's, less DEL)."""
-    parts = []
+    basic string (JSON's escapes are TOML's, less DEL).
+
+    What a column holds is looked at first, in one pass, so that each column pays only for what it
+    needs: a column without nulls goes straight into the row's text (no part of its own to drop), a
+    float column without NaN is cast as it is, and a text column with nothing to escape is just
+    quoted (100,000 rows of 101 columns: about half the time of treating every column alike)."""
+    schema = table.schema
+    checks: list[pl.Expr] = []
+    for name, dtype in schema.items():
+        col = pl.col(name)
+        checks.append(col.null_count().gt(0).alias(f"null:{name}"))
+        if dtype.is_float():
+            checks.append(col.is_nan().any().alias(f"nan:{name}"))
+        elif not (dtype == pl.Boolean or dtype.is_integer()):
+            checks.append(col.cast(pl.String).str.contains(_NEEDS_ESCAPE).any().alias(f"esc:{name}"))
+    seen = table.select(checks).row(0, named=True) if table.height else {}
+    pieces: list[pl.Expr] = [pl.lit("[[rows]]\n")]
     for name, dtype in schema.items():
         col = pl.col(name)
         text: pl.Expr
@@ -148,14 +167,21 @@ def _toml_row_text(schema: pl.Schema) -> pl.Expr:
             text = col.cast(pl.String)
         elif dtype.is_float():
             # polars writes the shortest text that reads back as the same float; TOML spells NaN "nan"
-            text = pl.when(col.is_nan()).then(pl.lit("nan")).otherwise(col.cast(pl.String))
-        else:
+            text = col.cast(pl.String)
+            if seen.get(f"nan:{name}"):
+                text = pl.when(col.is_nan()).then(pl.lit("nan")).otherwise(text)
+        elif seen.get(f"esc:{name}"):
             quoted = pl.struct(col.cast(pl.String).alias("v")).struct.json_encode()  # a null is "null" here
             text = pl.when(col.is_null()).then(None).otherwise(
                 quoted.str.strip_prefix('{"v":').str.strip_suffix("}").str.replace_all("\x7f", r"\u007f", literal=True))
+        else:
+            text = pl.concat_str([pl.lit('"'), col.cast(pl.String), pl.lit('"')])  # null stays null
         key = name if _BARE_KEY.fullmatch(name) else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        parts.append(pl.lit(f"{key} = ") + text + pl.lit("\n"))
-    return pl.concat_str([pl.lit("[[rows]]\n"), *parts], ignore_nulls=True).alias("toml")
+        if seen.get(f"null:{name}"):
+            pieces.append(pl.lit(f"{key} = ") + text + pl.lit("\n"))  # null as a whole when the value is
+        else:
+            pieces += [pl.lit(f"{key} = "), text, pl.lit("\n")]
+    return pl.concat_str(pieces, ignore_nulls=True).alias("toml")
 
 
 @dataclass

@@ -9,6 +9,8 @@ is this Python, so nothing is installed.
 On loopback the three runs share this machine's cores, so the fleet's runs compete with each
 other where on three real boards they would not: the ratio printed is an upper bound on what the
 fleet costs (Ansible's deploy, the SSH followers, the merge), not the speed-up three boards give.
+The fleet's boards run llama.cpp with OMP_WAIT_POLICY=PASSIVE (see board_env), the runs by hand
+with llama.cpp's default.
 Both orders are timed in each round, alternated, so that both see the same machine load.
 """
 
@@ -31,13 +33,16 @@ EDGETUI = [sys.executable, "-m", "edgetui"]
 BOARDS = {"pi5": "rpi5", "orin": "jetson-orin-nano", "rock": "rock5b"}
 
 
-def board_env(fixture: str) -> dict[str, str]:
+def board_env(fixture: str, *, sharing_cores: bool) -> dict[str, str]:
     root = REPO / "tests" / "fixtures" / fixture
-    # OMP_WAIT_POLICY: the "boards" share this machine's cores, where llama.cpp's OpenMP workers,
-    # spinning while they wait, starve each other (two 2-thread runs at once on 2 cores: 32 tokens
-    # at 1.2 tok/s instead of about 50); waiting passively is what a shared machine needs. A real
-    # board runs one queue and keeps llama.cpp's default.
-    env = {"PYTHONPATH": str(REPO / "src"), "EDGETUI_SYSFS_ROOT": str(root), "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {"PYTHONPATH": str(REPO / "src"), "EDGETUI_SYSFS_ROOT": str(root)}
+    if sharing_cores:
+        # The fleet's three "boards" run at once on this machine's cores, where llama.cpp's OpenMP
+        # workers, spinning while they wait, starve each other (two 2-thread smoke runs at once on
+        # 2 cores: 1.2 tok/s each instead of about 50). Waiting passively is what a shared machine
+        # needs; alone it costs (the smoke run: 25 tok/s passive, 93 spinning), so the runs by
+        # hand, one at a time as on a real board, keep llama.cpp's default.
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     if (root / "bin").is_dir():
         env["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"
     return env
@@ -58,7 +63,7 @@ def by_hand(work: Path, profile: Path, log: Path) -> float:
     outs = []
     for host, fixture in BOARDS.items():
         out = work / host
-        timed([*EDGETUI, "run", str(profile), "--headless", "--out", str(out)], board_env(fixture), log)
+        timed([*EDGETUI, "run", str(profile), "--headless", "--out", str(out)], board_env(fixture, sharing_cores=False), log)
         outs.append(str(out))
     timed([*EDGETUI, "rank", *outs], {}, log)
     return time.monotonic() - start
@@ -66,7 +71,7 @@ def by_hand(work: Path, profile: Path, log: Path) -> float:
 
 def fleet(work: Path, profile: Path, sshd: LoopbackSshd, log: Path) -> float:
     hosts = {h: {"edgetui_dir": str(work / "boards" / h), "edgetui_python": sys.executable,
-                 "edgetui_env": board_env(fx)} for h, fx in BOARDS.items()}
+                 "edgetui_env": board_env(fx, sharing_cores=True)} for h, fx in BOARDS.items()}
     inv = work / "fleet.yml"
     inv.write_text(json.dumps({"all": {"vars": sshd.ssh_vars(), "hosts": hosts}}))
     env = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp")}

@@ -69,9 +69,9 @@ def _kill_board_runs(tmp_path: Path) -> None:
 def board_vars(tmp_path: Path, host: str, fixture: str) -> dict:
     root = FIXTURES / fixture
     # OMP_WAIT_POLICY: the "boards" share this machine's cores, where llama.cpp's OpenMP workers,
-    # spinning while they wait, starve each other (two 2-thread runs at once on 2 cores: 32 tokens
-    # at 1.2 tok/s instead of about 50); waiting passively is what a shared machine needs. A real
-    # board runs one queue and keeps llama.cpp's default.
+    # spinning while they wait, starve each other (two 2-thread runs at once on 2 cores: 1.2 tok/s
+    # each instead of about 50); waiting passively is what a shared machine needs. These tests time
+    # nothing; a real board runs one queue and keeps llama.cpp's default (faster alone).
     env = {"PYTHONPATH": str(REPO / "src"), "EDGETUI_SYSFS_ROOT": str(root), "OMP_WAIT_POLICY": "PASSIVE"}
     if (root / "bin").is_dir():  # vcgencmd, nvpmodel: the fixture's recorded tools
         env["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgetui.models import cache_subdir
+from edgetui.childenv import child_env
 
 SOURCE = "source"
 
@@ -96,9 +97,7 @@ def make_variant(source: Path, source_sha256: str, qtype: str, *, requantize: bo
     cmd = [sys.executable, "-m", "edgetui.models.quantize", str(source), str(partial), qtype, str(nthread)]
     if requantize:
         cmd.append("--requantize")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    src_root = str(Path(__file__).resolve().parent.parent.parent)
-    env["PYTHONPATH"] = src_root + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_env()
     try:
         with log.open("w") as log_file:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,

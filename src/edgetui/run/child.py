@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgetui.childenv import child_env
+
 LOG_TAIL_LINES = 8
 
 
@@ -62,9 +64,7 @@ class InferenceChild:
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
         read_fd, write_fd = os.pipe()
-        env = dict(os.environ, EDGETUI_EVENTS_FD=str(write_fd), PYTHONUNBUFFERED="1")
-        src = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        env = child_env(EDGETUI_EVENTS_FD=str(write_fd))
         self.log = log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edgetui.run.inference"], stdin=subprocess.PIPE, stdout=self.log,

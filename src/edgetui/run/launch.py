@@ -4,13 +4,13 @@ the console's run and resume keys."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from edgetui.rundir.layout import RUNNER_LOG
+from edgetui.childenv import child_env
 
 
 
@@ -34,9 +34,7 @@ def launch_runner(profile_paths: Sequence[str | Path], run_dir: str | Path, *, s
         cmd += ["--prometheus", str(Path(prometheus).resolve())]
     if metrics_port:
         cmd += ["--metrics-port", str(metrics_port)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    src = str(Path(__file__).resolve().parents[1])  # importable even when not installed
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_env()
     with (run_dir / RUNNER_LOG).open("ab") as log:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, env=env)

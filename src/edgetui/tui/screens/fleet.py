@@ -9,7 +9,6 @@ console never stops it; the pane only reads what it writes."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from edgetui.rundir.layout import is_run_folder
 from edgetui.fleet.view import BoardRow, FleetView, mirror_follower
 from edgetui.fmt import number as fmt_num
 from edgetui.tui.messages import OpenBoard
+from edgetui.childenv import child_env
 
 POLL_S = 0.5
 STATE_STYLES = {"failed": "bold red", "lost": "bold red", "reconnecting": "yellow", "collected": "green",
@@ -38,9 +38,7 @@ def launch_controller(inventory: str | Path, profiles: Sequence[str | Path], fle
     fleet_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "edgetui", "fleet", "run", str(Path(inventory).resolve()),
            *[str(Path(p).resolve()) for p in profiles], "--out", str(fleet_dir), "--headless"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    src = str(Path(__file__).resolve().parents[3])  # importable even when not installed
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_env()
     with (fleet_dir / CONTROLLER_LOG).open("ab") as log:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, env=env)

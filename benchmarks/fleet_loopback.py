@@ -27,25 +27,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from sshd import LoopbackSshd, ansible_missing, find_sshd  # noqa: E402
+from sshd import LoopbackSshd, ansible_missing, board_env, find_sshd  # noqa: E402
 
 EDGETUI = [sys.executable, "-m", "edgetui"]
 BOARDS = {"pi5": "rpi5", "orin": "jetson-orin-nano", "rock": "rock5b"}
-
-
-def board_env(fixture: str, *, sharing_cores: bool) -> dict[str, str]:
-    root = REPO / "tests" / "fixtures" / fixture
-    env = {"PYTHONPATH": str(REPO / "src"), "EDGETUI_SYSFS_ROOT": str(root)}
-    if sharing_cores:
-        # The fleet's three "boards" run at once on this machine's cores, where llama.cpp's OpenMP
-        # workers, spinning while they wait, starve each other (two 2-thread smoke runs at once on
-        # 2 cores: 1.2 tok/s each instead of about 50). Waiting passively is what a shared machine
-        # needs; alone it costs (the smoke run: 25 tok/s passive, 93 spinning), so the runs by
-        # hand, one at a time as on a real board, keep llama.cpp's default.
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-    if (root / "bin").is_dir():
-        env["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    return env
 
 
 def timed(cmd: list[str], env: dict[str, str], log: Path) -> float:

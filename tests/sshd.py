@@ -21,6 +21,28 @@ import psutil
 SSHD_CANDIDATES = (os.environ.get("EDGETUI_TEST_SSHD", ""), "/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
 
+TESTS = Path(__file__).resolve().parent
+
+
+def board_env(fixture: str, *, sharing_cores: bool) -> dict[str, str]:
+    """The environment of a loopback "board": this checkout's edgetui on its path, its sysfs fixture
+    (and the fixture's recorded tools, vcgencmd or nvpmodel, on PATH), the user's model cache."""
+    root = TESTS / "fixtures" / fixture
+    env = {"PYTHONPATH": str(TESTS.parent / "src"), "EDGETUI_SYSFS_ROOT": str(root)}
+    if sharing_cores:
+        # Boards that run at once on this machine's cores, where llama.cpp's OpenMP workers,
+        # spinning while they wait, starve each other (two 2-thread smoke runs at once on 2 cores:
+        # 1.2 tok/s each instead of about 50). Waiting passively is what a shared machine needs;
+        # alone it costs (the smoke run: 25 tok/s passive, 93 spinning), so a run on its own, as on
+        # a real board, keeps llama.cpp's default.
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    if (root / "bin").is_dir():
+        env["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    if os.environ.get("EDGETUI_CACHE_DIR"):
+        env["EDGETUI_CACHE_DIR"] = os.environ["EDGETUI_CACHE_DIR"]
+    return env
+
+
 def find_sshd() -> tuple[str | None, str]:
     """(path to sshd, "") or (None, why not), for a skip that says what to install."""
     for c in SSHD_CANDIDATES:

@@ -23,13 +23,12 @@ import pytest
 from edgetui.rundir.layout import CONTROL, RUNNER_LOCK
 
 from conftest import EDGETUI, REPO, run_cli
-from sshd import LoopbackSshd, ansible_missing, find_sshd, free_port
+from sshd import LoopbackSshd, ansible_missing, board_env, find_sshd, free_port
 
 SSHD, _why = find_sshd()
 _why = _why or ansible_missing()
 pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.skipif(bool(_why), reason=f"fleet tests: {_why}")]
 
-FIXTURES = REPO / "tests" / "fixtures"
 SMOKE = REPO / "profiles" / "smoke.toml"
 # inventory host -> the sysfs fixture it stands on, and the board that fixture is
 BOARDS = {"pi5": ("rpi5", "Raspberry Pi 5"), "orin": ("jetson-orin-nano", "Jetson Orin Nano"),
@@ -67,16 +66,7 @@ def _kill_board_runs(tmp_path: Path) -> None:
 
 
 def board_vars(tmp_path: Path, host: str, fixture: str) -> dict:
-    root = FIXTURES / fixture
-    # OMP_WAIT_POLICY: the "boards" share this machine's cores, where llama.cpp's OpenMP workers,
-    # spinning while they wait, starve each other (two 2-thread runs at once on 2 cores: 1.2 tok/s
-    # each instead of about 50); waiting passively is what a shared machine needs. These tests time
-    # nothing; a real board runs one queue and keeps llama.cpp's default (faster alone).
-    env = {"PYTHONPATH": str(REPO / "src"), "EDGETUI_SYSFS_ROOT": str(root), "OMP_WAIT_POLICY": "PASSIVE"}
-    if (root / "bin").is_dir():  # vcgencmd, nvpmodel: the fixture's recorded tools
-        env["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    if os.environ.get("EDGETUI_CACHE_DIR"):
-        env["EDGETUI_CACHE_DIR"] = os.environ["EDGETUI_CACHE_DIR"]
+    env = board_env(fixture, sharing_cores=True)  # the tests run two or three boards at once; they time nothing
     return {"edgetui_dir": str(tmp_path / "boards" / host), "edgetui_python": sys.executable, "edgetui_env": env}
 
 

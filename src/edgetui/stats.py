@@ -43,3 +43,24 @@ def percentile(values: Iterable[float | None], q: float) -> float | None:
     lo = int(pos)
     hi = min(lo + 1, len(vs) - 1)
     return vs[lo] + (vs[hi] - vs[lo]) * (pos - lo)
+
+
+def t_quantile_975(df: float) -> float:
+    """Student t's 97.5th percentile with df degrees of freedom (two-sided 95%)."""
+    from scipy.stats import t  # imported on first use: scipy is slow to import and most commands never need it
+
+    return float(t.ppf(0.975, df))
+
+
+def ci95_half_width_of(sd: float | None, n: int | None) -> float | None:
+    """The 95% half-width of a mean from its sample deviation and count: t(0.975, n-1) * sd / sqrt(n).
+    None (never 0) with fewer than two values or no deviation (STATISTICS.md, interval of a mean)."""
+    if sd is None or n is None or n < 2:
+        return None
+    return t_quantile_975(n - 1) * sd / (n ** 0.5)
+
+
+def ci95_half_width(values: Iterable[float | None]) -> float | None:
+    """The 95% half-width of the mean of these values (missing ones left out); None with fewer than two."""
+    vs = clean(values)
+    return ci95_half_width_of(std(vs), len(vs))

@@ -30,6 +30,7 @@ from edgetui.run.modelfacts import ModelFacts, memory_refusal, read_model_facts
 from edgetui.run.variants import facts_key, variant_cached, variant_facts
 from edgetui.run.repetition import EVENT_KEYS, repetition_row
 from edgetui.run.sampler import Sampler
+from edgetui.run.schedule import schedule_for
 from edgetui.rundir.control import Control
 from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Phase, Progress, QualityEnd, RepEnd, RepStart,
                                    RunEnd, RunStart, RunWarning, decode_event, quality_line)
@@ -392,10 +393,10 @@ class Runner:
             if worker is None:
                 worker = self._start_worker(c)
             self.sampler.set_target_pids([worker.pid, *self._server_pids(c)])
-            plan = [(i, True) for i in range(c.warmup)] + [(i, False) for i in range(c.repetitions) if i not in done]
-            for rep, warm in plan:
+            schedule = schedule_for(c, done)
+            for step in schedule.steps():
                 self._check_control(wait=True)
-                self._run_rep(worker, c, rep, warm)
+                schedule.record(step, self._run_rep(worker, c, step.rep, step.warmup, of=schedule.planned))
             if spec is not None and facts is not None and not self.quality_ctx:
                 self._check_control(wait=True)
                 self._quality(worker, c, spec, facts)
@@ -553,8 +554,10 @@ class Runner:
             if ev["ev"] == wanted:
                 return ev
 
-    def _run_rep(self, worker: InferenceChild, c: Configuration, rep: int, warm: bool) -> None:
-        self.event(RepStart(config_id=c.config_id, rep=rep, warmup=warm, of=c.repetitions))
+    def _run_rep(self, worker: InferenceChild, c: Configuration, rep: int, warm: bool,
+                 of: int | None) -> dict[str, Any]:
+        """One repetition (or warm-up), recorded; returns its row."""
+        self.event(RepStart(config_id=c.config_id, rep=rep, warmup=warm, of=of))
         worker.send({"cmd": "run", "config": c.to_dict(), "rep": rep, "warmup": warm})
         ev = self._await(worker, "result", silence.repetition_limit_s(c))
         self.sampler.set_phase("between")
@@ -567,7 +570,8 @@ class Runner:
                              idle_w=self.idle_w, peaks=self.peaks, at=now_iso())
         if not warm:
             self.store.append_rep(row)
-        end = RepEnd(config_id=c.config_id, rep=rep, warmup=warm, of=c.repetitions,
+        end = RepEnd(config_id=c.config_id, rep=rep, warmup=warm, of=of,
                      **{k: row.get(k) for k in EVENT_KEYS})
         self.event(end)
         self.on_line(end.line(asked_tokens=c.gen_tokens))
+        return row

@@ -20,8 +20,10 @@ class Step:
 
 
 class Schedule(Protocol):
-    #: the counted repetitions planned, or None when the rule decides as it goes
-    planned: int | None
+    @property
+    def planned(self) -> int | None:
+        """The counted repetitions planned, or None when the rule decides as it goes."""
+        ...
 
     def steps(self) -> Iterator[Step]:
         """The steps still to run; the generator may look at what `record` was told before it yields

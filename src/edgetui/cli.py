@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; any other lets whoever reaches it control runs)")
     w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    w.add_argument("--max-sessions", type=int, default=4, metavar="N",
+                   help="consoles open at once, one process each (default 4); a tab past them is refused")
     w.add_argument("--sysfs-root", metavar="DIR", dest="sub_sysfs_root")
 
     ex = sub.add_parser("export", help="results in llama-bench's formats and field names (one record per "
@@ -194,7 +196,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise UserError(f"the console is not available ({exc})") from None
     return serve_console(host=args.host, port=args.port, profiles_dir=args.profiles_dir,
-                         sysfs_root=args.sub_sysfs_root or args.sysfs_root)
+                         sysfs_root=args.sub_sysfs_root or args.sysfs_root, max_sessions=args.max_sessions)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -15,10 +15,11 @@ from typing import NoReturn
 
 from edgetui import __version__
 from edgetui.errors import EXIT_BAD_INPUT, EXIT_FAILED_CONFIGS, EXIT_OK, DataWarning, UserError
+from edgetui.fmt import printable
 
 
 def _err(msg: str) -> None:
-    print(f"edgetui: error: {msg}", file=sys.stderr)
+    print(f"edgetui: error: {printable(msg)}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,7 +114,7 @@ COMMANDS = ("run", "sensors", "models", "rank", "plot", "export", "results", "st
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' hook
     if issubclass(category, DataWarning):
-        print(f"edgetui: warning: {message}", file=sys.stderr)
+        print(f"edgetui: warning: {printable(message)}", file=sys.stderr)
     else:
         _python_show_warning(message, category, filename, lineno, file, line)
 
@@ -259,7 +260,7 @@ def _resilient_print():
         if not alive[0]:
             return
         try:
-            print(line, flush=True)
+            print(printable(line), flush=True)  # board, model and error texts come from files and boards
         except OSError:  # the terminal went away (EIO, broken pipe): keep running silently
             alive[0] = False
 
@@ -284,7 +285,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not states:
         print("no runs yet")
     for s in states:
-        print(s.line())
+        print(printable(s.line()))
     return EXIT_OK
 
 

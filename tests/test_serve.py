@@ -6,22 +6,21 @@ opened at the printed URL (the queue screen drawn, a key typed in the page reach
 from __future__ import annotations
 
 import asyncio
-import queue
-import re
+import json
 import shlex
 import socket
-import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
 
-from conftest import EDGETUI, REPO, run_cli
+from browser import ServedConsole
+from conftest import run_cli
 from edgetui.tui.serve import (MAX_COLUMNS, MAX_ROWS, console_command, exposure_warning, host_allowed, host_names,
                                is_loopback, origin_allowed)
 from fixtures.tui.scenes import HERE
@@ -63,74 +62,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-URL_LINE = re.compile(r"the console is at (http://\S+)")
-
-
-class Served:
-    """`edgetui serve` in a child process: its printed URL, its lines, its pid."""
-
-    def __init__(self, port: int, profiles: Path, *extra: str) -> None:
-        self.port = port
-        self.proc = subprocess.Popen([*EDGETUI, "--profiles", str(profiles), "serve", "--port", str(port), *extra],
-                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        self.url = self._printed_url()
-        self._wait_listening()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def _printed_url(self) -> str:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            self.seen.append(line)
-            m = URL_LINE.search(line)
-            if m:
-                return m.group(1)
-        self.stop()
-        raise AssertionError(f"edgetui serve printed no URL: {''.join(self.seen)}")
-
-    def _wait_listening(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise AssertionError(f"edgetui serve did not listen: {''.join(self.seen)}") from None
-                time.sleep(0.2)
-
-    @property
-    def token(self) -> str:
-        return self.url.rsplit("token=", 1)[1]
-
-    def consoles(self) -> list[str]:
-        """The console processes it has started (textual-serve runs each through a shell)."""
-        import psutil
-
-        return [" ".join(c.cmdline()) for c in psutil.Process(self.proc.pid).children(recursive=True)]
-
-    def stop(self) -> None:
-        self.proc.terminate()  # textual-serve stops on SIGTERM, and its console processes with it
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def status_of(url: str, headers: dict[str, str] | None = None) -> int:
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
@@ -141,7 +72,7 @@ def status_of(url: str, headers: dict[str, str] | None = None) -> int:
 
 @pytest.fixture
 def serving():
-    s = Served(free_port(), HERE / "profiles")
+    s = ServedConsole(free_port(), HERE / "profiles")
     try:
         yield s
     finally:
@@ -159,7 +90,7 @@ def test_the_printed_url_carries_a_new_token_and_nothing_else_gets_in(serving):
         assert status_of(base + refused) == 403, refused
     # the page's name for this machine works too (localhost), and through a tunnel's other port
     assert status_of(serving.url, {"Host": f"localhost:{serving.port + 1}"}) == 200
-    other = Served(free_port(), HERE / "profiles")  # a second start: a token of its own
+    other = ServedConsole(free_port(), HERE / "profiles")  # a second start: a token of its own
     try:
         assert other.token != serving.token
         assert status_of(f"http://127.0.0.1:{other.port}/?token={serving.token}") == 403
@@ -315,18 +246,44 @@ def served(tmp_path):
         reason = "chromium is not installed (Debian: apt-get install chromium; `make setup` does it where apt exists)"
         print(f"\nSKIPPED the browser test: {reason}", file=sys.stderr)
         pytest.skip(reason)
-    s = Served(free_port(), HERE / "profiles")
+    s = ServedConsole(free_port(), HERE / "profiles")
     try:
         yield exe, s.url  # the URL as printed, token and all: what a user pastes into the browser
     finally:
         s.stop()
 
 
+@contextmanager
+def another_site():
+    """A page served from another origin (another port of this machine), as an attacker's site."""
+    import http.server
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = b"<!DOCTYPE html><title>elsewhere</title>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.slow
 def test_the_console_in_a_headless_browser_draws_the_queue_and_takes_keys(served, tmp_path):
     from browser import Browser
 
-    exe, url = served
+    exe, url = served  # the URL as printed, token and all
 
     async def session() -> None:
         async with Browser(exe, width=1280, height=800) as page:
@@ -348,5 +305,14 @@ def test_the_console_in_a_headless_browser_draws_the_queue_and_takes_keys(served
             while "-closed" not in await page.body_classes():
                 assert time.monotonic() < deadline, "the console did not end on q"
                 await asyncio.sleep(0.25)
+            # a page of another site open in the same browser, even one that knows the token, is refused
+            ws_url = url.replace("http://", "ws://").replace("/?token=", "/ws/") + "?width=80&height=24"
+            with another_site() as elsewhere:
+                await page.open(elsewhere)
+                outcome = await page.evaluate(
+                    "new Promise((done) => { const ws = new WebSocket(" + json.dumps(ws_url) + ");"
+                    " ws.onopen = () => done('open'); ws.onerror = () => done('refused');"
+                    " setTimeout(() => done('no answer'), 15000); })")
+            assert outcome == "refused"
 
     asyncio.run(session())

@@ -130,9 +130,14 @@ def spreadsheet_safe(table: pl.DataFrame) -> pl.DataFrame:
     """The table as the CSV export writes it: every text column through the spreadsheet rule
     (edgetui.fmt.spreadsheet_text, column-wise); other columns as they are."""
     text = [c for c, dtype in table.schema.items() if dtype == pl.String]
-    if not text:
+    if not text or table.height == 0:
         return table
-    return table.with_columns(pl.col(text).str.replace(SPREADSHEET_GUARDED_PATTERN, SPREADSHEET_QUOTE + "$1"))
+    # one look at every text column first: most have no such cell, and are written as they are
+    seen = table.select(pl.col(text).str.contains(SPREADSHEET_GUARDED_PATTERN).any()).row(0, named=True)
+    guarded = [c for c in text if seen[c]]
+    if not guarded:
+        return table
+    return table.with_columns(pl.col(guarded).str.replace(SPREADSHEET_GUARDED_PATTERN, SPREADSHEET_QUOTE + "$1"))
 
 
 def spreadsheet_safe_back(table: pl.DataFrame) -> pl.DataFrame:

@@ -237,7 +237,10 @@ def make_server(command: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_P
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.request_exit)
+                try:
+                    loop.add_signal_handler(sig, self.request_exit)
+                except NotImplementedError:  # not on this platform's event loop: Ctrl+C still ends run_app
+                    pass
             web.run_app(self._make_app(), host=host, port=port, handle_signals=False, loop=loop,
                         print=lambda *_: self.announce())
 

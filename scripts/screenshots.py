@@ -105,10 +105,9 @@ def browser_shot(out: Path, profiles: Path) -> None:
     """screenshots/browser.png: `edgetui serve` in a headless Chromium, the queue screen with a profile
     queued by keys typed into the page."""
     import socket
-    import subprocess
 
     sys.path.insert(0, str(REPO / "tests"))
-    from browser import Browser, find_chromium
+    from browser import Browser, ServedConsole, find_chromium
 
     exe = find_chromium()
     if exe is None:
@@ -117,21 +116,10 @@ def browser_shot(out: Path, profiles: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "edgetui", "--profiles", str(profiles), "serve", "--port",
-                               str(port)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    async def shoot_page() -> None:
+    async def shoot_page(url: str) -> None:
         async with Browser(exe, width=1280, height=760) as page:
-            deadline = time.monotonic() + 60
-            while True:  # the server needs a moment to listen
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("edgetui serve did not listen") from None
-                    await asyncio.sleep(0.3)
-            await page.open(f"http://127.0.0.1:{port}/")
+            await page.open(url)  # as printed, with its token
             await page.wait_for_output("Profiles", timeout=90)
             await page.press(" ", code="Space", key_code=32, text=" ")  # queue the highlighted profile
             await asyncio.sleep(1.5)  # the page's terminal fades in and draws the queued profile
@@ -139,11 +127,8 @@ def browser_shot(out: Path, profiles: Path) -> None:
             await page.screenshot(out / "browser.png")
             print(f"wrote {out / 'browser.png'}", flush=True)
 
-    try:
-        asyncio.run(shoot_page())
-    finally:
-        server.terminate()
-        server.wait(20)
+    with ServedConsole(port, profiles) as served:  # returns once it listens
+        asyncio.run(shoot_page(served.url))
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """A headless Chromium driven through the DevTools protocol (over aiohttp's websocket client),
-just enough to open the served console, read what it drew, press keys and take a screenshot.
+just enough to open the served console, read what it drew, press keys and take a screenshot;
+and `edgetui serve` started as a user starts it, for the page to open (ServedConsole).
 
 What the console drew is read from the page itself: a script installed before the page's own
 wraps WebSocket and keeps the text of every message the console sent (the terminal's output, as
@@ -10,16 +11,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import queue
 import re
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+REPO = Path(__file__).resolve().parent.parent
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 # Every text message, and every binary one decoded as UTF-8 (one streaming decoder per socket),
@@ -199,3 +205,79 @@ class Browser:
         shot = await self.send("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
+
+
+URL_LINE = re.compile(r"the console is at (http://\S+)")
+
+
+class ServedConsole:
+    """`edgetui serve` in a child process (this Python's edgetui, run from the repository): the URL
+    it printed (token and all: what a user pastes into the browser), its output, its pid."""
+
+    def __init__(self, port: int, profiles: Path, *extra: str) -> None:
+        self.port = port
+        self.proc = subprocess.Popen([sys.executable, "-m", "edgetui", "--profiles", str(profiles), "serve",
+                                      "--port", str(port), *extra], cwd=REPO, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self.url = self._printed_url()
+        self._wait_listening()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def _printed_url(self) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.seen.append(line)
+            m = URL_LINE.search(line)
+            if m:
+                return m.group(1)
+        self.stop()
+        raise AssertionError(f"edgetui serve printed no URL: {''.join(self.seen)}")
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError(f"edgetui serve did not listen: {''.join(self.seen)}") from None
+                time.sleep(0.2)
+
+    @property
+    def token(self) -> str:
+        return self.url.rsplit("token=", 1)[1]
+
+    def consoles(self) -> list[str]:
+        """The console processes it has started (textual-serve runs each through a shell)."""
+        import psutil
+
+        return [" ".join(c.cmdline()) for c in psutil.Process(self.proc.pid).children(recursive=True)]
+
+    def __enter__(self) -> ServedConsole:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.proc.terminate()  # textual-serve stops on SIGTERM, and its console processes with it
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -15,10 +15,11 @@ from typing import NoReturn
 
 from edgetui import __version__
 from edgetui.errors import EXIT_BAD_INPUT, EXIT_FAILED_CONFIGS, EXIT_OK, DataWarning, UserError
+from edgetui.fmt import printable
 
 
 def _err(msg: str) -> None:
-    print(f"edgetui: error: {msg}", file=sys.stderr)
+    print(f"edgetui: error: {printable(msg)}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; any other lets whoever reaches it control runs)")
     w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    w.add_argument("--max-sessions", type=int, default=4, metavar="N",
+                   help="consoles open at once, one process each (default 4); a tab past them is refused")
     w.add_argument("--sysfs-root", metavar="DIR", dest="sub_sysfs_root")
 
     ex = sub.add_parser("export", help="results in llama-bench's formats and field names (one record per "
@@ -111,7 +114,7 @@ COMMANDS = ("run", "sensors", "models", "rank", "plot", "export", "results", "st
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' hook
     if issubclass(category, DataWarning):
-        print(f"edgetui: warning: {message}", file=sys.stderr)
+        print(f"edgetui: warning: {printable(message)}", file=sys.stderr)
     else:
         _python_show_warning(message, category, filename, lineno, file, line)
 
@@ -194,7 +197,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise UserError(f"the console is not available ({exc})") from None
     return serve_console(host=args.host, port=args.port, profiles_dir=args.profiles_dir,
-                         sysfs_root=args.sub_sysfs_root or args.sysfs_root)
+                         sysfs_root=args.sub_sysfs_root or args.sysfs_root, max_sessions=args.max_sessions)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -257,7 +260,7 @@ def _resilient_print():
         if not alive[0]:
             return
         try:
-            print(line, flush=True)
+            print(printable(line), flush=True)  # board, model and error texts come from files and boards
         except OSError:  # the terminal went away (EIO, broken pipe): keep running silently
             alive[0] = False
 
@@ -282,7 +285,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not states:
         print("no runs yet")
     for s in states:
-        print(s.line())
+        print(printable(s.line()))
     return EXIT_OK
 
 

@@ -60,3 +60,41 @@ def duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+# What a terminal acts on rather than shows: the C0 controls (ESC begins every escape sequence:
+# cursor moves, colours, the window title, OSC 52 writing the clipboard), DEL, and the C1 controls
+# (0x9b is a CSI on its own where a terminal reads 8-bit controls).
+_CONTROLS = (*range(0x00, 0x20), *range(0x7F, 0xA0))
+_ESCAPED_ALL = {c: f"\\x{c:02x}" for c in _CONTROLS}
+_ESCAPED_KEEP_LINES = {c: e for c, e in _ESCAPED_ALL.items() if c not in (0x0A, 0x09)}
+
+
+def printable(text: object, *, lines: bool = True) -> str:
+    """Text from outside (a results file, a board, a profile, an error it caused) made safe to
+    print: every control character is written as a visible escape (ESC as the four characters
+    \\x1b), so a name cannot move the cursor, recolour, retitle or rewrite the user's terminal.
+    lines=True keeps newlines and tabs (a block of output); lines=False escapes them too (one cell).
+    Every plain-text line edgetui prints goes through here."""
+    return str(text).translate(_ESCAPED_KEEP_LINES if lines else _ESCAPED_ALL)
+
+
+# A spreadsheet reads a CSV cell that starts with one of these as a formula (OWASP's CSV injection
+# rule: = + - @, tab and carriage return); the quote is the one put before such a cell, and is itself
+# in the set so that the prefix comes off again exactly (a cell that began with a quote keeps it).
+SPREADSHEET_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+SPREADSHEET_QUOTE = "'"
+SPREADSHEET_GUARDED = (*SPREADSHEET_FORMULA_START, SPREADSHEET_QUOTE)
+# the same rule as a regular expression (for polars' column-wise writer): group 1 is the first character
+SPREADSHEET_GUARDED_PATTERN = "^([=+@\\t\\r'-])"
+
+
+def spreadsheet_text(value: str) -> str:
+    """A text cell for a CSV export: a quote put before a cell a spreadsheet would run as a
+    formula (numbers are never passed here: a -3 stays a number)."""
+    return SPREADSHEET_QUOTE + value if value.startswith(SPREADSHEET_GUARDED) else value
+
+
+def spreadsheet_text_back(value: str) -> str:
+    """The text spreadsheet_text was given (what an export's reader undoes)."""
+    return value[1:] if value.startswith(SPREADSHEET_QUOTE) else value

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgetui import __version__
 from edgetui.errors import EXIT_FAILED_CONFIGS, EXIT_OK, UserError
+from edgetui.fmt import printable
 
 
 def add_parser(sub) -> None:
@@ -176,17 +177,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     manifest = fd.read_manifest()
     pid = manifest.get("controller_pid")
     alive = runner_alive(pid)
-    print(f"fleet run {args.fleet_dir}: {len(manifest.get('hosts', []))} host(s), profiles "
-          f"{', '.join(Path(p).name for p in manifest.get('profiles', []))}, inventory {manifest.get('inventory')}")
+    print(printable(f"fleet run {args.fleet_dir}: {len(manifest.get('hosts', []))} host(s), profiles "
+                    f"{', '.join(Path(p).name for p in manifest.get('profiles', []))}, inventory {manifest.get('inventory')}"))
     print(f"controller: {'running, pid ' + str(pid) if alive else 'not running'}")
-    print(fleet_summary(args.fleet_dir))
+    print(printable(fleet_summary(args.fleet_dir)))  # hosts' states and reasons come from boards
     hosts = fd.hosts()
     unfinished = [h for h in manifest.get("hosts", []) if not (hosts.get(h, {}).get("state") == "collected"
                   and hosts[h].get("remote_status") in ("finished", "aborted"))]
     if not alive and unfinished:
-        print(f"-> edgetui fleet resume {args.fleet_dir}  (follows, collects or starts: {', '.join(unfinished)})")
+        print(printable(f"-> edgetui fleet resume {args.fleet_dir}  (follows, collects or starts: {', '.join(unfinished)})"))
     if manifest.get("merged"):
-        print(f"merged results: {Path(args.fleet_dir) / 'results.csv'} ({manifest.get('merged_rows')} rows, "
-              f"{manifest['merged']})")
+        print(printable(f"merged results: {Path(args.fleet_dir) / 'results.csv'} ({manifest.get('merged_rows')} rows, "
+                        f"{manifest['merged']})"))
     return EXIT_OK
 

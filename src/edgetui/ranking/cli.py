@@ -9,12 +9,13 @@ export.export_ranking; this module only parses the arguments and prints a plain 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 import polars as pl
 
 from edgetui.errors import EXIT_OK, UserError
-from edgetui.fmt import figure
+from edgetui.fmt import figure, printable
 from edgetui.ranking.configuration import configuration_labels, constant_parameters, varying_parameters
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights
 from edgetui.ranking.rank import Ranking, rank
@@ -53,7 +54,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     if top < 0:
         raise UserError(f"--top must be 0 (all rows) or more, not {top}", where="--top")
     ranking, _ = _ranking_of(args)
-    print(format_ranking(ranking, top=top))
+    print(printable(format_ranking(ranking, top=top)))  # names from results files: no terminal escapes
     if args.export:
         from edgetui.ranking.export import export_ranking
 
@@ -69,7 +70,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.out:
         print(f"exported {n} record(s) ({args.fmt}): {args.out}")
     else:
-        print(text, end="")
+        # the data as it is into a pipe or a file; to a terminal, without its control characters
+        print(printable(text) if sys.stdout.isatty() else text, end="")
     return EXIT_OK
 
 
@@ -82,10 +84,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = check_out_path(args.out, force=args.force)
     ranking, _ = _ranking_of(args)
     data = tradeoff_data(ranking, x, y, highlight=best_row_key(ranking))
-    write_figure(data, out)
+    write_figure(data, out, force=args.force)
     print(f"{len(data)} of {data.n_rows} configuration(s) plotted, {data.front.size} on the Pareto front")
     if data.note:
-        print(data.note)
+        print(printable(data.note))
     print(f"written: {out}")
     return EXIT_OK
 

@@ -9,7 +9,10 @@ TOML: a [ranking] table, then one [[rows]] table per row. TOML has no null, so a
 is an absent key (said in the file's header comment and in ranking.null_values).
 CSV: a plain CSV (the header on the first line, an empty cell for a missing value) that a
 spreadsheet or csv.DictReader reads as it is; the [ranking] table goes beside it in
-FILE.csv.meta.toml. (Exports written before that, with "# " comment lines above the header, are
+FILE.csv.meta.toml. A text cell that a spreadsheet would run as a formula (it starts with
+= + - @, a tab or a carriage return: a model named =HYPERLINK(...)) is written with a quote
+before it (edgetui.fmt.spreadsheet_text; a number is never changed), said in the sidecar, and
+taken off again when edgetui reads the export back. (Exports written before that, with "# " comment lines above the header, are
 still read.)
 
 The rows are written by polars column by column, not row by row: 100,000 rows take well under
@@ -29,10 +32,11 @@ import tomli_w
 
 from edgetui import __version__
 from edgetui.errors import UserError
+from edgetui.fmt import SPREADSHEET_GUARDED_PATTERN, SPREADSHEET_QUOTE
 from edgetui.ranking.criteria import CRITERIA, format_weights, parse_weights, validate_weights
 from edgetui.ranking.frame import frame_from_rows, is_derived, read_csv_typed, typed
+from edgetui.ranking.outfile import check_target, write_export, write_export_text
 from edgetui.ranking.rank import Ranking
-from edgetui.rundir.store import atomic_write, atomic_write_with
 from edgetui.tomlread import tomllib
 
 FORMAT_NAME = "edgetui ranking"
@@ -41,6 +45,9 @@ CSV_MAGIC = f"# {FORMAT_NAME}"  # the first line of a CSV export written before 
 META_SUFFIX = ".meta.toml"
 NULL_NOTE = "TOML has no null: a key absent from a row is a missing value (not measured), never zero"
 CSV_NULL_NOTE = "an empty cell in the CSV is a missing value (not measured), never zero"
+CSV_TEXT_NOTE = (f"a text cell that starts with = + - @, a tab, a carriage return or {SPREADSHEET_QUOTE} has a "
+                 f"{SPREADSHEET_QUOTE} put before it, so that a spreadsheet shows it rather than running it "
+                 "as a formula; numbers are written as they are")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -85,26 +92,18 @@ def _meta(ranking: Ranking) -> dict[str, Any]:
 
 
 def export_ranking(ranking: Ranking, path: str | Path, *, force: bool = False) -> Path:
-    """Write the ranking to PATH (.toml, or .csv and its .meta.toml), atomically; an existing
-    file only with force."""
+    """Write the ranking to PATH (.toml, or .csv and its .meta.toml), atomically and never through
+    a symbolic link (ranking.outfile); an existing file only with force."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".toml", ".csv"):
         raise UserError("export file must end in .toml or .csv", where=str(p))
-    if p.exists() and p.is_dir():
-        raise UserError("is a folder, not a file", where=str(p))
-    if p.exists() and not force:
-        raise UserError("file exists; use --force to overwrite it", where=str(p))
-    try:
-        if suffix == ".toml":
-            atomic_write_with(p, lambda f: _write_toml(ranking, f))
-        else:
-            # the settings first: a CSV is never left beside another ranking's settings
-            atomic_write(meta_path(p), _csv_meta(ranking, p))
-            atomic_write_with(p, ranking.table.write_csv)
-    except OSError as exc:
-        raise UserError(f"cannot write the export: {exc.strerror}", where=str(p)) from None
-    return p
+    check_target(p, force=force)
+    if suffix == ".toml":
+        return write_export(p, lambda f: _write_toml(ranking, f), force=force)
+    # the settings first: a CSV is never left beside another ranking's settings
+    write_export_text(meta_path(p), _csv_meta(ranking, p), force=True)
+    return write_export(p, spreadsheet_safe(ranking.table).write_csv, force=force)
 
 
 def _write_toml(ranking: Ranking, f: BinaryIO) -> None:
@@ -124,7 +123,29 @@ def _csv_meta(ranking: Ranking, csv_path: Path) -> str:
     header = (f"# The settings of the ranking in {csv_path.name} ({FORMAT_NAME}, edgetui {__version__})\n"
               f"# Reproduce: edgetui rank {csv_path.name} --weights {format_weights(ranking.weights)}\n")
     return header + tomli_w.dumps({"ranking": {**_meta(ranking), "file": csv_path.name,
-                                               "null_values": CSV_NULL_NOTE}})
+                                               "null_values": CSV_NULL_NOTE, "text_cells": CSV_TEXT_NOTE}})
+
+
+def spreadsheet_safe(table: pl.DataFrame) -> pl.DataFrame:
+    """The table as the CSV export writes it: every text column through the spreadsheet rule
+    (edgetui.fmt.spreadsheet_text, column-wise); other columns as they are."""
+    text = [c for c, dtype in table.schema.items() if dtype == pl.String]
+    if not text or table.height == 0:
+        return table
+    # one look at every text column first: most have no such cell, and are written as they are
+    seen = table.select(pl.col(text).str.contains(SPREADSHEET_GUARDED_PATTERN).any()).row(0, named=True)
+    guarded = [c for c in text if seen[c]]
+    if not guarded:
+        return table
+    return table.with_columns(pl.col(guarded).str.replace(SPREADSHEET_GUARDED_PATTERN, SPREADSHEET_QUOTE + "$1"))
+
+
+def spreadsheet_safe_back(table: pl.DataFrame) -> pl.DataFrame:
+    """What spreadsheet_safe was given: the quote taken off every text cell it was put before."""
+    text = [c for c, dtype in table.schema.items() if dtype == pl.String]
+    if not text:
+        return table
+    return table.with_columns(pl.col(text).str.strip_prefix(SPREADSHEET_QUOTE))
 
 
 def toml_rows(table: pl.DataFrame) -> str:
@@ -258,7 +279,10 @@ def _load_toml(p: Path) -> RankingExport:
 
 def _load_csv(p: Path) -> RankingExport:
     meta, weights = _read_settings(_read_toml(meta_path(p)), p)
-    return _export(read_csv_typed(p, str(p)), meta, weights, p)
+    table = read_csv_typed(p, str(p))
+    if "text_cells" in meta:  # written with the spreadsheet rule (exports before it were not)
+        table = spreadsheet_safe_back(table)
+    return _export(table, meta, weights, p)
 
 
 def _load_commented_csv(p: Path) -> RankingExport:

@@ -5,7 +5,9 @@ test of n_prompt tokens, a `tg` test of n_gen tokens).
 
     llama-bench-jsonl  one JSON object per line, as `llama-bench -o jsonl`
     json               a JSON array of the same objects, as `llama-bench -o json`
-    csv                the fields without the samples, every value quoted, as `llama-bench -o csv`
+    csv                the fields without the samples, every value quoted, as `llama-bench -o csv`; a
+                       text value a spreadsheet would run as a formula gets a quote before it
+                       (edgetui.fmt.spreadsheet_text; numbers are written as they are)
     llama-bench-md     llama-bench's markdown table (its `backend` column holds the board and engine)
 
 Where edgetui measured differently, the figure is edgetui's: the rates are its benchmark rates
@@ -25,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.errors import UserError
+from edgetui.fmt import spreadsheet_text
 from edgetui.stats import mean, std  # std: the sample deviation (n - 1), as llama-bench's
+from edgetui.ranking.outfile import write_export_text
 from edgetui.ranking.sources import load_results
-from edgetui.rundir.store import RunStore, atomic_write
+from edgetui.rundir.store import RunStore
 
 FORMATS = ("llama-bench-jsonl", "llama-bench-md", "json", "csv")
 
@@ -54,12 +58,7 @@ def export_llama_bench(paths: Sequence[str | Path], fmt: str, out: str | Path | 
                         where=", ".join(map(str, paths)))
     text = {"llama-bench-jsonl": to_jsonl, "json": to_json, "csv": to_csv, "llama-bench-md": to_markdown}[fmt](recs)
     if out is not None:
-        p = Path(out)
-        if p.is_dir():
-            raise UserError("is a folder; give a file name", where=str(p))
-        if p.exists() and not force:
-            raise UserError("file exists; use --force to overwrite it", where=str(p))
-        atomic_write(p, text)
+        write_export_text(out, text, force=force)
     return text, len(recs)
 
 
@@ -207,7 +206,8 @@ def to_csv(recs: list[dict[str, Any]]) -> str:
     w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
     w.writerow(keys)
     for r in recs:
-        w.writerow(["" if r.get(k) is None else r[k] for k in keys])
+        w.writerow(["" if r.get(k) is None else spreadsheet_text(r[k]) if isinstance(r[k], str) else r[k]
+                    for k in keys])
     return buf.getvalue()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgetui.errors import UserError
+from edgetui.ranking.outfile import check_target, write_export
 from edgetui.ranking.plotdata import TradeOffData
 
 SUFFIXES = (".svg", ".png")
@@ -24,16 +25,13 @@ FRONT_COLOUR = "#d62728"
 
 
 def check_out_path(path: str | Path, *, force: bool) -> Path:
-    """The output file, refused before anything is drawn: a suffix other than .svg/.png, an
-    existing file without force, a folder that does not exist."""
+    """The output file, refused before anything is drawn: a suffix other than .svg/.png, then as
+    every export (ranking.outfile.check_target): a symbolic link, a folder, an existing file
+    without force, a folder that does not exist."""
     p = Path(path)
     if p.suffix.lower() not in SUFFIXES:
         raise UserError(f'"{p.suffix or "(none)"}" is not a figure format; write FILE.svg or FILE.png', where="--out")
-    if p.exists() and not force:
-        raise UserError("exists; pass --force to overwrite it", where=str(p))
-    if not p.parent.is_dir():
-        raise UserError(f"no folder {p.parent} to write into", where=str(p))
-    return p
+    return check_target(p, force=force)
 
 
 def _pyplot() -> Any:
@@ -60,8 +58,9 @@ def mark_areas(data: TradeOffData) -> dict[str, float]:
     return out
 
 
-def write_figure(data: TradeOffData, path: str | Path, *, title: str | None = None) -> Path:
-    """Draw the figure into path (.svg or .png; check_out_path first). Returns the path."""
+def write_figure(data: TradeOffData, path: str | Path, *, title: str | None = None, force: bool = False) -> Path:
+    """Draw the figure into path (.svg or .png), written as every export is (ranking.outfile:
+    never through a symbolic link, atomically). Returns the path."""
     plt = _pyplot()
     p = Path(path)
     fig, ax = plt.subplots(figsize=(8.0, 5.6), dpi=120)
@@ -110,8 +109,9 @@ def write_figure(data: TradeOffData, path: str | Path, *, title: str | None = No
         fig.tight_layout(rect=(0, 0.03 if notes else 0, 1, 1))
         # no date in the SVG, and a fixed id salt: the same data writes the same file
         plt.rcParams["svg.hashsalt"] = "edgetui"
-        metadata = {"Date": None} if p.suffix.lower() == ".svg" else {}
-        fig.savefig(p, metadata=metadata)
+        fmt = p.suffix.lower().lstrip(".")
+        metadata = {"Date": None} if fmt == "svg" else {}
+        write_export(p, lambda f: fig.savefig(f, format=fmt, metadata=metadata), force=force)
     finally:
         plt.close(fig)
     return p

@@ -63,3 +63,7 @@ def test_no_engine_kind_is_compared_outside_the_declarations():
                     if isinstance(side, ast.Constant) and side.value in kinds:
                         offenders.append(f"{rel}:{node.lineno}")
     assert not offenders, offenders
+
+
+def test_the_readme_table_is_made_from_the_declarations():
+    assert engines.capabilities_markdown() in (REPO / "README.md").read_text()

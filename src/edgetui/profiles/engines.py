@@ -36,7 +36,7 @@ class Capabilities:
     system_prompt_apis: tuple[str, ...] | None = None
     #: quantised variants made by llama.cpp's quantizer ([sweep] quant)
     no_quantisation: str | None = None
-    #: layers offloaded to a GPU as edgetui asks (a server offloads as it was started)
+    #: layers offloaded to a GPU as the profile's n_gpu_layers asks (most servers offload as they were started)
     gpu_offload: bool = False
     #: reports token counts, so a prompt of an exact token length can be built and checked
     no_exact_prompt_length: str | None = None
@@ -76,22 +76,26 @@ _OWN_FILES = "server loads its own files"
 KINDS: dict[str, EngineKind] = {k.kind: k for k in (
     EngineKind("llama_cpp", "edgetui.engines.llama_cpp", "LlamaCppEngine", Capabilities(
         in_process=True, gpu_offload=True,
-        rates_source="llama.cpp's perf counters (the wall clock when they disagree)",
+        rates_source="llama.cpp's perf counters, checked against the wall clock",
         no_concurrency="runs one sequence in one process, one request at a time",
         no_system_prompt="prefills the prompt as raw text, with no chat template to hold a system prompt: write it "
                          "into prompt instead",
     )),
     EngineKind("ollama", "edgetui.engines.ollama", "OllamaEngine", Capabilities(
-        in_process=False, rates_source="the server's eval counts and durations", apis=("generate", "chat"),
+        in_process=False, apis=("generate", "chat"), gpu_offload=True,
+        rates_source="the server's `prompt_eval_count/prompt_eval_duration` and `eval_count/eval_duration`, load "
+                     "time from `load_duration`; TTFT and a chunk count from the wall clock as cross-checks",
         no_depth=_SERVER_KV, no_quality=_NO_LOGITS, no_quantisation=_OWN_FILES,
     )),
     EngineKind("openai", "edgetui.engines.openai_compat", "OpenAIEngine", Capabilities(
-        in_process=False, rates_source="llama-server's timings where it sends them, else the wall clock",
+        in_process=False,
+        rates_source="usage (or llama-server's timings), else counted chunks; TTFT from the first content chunk",
         apis=("completions", "chat"), system_prompt_apis=("chat",),
         no_depth=_SERVER_KV, no_quality=_NO_LOGITS, no_quantisation=_OWN_FILES,
     )),
     EngineKind("stackflow", "edgetui.engines.stackflow", "StackFlowEngine", Capabilities(
-        in_process=False, rates_source="the wall clock (StackFlow sends no timers; tokens estimated)",
+        in_process=False,
+        rates_source="the wall clock only, tokens estimated from the stream (3 per chunk), and every row says so",
         no_depth=_SERVER_KV, no_quality=_NO_LOGITS, no_quantisation=_OWN_FILES,
         no_concurrency="drives one LLM unit, which serves one inference at a time",
         no_exact_prompt_length='needs a prompt text: give prompt = "..." instead of prompt_tokens',
@@ -115,3 +119,22 @@ def engines_with(what: Callable[[Capabilities], bool], *, quoted: bool = False) 
     names = [f'"{k}"' if quoted else k for k, d in KINDS.items() if what(d.capabilities)]
     listed = " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " and " + names[-1]
     return f"the {listed} engine{'s' if len(names) > 1 else ''}"
+
+
+def capabilities_markdown() -> str:
+    """The README's table of what each engine can measure, made from the declarations."""
+    def yes(refusal: str | None) -> str:
+        return "yes" if refusal is None else "no"
+
+    rows = ["| `kind` | in edgetui's own process | `n_depth` | `concurrency` | `[quality]` | `system_prompt` "
+            "| `[sweep] quant` | GPU offload set by the profile | exact `prompt_tokens` | rates from |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for k in KINDS.values():
+        c = k.capabilities
+        system = yes(c.no_system_prompt)
+        if c.no_system_prompt is None and c.system_prompt_apis is not None:
+            system = "with api = " + " or ".join(f'"{a}"' for a in c.system_prompt_apis)
+        rows.append(f"| `{k.kind}` | {'yes' if c.in_process else 'no'} | {yes(c.no_depth)} | {yes(c.no_concurrency)} "
+                    f"| {yes(c.no_quality)} | {system} | {yes(c.no_quantisation)} | {'yes' if c.gpu_offload else 'no'} "
+                    f"| {yes(c.no_exact_prompt_length)} | {c.rates_source} |")
+    return "\n".join(rows)

@@ -142,6 +142,12 @@ class Engine(ABC):
     def run_once(self, config: Configuration, rep: int, warmup: bool) -> RepResult:
         """One repetition from a clean state: caches reset, exact prompt, exact tokens."""
 
+    @classmethod
+    def crash_hint(cls, reason: str, system_info: str) -> str | None:
+        """A known cause of this engine's child dying as `reason` says, from the features the engine
+        reported at load (None: none known)."""
+        return None
+
     def quality(self, spec: dict[str, Any], make_reference: bool) -> dict[str, Any]:
         """The quality pass (edgetui.quality) on the loaded model; only in-process engines have the logits."""
         raise EngineError(f'the "{self.kind}" engine gives no logits: the quality pass needs llama_cpp')

@@ -67,6 +67,10 @@ def crash_hint(reason: str, system_info: str) -> str | None:
 class LlamaCppEngine(Engine):
     kind = "llama_cpp"
 
+    @classmethod
+    def crash_hint(cls, reason: str, system_info: str) -> str | None:
+        return crash_hint(reason, system_info)
+
     def load(self) -> LoadInfo:
         L = _lib()
         c = self.config

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from edgetui.profiles.engines import capabilities
 from edgetui.profiles.schema import Profile
 
 # Parameters that change what is measured; they, and nothing else, make the id.
@@ -55,6 +56,11 @@ class Configuration:
     quant: str = "source"
 
     @property
+    def in_process(self) -> bool:
+        """Whether the engine runs the model file in edgetui's own child (its declared capabilities)."""
+        return capabilities(self.engine).in_process
+
+    @property
     def prompt_sha(self) -> str | None:
         return hashlib.sha256(self.prompt.encode()).hexdigest()[:12] if self.prompt else None
 
@@ -62,7 +68,7 @@ class Configuration:
     def config_id(self) -> str:
         """Stable across runs and boards: same parameters, same id (for resume and merge)."""
         key = {f: getattr(self, f) for f in ID_FIELDS}
-        if self.engine != "llama_cpp":  # what a server is asked changes its measurement
+        if not self.in_process:  # what a server is asked changes its measurement
             key.update(engine_api=self.engine_api, temperature=self.temperature)
         key.update({f: getattr(self, f) for f, before in LATER_ID_FIELDS.items() if getattr(self, f) != before})
         blob = json.dumps(key, sort_keys=True, separators=(",", ":"))
@@ -89,7 +95,7 @@ class Configuration:
             prompt += f" d{self.n_depth}"
         if self.concurrency > 1:
             prompt += f" c{self.concurrency}"
-        if self.engine != "llama_cpp":  # batch, flash attention and KV type are the server's business
+        if not self.in_process:  # batch, flash attention and KV type are the server's business
             threads = f"t{self.n_threads}" if self.n_threads > 0 else "t:server"
             ngl = f"ngl{self.n_gpu_layers}" if self.n_gpu_layers >= 0 else "ngl:server"
             return f"{self.model} via {self.engine} {threads} {ngl} ctx{self.n_ctx} " \

@@ -14,10 +14,11 @@ from typing import Any
 
 from edgetui.errors import UserError, close_match_hint
 from edgetui.models import gguf, quantize
+from edgetui.profiles.engines import KINDS, engine_kind, engines_with
 from edgetui.quality.corpus import BUNDLED, check_corpus
 from edgetui.tomlread import tomllib
 
-ENGINE_KINDS = ("llama_cpp", "ollama", "openai", "stackflow")
+ENGINE_KINDS = tuple(KINDS)
 FLASH_ATTN_CHOICES = ("auto", True, False)
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
 # The decode rate a server request's default deadline allows for: slower than any board worth
@@ -380,8 +381,13 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         power["meter_csv"] = str(meter if meter.is_absolute() else (path.parent / meter).resolve())
 
     engine = EngineSpec(**sections["engine"])
-    if engine.kind != "llama_cpp" and not engine.url:
+    kind = engine_kind(engine.kind)
+    caps = kind.capabilities
+    if caps.needs_url and not engine.url:
         raise fail("engine", "url", f'the "{engine.kind}" engine needs url = "http://host:port"')
+    if engine.api is not None and engine.api not in caps.apis:
+        drives = f'api = {" or ".join(f"{a!r}" for a in caps.apis)}'.replace("'", '"') if caps.apis else "no api"
+        raise fail("engine", "api", f'the "{engine.kind}" engine drives {drives}, not "{engine.api}"')
 
     raw_models = data.get("models")
     if raw_models is None or (isinstance(raw_models, list) and not raw_models):
@@ -391,7 +397,7 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
     models = []
     for i, m in enumerate(raw_models):
         mt = parse_table(m, MODEL, "models", i)
-        if bool(mt["name"]) == bool(mt["path"]) and engine.kind == "llama_cpp":
+        if bool(mt["name"]) == bool(mt["path"]) and caps.in_process:
             raise fail("models", "", "give exactly one of name (a bundled model) or path (a GGUF file)", i)
         if not mt["name"] and not mt["path"]:
             raise fail("models", "name", "the server's model name is required", i)
@@ -408,7 +414,7 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
 
     sweep = sections["sweep"]
     given = data.get("sweep", {}) if isinstance(data.get("sweep"), dict) else {}
-    if engine.kind != "llama_cpp":
+    if not caps.in_process:
         # A server runs elsewhere with its own defaults: what this machine has says nothing of it.
         # 0 threads and -1 GPU layers mean "send nothing, let the server choose".
         if "n_threads" not in given:
@@ -420,24 +426,25 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
     workload = sections["workload"]
     if workload["prompt"] is not None and workload["prompt_tokens"] is not None:
         raise fail("workload", "prompt", "give prompt_tokens or prompt, not both")
-    if engine.kind == "stackflow" and workload["prompt"] is None:
-        # StackFlow reports no token counts: a prompt of an exact token length cannot be built or checked.
+    if caps.no_exact_prompt_length is not None and workload["prompt"] is None:
+        # no token counts: a prompt of an exact token length cannot be built or checked
         raise fail("workload", "prompt_tokens" if workload["prompt_tokens"] else "prompt",
-                   'the "stackflow" engine needs a prompt text: give prompt = "..." instead of prompt_tokens')
+                   f'the "{engine.kind}" engine {caps.no_exact_prompt_length}')
     if workload["prompt"] is None and workload["prompt_tokens"] is None:
         workload["prompt_tokens"] = [64]
     check_engine_axes(engine, sweep, workload, fail)
     # Context must hold the depth, the prompt and the generated tokens, else llama.cpp fails mid-run.
     depth = max(sweep["n_depth"])
     longest = depth + max(workload["prompt_tokens"] or [0]) + max(workload["gen_tokens"])
-    if workload["prompt"] is None and engine.kind == "llama_cpp" and longest > max(sweep["n_ctx"]):
+    if workload["prompt"] is None and caps.in_process and longest > max(sweep["n_ctx"]):
         what = "n_depth + prompt_tokens + gen_tokens" if depth else "prompt_tokens + gen_tokens"
         raise fail("sweep", "n_ctx", f"largest n_ctx {max(sweep['n_ctx'])} cannot hold {what} = {longest}")
 
     quality = _quality(data, sections["quality"], engine, path, fail)
-    if sweep["quant"] != ["source"] and engine.kind != "llama_cpp":
-        raise fail("sweep", "quant", f'quantised variants are made for the "llama_cpp" engine; the '
-                   f'"{engine.kind}" server loads its own files')
+    if sweep["quant"] != ["source"] and caps.no_quantisation is not None:
+        able = engines_with(lambda c: c.no_quantisation is None, quoted=True)
+        raise fail("sweep", "quant", f'quantised variants are made for {able}; the "{engine.kind}" '
+                   f"{caps.no_quantisation}")
 
     return Profile(
         path=path,
@@ -468,26 +475,21 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
 
 def check_engine_axes(engine: EngineSpec, sweep: dict[str, Any], workload: dict[str, Any],
                       fail: Callable[..., UserError]) -> None:
-    """Refuse what an engine cannot measure honestly: depth on a server, concurrency in-process
-    or on StackFlow, a system prompt where there is nowhere to put one."""
-    if engine.kind != "llama_cpp" and max(sweep["n_depth"]) > 0:
-        raise fail("sweep", "n_depth", f'the "{engine.kind}" engine cannot fill a server\'s context before the '
-                   "timed prompt (the server keeps its KV cache to itself: edgetui can neither fill it untimed nor "
-                   "check it was kept); n_depth is for the llama_cpp engine")
-    if max(sweep["concurrency"]) > 1:
-        if engine.kind == "llama_cpp":
-            raise fail("sweep", "concurrency", 'the "llama_cpp" engine runs one sequence in one process, one '
-                       "request at a time; concurrency is for the ollama and openai engines")
-        if engine.kind == "stackflow":
-            raise fail("sweep", "concurrency", 'the "stackflow" engine drives one LLM unit, which serves one '
-                       "inference at a time; concurrency is for the ollama and openai engines")
+    """Refuse what an engine cannot measure honestly (its declared capabilities, profiles/engines.py):
+    depth on a server, concurrency in-process or on StackFlow, a system prompt where there is
+    nowhere to put one."""
+    kind = engine_kind(engine.kind)
+    caps = kind.capabilities
+    if caps.no_depth is not None and max(sweep["n_depth"]) > 0:
+        raise fail("sweep", "n_depth", f'the "{engine.kind}" engine {caps.no_depth}; n_depth is for '
+                   f"{engines_with(lambda c: c.no_depth is None)}")
+    if caps.no_concurrency is not None and max(sweep["concurrency"]) > 1:
+        raise fail("sweep", "concurrency", f'the "{engine.kind}" engine {caps.no_concurrency}; concurrency is '
+                   f"for {engines_with(lambda c: c.no_concurrency is None)}")
     if workload["system_prompt"] is not None:
-        if engine.kind == "llama_cpp":
-            raise fail("workload", "system_prompt", 'the "llama_cpp" engine prefills the prompt as raw text, with '
-                       "no chat template to hold a system prompt: write it into prompt instead")
-        if engine.kind == "openai" and (engine.api or "completions") == "completions":
-            raise fail("workload", "system_prompt", 'the openai completions API has no system prompt: set '
-                       '[engine] api = "chat"')
+        refusal = kind.system_prompt_refusal(engine.api)
+        if refusal is not None:
+            raise fail("workload", "system_prompt", refusal)
 
 
 def _quality(data: dict[str, Any], q: dict[str, Any], engine: EngineSpec, path: Path,
@@ -495,9 +497,10 @@ def _quality(data: dict[str, Any], q: dict[str, Any], engine: EngineSpec, path: 
     """The [quality] section checked, its paths resolved against the profile; None when absent."""
     if "quality" not in data:
         return None
-    if engine.kind != "llama_cpp":
-        raise fail("quality", "", f'the quality pass needs the "llama_cpp" engine (the "{engine.kind}" '
-                   "server gives no logits to compare)")
+    no_quality = engine_kind(engine.kind).capabilities.no_quality
+    if no_quality is not None:
+        able = engines_with(lambda c: c.no_quality is None, quoted=True)
+        raise fail("quality", "", f'the quality pass needs {able} (the "{engine.kind}" {no_quality})')
     if q["tokens"] < q["n_ctx"]:
         raise fail("quality", "tokens", f"expected at least n_ctx = {q['n_ctx']} (one evaluation window), "
                    f"got {q['tokens']}")

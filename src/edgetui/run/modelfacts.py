@@ -31,7 +31,7 @@ def read_model_facts(configs: Iterable[Configuration],
     UserError for a file that is missing, not GGUF or truncated. Server engines have no file here."""
     facts: dict[str, ModelFacts] = {}
     for c in configs:
-        if c.engine != "llama_cpp" or c.model in facts:
+        if not c.in_process or c.model in facts:
             continue
         path = models.resolve(c.model_name, c.model_path, progress=progress)
         info = gguf.read_info(path)

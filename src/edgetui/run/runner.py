@@ -74,11 +74,9 @@ class Stopped(Exception):
 
 def with_crash_hint(reason: str, c: Configuration, load_info: dict[str, Any]) -> str:
     """A child's death, with the known cause where the engine knows one (before its log's tail)."""
-    if c.engine != "llama_cpp":
-        return reason
-    from edgetui.engines.llama_cpp import crash_hint
+    from edgetui.engines.registry import engine_class
 
-    hint = crash_hint(reason, str(load_info.get("system_info", "")))
+    hint = engine_class(c.engine).crash_hint(reason, str(load_info.get("system_info", "")))
     if hint is None:
         return reason
     head, sep, tail = reason.partition("; last log lines:")
@@ -362,7 +360,7 @@ class Runner:
         self.on_line(f"[{index}/{n}] {c.config_id} {c.profile}: {c.describe()}")
         spec: QualitySpec | None = None
         facts: ModelFacts | None = None
-        if c.engine == "llama_cpp":
+        if c.in_process:
             try:
                 facts = self._facts_for(c)
             except QuantizeError as exc:  # this variant cannot be had: its configurations fail, the queue goes on
@@ -500,7 +498,7 @@ class Runner:
     def _server_pids(self, c: Configuration) -> list[int]:
         """A server engine's process and its children, whose memory is the model's (after the load,
         when Ollama has started its model runner)."""
-        if c.engine == "llama_cpp":
+        if c.in_process:
             return []
         from edgetui.engines.serverproc import find_server_for
 

@@ -115,7 +115,9 @@ def by_name(name: str) -> BoardEntry | None:
 
 def engine_is_local(kind: str, url: str | None) -> bool:
     """Whether the benchmarked device is this machine (so its model string describes it)."""
-    if kind == "llama_cpp" or not url:
+    from edgetui.profiles.engines import capabilities
+
+    if capabilities(kind).in_process or not url:
         return True
     import socket
     from urllib.parse import urlparse

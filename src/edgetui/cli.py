@@ -122,18 +122,37 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):  #
 _python_show_warning = warnings.showwarning
 
 
+# the options before a sub-command that take a value: their values are not the sub-command
+_GLOBAL_VALUED = ("--profiles", "--sysfs-root", "--fleet")
+
+
+def _positional(argv: list[str]) -> list[str]:
+    """The words of argv that are neither options nor the values of the global options."""
+    words, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in _GLOBAL_VALUED:
+            skip = True
+        elif not a.startswith("-"):
+            words.append(a)
+    return words
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     warnings.showwarning = _show_warning
     # `edgetui a.toml b.toml` lists those profiles in the console: split them off before argparse,
     # which cannot mix a free positional list with sub-commands.
     files = []
-    positional = [a for a in argv if not a.startswith("-")]
+    positional = _positional(argv)
     if positional and positional[0] not in COMMANDS:
         files = [a for a in argv if a.endswith(".toml") and not a.startswith("-")]
         argv = [a for a in argv if a not in files]
     args = build_parser().parse_args(argv)
     args.files = files
+    # --sysfs-root may stand before the sub-command or after it: one value, honoured by every command
+    args.sysfs_root = getattr(args, "sub_sysfs_root", None) or args.sysfs_root
     try:
         if args.command == "run":
             return cmd_run(args)
@@ -187,7 +206,7 @@ def _console(args: argparse.Namespace, results: list[str] | None = None, run_pro
         raise UserError(f"the console is not available ({exc}); use `edgetui run --headless`") from None
     return run_console(profiles_dir=getattr(args, "profiles_dir", None), files=getattr(args, "files", None) or [],
                        results=results, run_profiles=run_profiles,
-                       sysfs_root=getattr(args, "sysfs_root", None),
+                       sysfs_root=args.sysfs_root,
                        fleet=fleet or getattr(args, "fleet", None), fleet_out=fleet_out)
 
 
@@ -197,7 +216,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise UserError(f"the console is not available ({exc})") from None
     return serve_console(host=args.host, port=args.port, profiles_dir=args.profiles_dir,
-                         sysfs_root=args.sub_sysfs_root or args.sysfs_root, max_sessions=args.max_sessions)
+                         sysfs_root=args.sysfs_root, max_sessions=args.max_sessions)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -237,13 +256,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         metrics = MetricsOptions(textfile=Path(args.prometheus).resolve() if args.prometheus else None,
                                  port=args.metrics_port)
     if args.detach:
-        check_before_launch(profiles, out, resume=resume, sysfs_root=args.sub_sysfs_root,
+        check_before_launch(profiles, out, resume=resume, sysfs_root=args.sysfs_root,
                             power_source=args.power_source, progress=say, metrics=metrics)
         return _detach(args, out, paths, resume)
     # An SSH drop hangs up the terminal: the queue goes on (the worker inherits the ignore),
     # and lines that can no longer be printed are dropped; everything is in the run folder.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    outcome = run_headless(profiles, out, resume=resume, sysfs_root=args.sub_sysfs_root,
+    outcome = run_headless(profiles, out, resume=resume, sysfs_root=args.sysfs_root,
                            power_source=args.power_source, say=say, metrics=metrics)
     say("")
     say(summary_table(outcome.rows))
@@ -271,7 +290,7 @@ def _detach(args: argparse.Namespace, out: Path, paths: list[str], resume: bool)
     """Start the same headless run in a session of its own, logging to out/runner.log."""
     from edgetui.run.launch import launch_runner
 
-    proc = launch_runner(paths, out, sysfs_root=args.sub_sysfs_root, power_source=args.power_source, resume=resume,
+    proc = launch_runner(paths, out, sysfs_root=args.sysfs_root, power_source=args.power_source, resume=resume,
                          prometheus=args.prometheus, metrics_port=args.metrics_port)
     print(f"running in the background, pid {proc.pid}: {out}")
     print(f"follow it with `edgetui status {out}` or open the console with `edgetui`")
@@ -295,7 +314,7 @@ def cmd_sensors(args: argparse.Namespace) -> int:
     from edgetui.sensors import SensorSet, make_context
     from edgetui.sensors.registry import detected_accelerators
 
-    ctx = make_context(args.sub_sysfs_root or args.sysfs_root)
+    ctx = make_context(args.sysfs_root)
     sensors = SensorSet(ctx)
     report = sensors.describe()
     board = resolve(None, board_model(ctx.root), root=ctx.root, accelerators=detected_accelerators(sensors))

@@ -91,17 +91,16 @@ class Configuration:
             prompt += f" d{self.n_depth}"
         if self.concurrency > 1:
             prompt += f" c{self.concurrency}"
-        if self.soak_s is not None:
-            prompt += f" soak{self.soak_s:g}s"
+        soak = f" soak{self.soak_s:g}s" if self.soak_s is not None else ""
         if self.engine != "llama_cpp":  # batch, flash attention and KV type are the server's business
             threads = f"t{self.n_threads}" if self.n_threads > 0 else "t:server"
             ngl = f"ngl{self.n_gpu_layers}" if self.n_gpu_layers >= 0 else "ngl:server"
             return f"{self.model} via {self.engine} {threads} {ngl} ctx{self.n_ctx} " \
-                   f"{prompt} tg{self.gen_tokens}"
+                   f"{prompt} tg{self.gen_tokens}{soak}"
         quant = f" q:{self.quant}" if self.quant != "source" else ""
         return (
             f"{self.model}{quant} t{self.n_threads} ngl{self.n_gpu_layers} ctx{self.n_ctx} "
-            f"b{self.n_batch} fa:{fa} kv:{self.kv_cache_type} {prompt} tg{self.gen_tokens}"
+            f"b{self.n_batch} fa:{fa} kv:{self.kv_cache_type} {prompt} tg{self.gen_tokens}{soak}"
         )
 
 

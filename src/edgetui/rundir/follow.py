@@ -402,7 +402,8 @@ class LiveState:
             if prefill is not None:
                 self._prefill_sum += prefill
                 self._prefill_n += 1
-        self.add_log(ev.line(asked_tokens=cur.gen_tokens if cur else None, of=cur.repetitions if cur else None))
+        of = cur.repetitions if cur is not None and cur.soak_s is None else None  # a soak's count is what fits
+        self.add_log(ev.line(asked_tokens=cur.gen_tokens if cur else None, of=of))
 
     def feed_samples(self, samples: Iterable[Sample]) -> None:
         for s in samples:

@@ -13,7 +13,7 @@ from edgetui.ranking.criteria import CRITERIA, parse_weights
 from edgetui.run.aggregate import result_row
 from edgetui.run.context import ConfigPeaks
 from edgetui.run.schedule import FixedSchedule, SoakSchedule, Step, schedule_for
-from edgetui.run.soak import SOAK_TAG, last_window, soak_columns, soak_context
+from edgetui.run.soak import SOAK_TAG, SoakTrace, last_window, soak_columns, soak_context
 from edgetui.rundir.columns import RESULT_COLUMNS
 
 from conftest import smollm2_profile, write_profile
@@ -113,27 +113,57 @@ def test_only_the_last_window_of_a_configuration_counts():
     assert last_window(plain) == plain
 
 
+def _trace(samples, reps, soak_s: float = 100.0) -> SoakTrace:
+    """A soak's trace fed as the sampler (samples) and the runner (counted repetitions) feed it."""
+    trace = SoakTrace(soak_s)
+    pending = list(reps)
+    for t, temp, thr in samples:
+        while pending and pending[0][1] < t:  # the runner reports a repetition once it has ended
+            trace.counted_rep(*pending.pop(0))
+        trace.add(t, temp, thr)
+    for rep in pending:
+        trace.counted_rep(*rep)
+    return trace
+
+
 def test_time_to_throttle_and_steady_temperature_come_from_the_samples_of_the_window():
-    trace = [(t / 10, 50.0 + t / 10, t >= 437) for t in range(0, 1200)]  # one sample per 0.1 s
-    out = soak_context(100.0, (10.0, 110.0), trace)
+    samples = [(k / 10, 50.0 + k / 10, k >= 437) for k in range(0, 1200)]  # 0 to 120 s, one per 0.1 s
+    reps = [(10.0 + 10 * i, 20.0 + 10 * i) for i in range(10)]  # the window: 10 s to 110 s
+    out = _trace(samples, reps).columns()
     assert out["time_to_throttle_s"] == pytest.approx(43.7 - 10.0)
-    steady = [50.0 + t / 10 for t in range(850, 1101)]  # 85 s to the window's end
+    steady = [50.0 + k / 10 for k in range(850, 1101)]  # 85 s to the window's end; not what came after it
     assert out["temp_c_steady"] == pytest.approx(sum(steady) / len(steady))
-    none_seen = soak_context(100.0, (10.0, 110.0), [(t, 50.0, False) for t, _, _ in trace])
+    none_seen = _trace([(t, temp, False) for t, temp, _ in samples], reps).columns()
     assert none_seen["time_to_throttle_s"] is None
-    assert soak_context(None, (10.0, 110.0), trace) == {"time_to_throttle_s": None, "temp_c_steady": None}
+    assert soak_context(None) == {"time_to_throttle_s": None, "temp_c_steady": None}
 
 
-def test_peaks_keep_the_window_and_the_evidence_seen():
-    peaks = ConfigPeaks(soak_s=5.0)
+def test_throttling_only_in_the_warm_up_is_not_in_the_window():
+    samples = [(k / 10, 50.0, k < 50) for k in range(0, 300)]  # throttled until 5 s, the window from 10 s
+    out = _trace(samples, [(10.0, 20.0), (20.0, 30.0)], soak_s=20.0).columns()
+    assert out["time_to_throttle_s"] is None and out["temp_c_steady"] == 50.0
+
+
+def test_a_soaks_trace_keeps_no_more_than_one_repetition_of_samples():
+    trace = SoakTrace(10_000.0)
+    for i in range(2000):
+        for k in range(10):
+            trace.add(i + k / 10, 60.0, False)
+        trace.counted_rep(float(i), i + 0.95)
+    assert len(trace._waiting) <= 10
+
+
+def test_peaks_keep_the_evidence_seen_and_the_soak_when_there_is_one():
+    peaks = ConfigPeaks.of(5.0)
     for t in range(10):
         peaks.add({"t": float(t), "temp_c_max": 60.0, "throttled": t >= 7,
                    "throttle_source": ["cpufreq"] if t >= 7 else []})
     peaks.counted_rep(2.0, 4.0)
     peaks.counted_rep(4.0, 8.0)
-    assert peaks.window == (2.0, 8.0) and peaks.throttle_sources == {"cpufreq"}
-    assert soak_context(peaks.soak_s, peaks.window, peaks.trace)["time_to_throttle_s"] == 5.0
-    assert ConfigPeaks().trace == [] and not ConfigPeaks().soak_s  # no soak: no samples kept
+    assert peaks.throttle_sources == {"cpufreq"} and peaks.soak is not None
+    assert peaks.soak.window == (2.0, 8.0)
+    assert soak_context(peaks.soak)["time_to_throttle_s"] == 5.0
+    assert ConfigPeaks.of(None).soak is None  # no soak: no samples kept
 
 
 def test_rows_without_a_soak_leave_its_columns_empty():

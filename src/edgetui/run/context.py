@@ -11,7 +11,7 @@ from typing import Any
 
 from edgetui.profiles.schema import Profile
 from edgetui.run.modelfacts import ModelFacts
-from edgetui.run.soak import soak_context
+from edgetui.run.soak import SoakTrace, soak_context
 from edgetui.sensors import SensorSet
 from edgetui.sensors.catalogue import engine_is_local, resolve as resolve_board
 from edgetui.sensors.registry import detected_accelerators, detected_power_mode
@@ -38,11 +38,7 @@ class ConfigPeaks:
     mem_used_mb_peak: float | None = None
     throttled: bool | None = None
     throttle_sources: set[str] = field(default_factory=set)  # the evidence seen: "board flag", "cpufreq"
-    # a soak's window (run.soak): the configuration's soak_s, the first counted repetition's start and
-    # the last one's end, and (t, hottest zone, throttled) of each sample while it runs
-    soak_s: float | None = None
-    window: tuple[float, float] | None = None
-    trace: list[tuple[float, float | None, bool]] = field(default_factory=list)
+    soak: SoakTrace | None = None  # a soak's window and its samples' figures (run.soak)
 
     def add(self, s: Mapping[str, Any]) -> None:
         for key, attr in (("temp_c_max", "temp_c_max"), ("rss_mb", "rss_mb_peak"), ("mem_used_mb", "mem_used_mb_peak")):
@@ -54,12 +50,18 @@ class ConfigPeaks:
             self.throttled = bool(self.throttled) or bool(s["throttled"])
         self.throttle_sources.update(s.get("throttle_source") or ())
         t = s.get("t")
-        if self.soak_s is not None and isinstance(t, (int, float)):
-            self.trace.append((float(t), s.get("temp_c_max"), bool(s.get("throttled"))))
+        if self.soak is not None and isinstance(t, (int, float)):
+            self.soak.add(float(t), s.get("temp_c_max"), bool(s.get("throttled")))
 
     def counted_rep(self, t_start: float, t_end: float) -> None:
-        """A counted repetition ran from t_start to t_end (monotonic): the window grows to its end."""
-        self.window = (t_start if self.window is None else self.window[0], t_end)
+        """A counted repetition ran from t_start to t_end (monotonic)."""
+        if self.soak is not None:
+            self.soak.counted_rep(t_start, t_end)
+
+    @classmethod
+    def of(cls, soak_s: float | None) -> ConfigPeaks:
+        """The peaks of a configuration, with the soak's figures when it has one."""
+        return cls(soak=SoakTrace(soak_s) if soak_s is not None else None)
 
 
 def config_context(profile: Profile, *, facts: ModelFacts, load: LoadFacts, host: dict[str, Any],
@@ -90,5 +92,5 @@ def config_context(profile: Profile, *, facts: ModelFacts, load: LoadFacts, host
         "temp_c_max": peaks.temp_c_max, "rss_mb_peak": peaks.rss_mb_peak,
         "mem_used_mb_peak": peaks.mem_used_mb_peak, "throttled": peaks.throttled,
         "throttle_source": ", ".join(sorted(peaks.throttle_sources)) or None,
-        **soak_context(peaks.soak_s, peaks.window, list(peaks.trace)),
+        **soak_context(peaks.soak),
     }

@@ -356,7 +356,7 @@ class Runner:
         n = len(self.configs)
         self.current = c
         self.config_started_at = now_iso()
-        self.peaks = ConfigPeaks(soak_s=c.soak_s)
+        self.peaks = ConfigPeaks.of(c.soak_s)
         self.quality_ctx = {}
         self.event(ConfigStart(config_id=c.config_id, index=index, n=n, describe=c.describe(), config=c.to_dict()))
         self.on_line(f"[{index}/{n}] {c.config_id} {c.profile}: {c.describe()}")

@@ -12,6 +12,7 @@ the cold board that short benchmarks measure."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from edgetui.stats import mean
@@ -48,15 +49,52 @@ def soak_columns(config: dict[str, Any], counted: list[dict[str, Any]]) -> dict[
     return out
 
 
-def soak_context(soak_s: float | None, window: tuple[float, float] | None,
-                 trace: list[tuple[float, float | None, bool]]) -> dict[str, Any]:
-    """time_to_throttle_s and temp_c_steady from the samples (t, hottest zone, throttled) of a soak
-    whose counted repetitions spanned `window` (monotonic start, end). Empty without a soak."""
-    out: dict[str, Any] = {"time_to_throttle_s": None, "temp_c_steady": None}
-    if soak_s is None or window is None:
-        return out
-    w0, w1 = window
-    inside = [(t, temp, thr) for t, temp, thr in trace if w0 <= t <= w1]
-    out["time_to_throttle_s"] = next((t - w0 for t, _, thr in inside if thr), None)
-    out["temp_c_steady"] = mean(temp for t, temp, _ in inside if t >= w0 + STEADY_FROM * soak_s)
-    return out
+class SoakTrace:
+    """time_to_throttle_s and temp_c_steady of a soak, folded from the sampler's stream as it goes
+    (a soak may last days: nothing grows with its length). Samples wait until a counted repetition
+    that ends after them is reported (`counted_rep`), so that only samples inside the window count
+    (not a quality pass after it); the sampler's thread adds, the runner's reports."""
+
+    def __init__(self, soak_s: float) -> None:
+        self.soak_s = soak_s
+        self.window: tuple[float, float] | None = None  # first counted repetition's start, last one's end
+        self._waiting: list[tuple[float, float | None, bool]] = []  # (t, hottest zone, throttled)
+        self._first_throttle_t: float | None = None
+        self._steady_sum = 0.0
+        self._steady_n = 0
+        self._lock = threading.Lock()
+
+    def add(self, t: float, temp_c: float | None, throttled: bool) -> None:
+        with self._lock:
+            self._waiting.append((t, temp_c, throttled))
+
+    def counted_rep(self, t_start: float, t_end: float) -> None:
+        """A counted repetition ran from t_start to t_end (monotonic): the window reaches its end."""
+        with self._lock:
+            w0 = t_start if self.window is None else self.window[0]
+            self.window = (w0, t_end)
+            later = []
+            for t, temp, throttled in self._waiting:  # in the order sampled
+                if t > t_end:
+                    later.append((t, temp, throttled))
+                    continue
+                if t < w0:
+                    continue  # the warm-up
+                if throttled and self._first_throttle_t is None:
+                    self._first_throttle_t = t
+                if temp is not None and t >= w0 + STEADY_FROM * self.soak_s:
+                    self._steady_sum += temp
+                    self._steady_n += 1
+            self._waiting = later
+
+    def columns(self) -> dict[str, Any]:
+        with self._lock:
+            w0 = self.window[0] if self.window else None
+            return {"time_to_throttle_s": self._first_throttle_t - w0
+                    if self._first_throttle_t is not None and w0 is not None else None,
+                    "temp_c_steady": self._steady_sum / self._steady_n if self._steady_n else None}
+
+
+def soak_context(trace: SoakTrace | None) -> dict[str, Any]:
+    """The soak's context columns (empty without a soak)."""
+    return trace.columns() if trace is not None else {"time_to_throttle_s": None, "temp_c_steady": None}

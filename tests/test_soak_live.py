@@ -85,6 +85,17 @@ def test_the_view_model_follows_the_window_and_the_first_throttled_sample():
     assert "rep 6/?: decode 20.0" in log and "/3" not in log  # not the profile's repetitions: what fits
 
 
+def test_a_sample_between_two_repetitions_does_not_end_a_throttling():
+    s = _state()
+    assert s.throttle_events == 1
+    t = W0 + 12.6
+    held = {"phase": "decode", "throttled": True, "throttle_source": ["cpufreq"], "cpu_held": ["policy0"]}
+    s.feed_samples([{"t": t, "phase": "between", "throttled": False}, {"t": t + 0.1, **held}])
+    assert s.throttle_events == 1 and s.throttled_now
+    s.feed_samples([{"t": t + 0.2, "phase": "decode", "throttled": False}, {"t": t + 0.3, **held}])
+    assert s.throttle_events == 2  # a decode sample at full clock did end it
+
+
 def test_the_temperature_pane_lists_each_policy_clock_and_marks_a_held_one():
     temp = temperature_text(_state())
     assert "CPU GHz 0: 1.50/2.40" in temp.plain

@@ -439,7 +439,10 @@ class LiveState:
             self._sample_point("rss", t, rss, here)
             self.rss_peak = rss if self.rss_peak is None else max(self.rss_peak, rss)
         thr = s.get("throttled")
-        if thr is not None:
+        # between two repetitions the clock is not judged (sensors.cpufreq): a false there does not
+        # end a throttling the last repetition showed
+        gap = thr is False and s.get("phase") == "between" and bool(self.throttled_now)
+        if thr is not None and not gap:
             if thr and not self.throttled_now:
                 self.throttle_events += 1
                 where = f" during {self.current.config_id}" if self.current else ""

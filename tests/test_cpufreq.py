@@ -87,6 +87,22 @@ def test_a_ceiling_lowered_by_a_cooling_device_is_throttling():
     assert f.update(_freq(1800, 1800), busy, running=True) == ["policy0"]
 
 
+def test_where_the_hardware_picks_the_clock_only_a_lowered_ceiling_counts(tmp_path):
+    policy = tmp_path / POLICIES / "policy0"
+    policy.mkdir(parents=True)
+    for name, value in (("related_cpus", "0-7"), ("scaling_driver", "intel_pstate"), ("scaling_cur_freq", "3800000"),
+                        ("scaling_max_freq", "4700000"), ("cpuinfo_max_freq", "4700000")):
+        (policy / name).write_text(value + "\n")
+    assert CpuFreq(context(tmp_path)).hardware_clocked() == {"policy0"}
+    assert CpuFreq(context(FIXTURES / "rock5b")).hardware_clocked() == set()  # cpufreq-dt: the kernel sets it
+    f = FrequencyThrottle(ceiling_only={"policy0"})
+    busy = {"policy0": 1.0}
+    for _ in range(3):  # all cores busy run below the one-core turbo: by design, not throttling
+        assert f.update(_freq(3800, 4700), busy, running=True) == []
+    assert f.update(_freq(3000, 3000), busy, running=True) == []
+    assert f.update(_freq(3000, 3000), busy, running=True) == ["policy0"]  # a power or thermal limit lowered it
+
+
 def _sampler(root) -> Sampler:
     sampler = Sampler(SensorSet(context(root)), hz=10)
     # the fixture's CPUs are another board's: say they are busy, as while the model decodes

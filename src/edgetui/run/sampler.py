@@ -45,7 +45,7 @@ class Sampler:
         cpufreq = next((b for b in sensors.active if isinstance(b, CpuFreq)), None)
         self._policy_cpus = cpufreq.policy_cpus() if cpufreq is not None else {}
         self._busy = CpuBusy()
-        self._held = FrequencyThrottle()
+        self._held = FrequencyThrottle(ceiling_only=cpufreq.hardware_clocked() if cpufreq is not None else None)
 
     # --------------------------------------------------------------- control
     def set_target_pids(self, pids: list[int]) -> None:

@@ -22,6 +22,9 @@ LOW_SHARE = 0.9
 CONSECUTIVE = 2
 # a policy is judged only while one of its CPUs is this busy (an idle cluster clocks down by design)
 BUSY_SHARE = 0.5
+# drivers with which the hardware picks the clock within the ceiling (turbo bins: all cores busy run
+# below the one-core maximum by design): only a lowered ceiling is evidence there
+HARDWARE_PICKS_CLOCK = ("intel_pstate", "amd-pstate", "amd-pstate-epp")
 
 
 def parse_cpus(text: str | None) -> tuple[int, ...]:
@@ -72,6 +75,10 @@ class CpuFreq(Backend):
         """policy name -> the CPUs it clocks (related_cpus, else affected_cpus)."""
         return {d.name: parse_cpus(read_text(d / "related_cpus") or read_text(d / "affected_cpus"))
                 for d in self._policies()}
+
+    def hardware_clocked(self) -> set[str]:
+        """The policies whose driver lets the hardware pick the clock (HARDWARE_PICKS_CLOCK)."""
+        return {d.name for d in self._policies() if (read_text(d / "scaling_driver") or "") in HARDWARE_PICKS_CLOCK}
 
     def probe(self) -> Probe:
         policies = self.policy_cpus()
@@ -146,13 +153,15 @@ class CpuBusy:
 class FrequencyThrottle:
     """Throttling read from the clock. A policy counts as held down when, while the inference runs
     and one of its CPUs is busy, its current frequency is below LOW_SHARE of its allowed maximum
-    (firmware throttling under the kernel, as on a Pi 5), or its allowed maximum is below LOW_SHARE
+    (firmware throttling under the kernel, as on a Pi), or its allowed maximum is below LOW_SHARE
     of the highest this run has seen (a thermal cooling device lowering the ceiling, as on an
-    RK3588), for CONSECUTIVE samples in a row."""
+    RK3588), for CONSECUTIVE samples in a row. For the `ceiling_only` policies (the hardware picks
+    the clock: intel_pstate, amd-pstate) only the second counts."""
 
     def __init__(self, low_share: float = LOW_SHARE, consecutive: int = CONSECUTIVE,
-                 busy_share: float = BUSY_SHARE) -> None:
+                 busy_share: float = BUSY_SHARE, ceiling_only: set[str] | None = None) -> None:
         self.low_share, self.consecutive, self.busy_share = low_share, consecutive, busy_share
+        self.ceiling_only = set(ceiling_only or ())
         self._runs: dict[str, int] = {}
         self._ceiling: dict[str, float] = {}
 
@@ -161,6 +170,8 @@ class FrequencyThrottle:
             top = self._ceiling[policy] = max(self._ceiling.get(policy, 0.0), f.max_mhz)
             if f.max_mhz < self.low_share * top:
                 return True
+        if policy in self.ceiling_only:
+            return False
         return f.cur_mhz is not None and f.max_mhz is not None and f.cur_mhz < self.low_share * f.max_mhz
 
     def update(self, freqs: dict[str, PolicyFreq], busy: dict[str, float | None], running: bool) -> list[str]:

@@ -328,6 +328,12 @@ def cmd_sensors(args: argparse.Namespace) -> int:
         mark = "yes" if b["detected"] else "no "
         star = "  <- power source" if b["power_source"] else ""
         print(f"[{mark}] {b['backend']}: {b['reason']}{star}")
+        if b["backend"] == "cpufreq":  # a policy's clock, allowed ceiling and hardware maximum on one line
+            from edgetui.sensors.cpufreq import policy_lines
+
+            for line in policy_lines(b["readings"]):
+                print(f"        {line}")
+            continue
         for r in b["readings"]:
             v = r["value"]
             val = f"{v:.3f}" if isinstance(v, float) else str(v)

@@ -21,7 +21,7 @@ LOAD_FIELDS = ("model", "model_path", "quant", "n_threads", "n_gpu_layers", "n_c
                "kv_cache_type", "system_prompt")  # StackFlow takes its system prompt when it sets its unit up
 # Parameters added later: in the id only when they differ from the value every earlier
 # configuration had, so that the ids of existing profiles stay what they were.
-LATER_ID_FIELDS = {"n_depth": 0, "concurrency": 1, "system_prompt": None, "quant": "source"}
+LATER_ID_FIELDS = {"n_depth": 0, "concurrency": 1, "system_prompt": None, "quant": "source", "soak_s": None}
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class Configuration:
     system_prompt: str | None = None
     # "source" (the model file as given) or the llama.cpp type of a variant made from it
     quant: str = "source"
+    # a soak: counted repetitions back to back for this many seconds after the warm-up (run.schedule)
+    soak_s: float | None = None
 
     @property
     def in_process(self) -> bool:
@@ -95,15 +97,16 @@ class Configuration:
             prompt += f" d{self.n_depth}"
         if self.concurrency > 1:
             prompt += f" c{self.concurrency}"
+        soak = f" soak{self.soak_s:g}s" if self.soak_s is not None else ""
         if not self.in_process:  # batch, flash attention and KV type are the server's business
             threads = f"t{self.n_threads}" if self.n_threads > 0 else "t:server"
             ngl = f"ngl{self.n_gpu_layers}" if self.n_gpu_layers >= 0 else "ngl:server"
             return f"{self.model} via {self.engine} {threads} {ngl} ctx{self.n_ctx} " \
-                   f"{prompt} tg{self.gen_tokens}"
+                   f"{prompt} tg{self.gen_tokens}{soak}"
         quant = f" q:{self.quant}" if self.quant != "source" else ""
         return (
             f"{self.model}{quant} t{self.n_threads} ngl{self.n_gpu_layers} ctx{self.n_ctx} "
-            f"b{self.n_batch} fa:{fa} kv:{self.kv_cache_type} {prompt} tg{self.gen_tokens}"
+            f"b{self.n_batch} fa:{fa} kv:{self.kv_cache_type} {prompt} tg{self.gen_tokens}{soak}"
         )
 
 
@@ -119,10 +122,10 @@ def expand(profile: Profile) -> list[Configuration]:
         [(None, profile.prompt)] if profile.prompt is not None else [(n, None) for n in profile.prompt_tokens or ()]
     )
     out = []
-    for model, quant, threads, ngl, ctx, batch, fa, kv, depth, conc, (ptok, ptext), gen in itertools.product(
+    for model, quant, threads, ngl, ctx, batch, fa, kv, depth, conc, (ptok, ptext), gen, soak in itertools.product(
         profile.models, s.get("quant", ["source"]), s["n_threads"], s["n_gpu_layers"], s["n_ctx"], s["n_batch"],
         s["flash_attn"], s["kv_cache_type"], s.get("n_depth", [0]), s.get("concurrency", [1]), prompts,
-        profile.gen_tokens,
+        profile.gen_tokens, profile.soak_s or (None,),
     ):
         out.append(
             Configuration(
@@ -135,6 +138,7 @@ def expand(profile: Profile) -> list[Configuration]:
                 engine_request_timeout_s=profile.engine.request_timeout_s,
                 engine_pull=profile.engine.pull, temperature=profile.engine.temperature,
                 n_depth=depth, concurrency=conc, system_prompt=profile.system_prompt, quant=quant,
+                soak_s=soak,
             )
         )
     # Duplicate axis values would give duplicate ids: keep the first of each.
@@ -152,7 +156,7 @@ def estimate_seconds(configs: list[Configuration], *, decode_tps: float = 60.0, 
     """A rough duration for the queue screen: real rates replace the defaults once measured."""
     total = 0.0
     for c in configs:
-        runs = c.repetitions + c.warmup
+        runs = c.warmup + (c.repetitions if c.soak_s is None else 0)
         ptok = c.prompt_tokens if c.prompt_tokens is not None else 64
-        total += load_s + runs * ((c.n_depth + ptok) / prefill_tps + c.gen_tokens / decode_tps)
+        total += load_s + runs * ((c.n_depth + ptok) / prefill_tps + c.gen_tokens / decode_tps) + (c.soak_s or 0.0)
     return total

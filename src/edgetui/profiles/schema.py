@@ -178,6 +178,9 @@ WORKLOAD = {
     "system_prompt": Key(_str(), "a system prompt: StackFlow's setup prompt, Ollama's system, a system message "
                          "for openai api = \"chat\" (default: none; StackFlow's own otherwise)"),
     "gen_tokens": Key(_int(1, 1_000_000), "tokens to generate, exactly (no stop at end of sequence)", [128], axis=True),
+    "soak_s": Key(_num(0, 7 * 86400, lo_open=True), "a soak: after the warm-up, counted repetitions back to back "
+                  "for this many seconds, no cool-down between (repetitions is then how many fitted; "
+                  "default: none)", axis=True),
 }
 QUALITY = {
     "corpus": Key(_str(), '"bundled" (Alice\'s Adventures in Wonderland, chapters I-IV) or a UTF-8 text file '
@@ -272,6 +275,7 @@ class Profile:
     prompt: str | None = None
     gen_tokens: tuple[int, ...] = (128,)
     system_prompt: str | None = None
+    soak_s: tuple[float, ...] | None = None  # None: no soak
     quality: QualitySettings | None = None  # None: no [quality] section, no quality pass
 
     def to_dict(self) -> dict[str, Any]:
@@ -469,6 +473,7 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         prompt=workload["prompt"],
         gen_tokens=tuple(workload["gen_tokens"]),
         system_prompt=workload["system_prompt"],
+        soak_s=tuple(float(v) for v in workload["soak_s"]) if workload["soak_s"] else None,
         quality=quality,
     )
 

@@ -40,6 +40,9 @@ CRITERIA: dict[str, Criterion] = {c.key: c for c in (
     Criterion("ppl", "quality_ppl", "perplexity", "ppl", False),
     Criterion("kld", "quality_kld_mean", "KL divergence from the reference", "nats", False),
     Criterion("top1", "quality_top1_agree", "top-1 agreement with the reference", "share", True),
+    # soak runs ([workload] soak_s): the rate held once warm, and how far it fell from the cold one
+    Criterion("sustained", "sustained_tps", "sustained decode (soak)", "tok/s", True),
+    Criterion("drop", "tps_drop_pct", "decode drop (soak)", "%", False),
 )}
 
 # A results column name is accepted in place of its criterion key (decode_tps_mean=3).

@@ -8,6 +8,7 @@ from edgetui import __version__
 from edgetui.profiles.plan import LATER_ID_FIELDS
 from edgetui.stats import maximum, mean, std
 from edgetui.run.latency import latency_columns
+from edgetui.run.soak import last_window, soak_columns
 from edgetui.rundir.columns import CONFIG_COLUMNS, CONTEXT_COLUMNS, typed_row
 from edgetui.rundir.store import RunStore, unique_repetitions
 
@@ -33,6 +34,7 @@ def result_row(
     load time, peaks from the sampler).
     """
     counted = unique_repetitions(r for r in reps if not r.get("warmup"))[0]  # a repetition recorded twice counts once
+    counted = last_window(counted)  # a soak cut short by a crash was run again from its start (run.soak)
     row: dict[str, Any] = {"config_id": config["config_id"], "status": status, "error": error}
     # what was asked for, and the facts of the set-up, as the column declarations list them
     # (a configuration recorded before a parameter existed had that parameter's first value)
@@ -79,6 +81,7 @@ def result_row(
         row["temp_c_max"] = rep_peak
 
     row.update(paper_columns(config, counted, row["power_w_mean"]))
+    row.update(soak_columns(config, counted))
 
     tps = row["decode_tps_mean"]
     vol = row["volume_cm3"]

@@ -11,6 +11,7 @@ from typing import Any
 
 from edgetui.profiles.schema import Profile
 from edgetui.run.modelfacts import ModelFacts
+from edgetui.run.soak import SoakTrace, soak_context
 from edgetui.sensors import SensorSet
 from edgetui.sensors.catalogue import engine_is_local, resolve as resolve_board
 from edgetui.sensors.registry import detected_accelerators, detected_power_mode
@@ -36,6 +37,8 @@ class ConfigPeaks:
     rss_mb_peak: float | None = None
     mem_used_mb_peak: float | None = None
     throttled: bool | None = None
+    throttle_sources: set[str] = field(default_factory=set)  # the evidence seen: "board flag", "cpufreq"
+    soak: SoakTrace | None = None  # a soak's window and its samples' figures (run.soak)
 
     def add(self, s: Mapping[str, Any]) -> None:
         for key, attr in (("temp_c_max", "temp_c_max"), ("rss_mb", "rss_mb_peak"), ("mem_used_mb", "mem_used_mb_peak")):
@@ -45,6 +48,20 @@ class ConfigPeaks:
                 setattr(self, attr, v if cur is None else max(cur, v))
         if s.get("throttled") is not None:
             self.throttled = bool(self.throttled) or bool(s["throttled"])
+        self.throttle_sources.update(s.get("throttle_source") or ())
+        t = s.get("t")
+        if self.soak is not None and isinstance(t, (int, float)):
+            self.soak.add(float(t), s.get("temp_c_max"), bool(s.get("throttled")))
+
+    def counted_rep(self, t_start: float, t_end: float) -> None:
+        """A counted repetition ran from t_start to t_end (monotonic)."""
+        if self.soak is not None:
+            self.soak.counted_rep(t_start, t_end)
+
+    @classmethod
+    def of(cls, soak_s: float | None) -> ConfigPeaks:
+        """The peaks of a configuration, with the soak's figures when it has one."""
+        return cls(soak=SoakTrace(soak_s) if soak_s is not None else None)
 
 
 def config_context(profile: Profile, *, facts: ModelFacts, load: LoadFacts, host: dict[str, Any],
@@ -74,4 +91,6 @@ def config_context(profile: Profile, *, facts: ModelFacts, load: LoadFacts, host
         **{k: host.get(k) for k in HOST_KEYS},
         "temp_c_max": peaks.temp_c_max, "rss_mb_peak": peaks.rss_mb_peak,
         "mem_used_mb_peak": peaks.mem_used_mb_peak, "throttled": peaks.throttled,
+        "throttle_source": ", ".join(sorted(peaks.throttle_sources)) or None,
+        **soak_context(peaks.soak),
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -354,7 +354,7 @@ class Runner:
         n = len(self.configs)
         self.current = c
         self.config_started_at = now_iso()
-        self.peaks = ConfigPeaks()
+        self.peaks = ConfigPeaks.of(c.soak_s)
         self.quality_ctx = {}
         self.event(ConfigStart(config_id=c.config_id, index=index, n=n, describe=c.describe(), config=c.to_dict()))
         self.on_line(f"[{index}/{n}] {c.config_id} {c.profile}: {c.describe()}")
@@ -394,7 +394,8 @@ class Runner:
             schedule = schedule_for(c, done)
             for step in schedule.steps():
                 self._check_control(wait=True)
-                schedule.record(step, self._run_rep(worker, c, step.rep, step.warmup, of=schedule.planned))
+                schedule.record(step, self._run_rep(worker, c, step.rep, step.warmup, of=schedule.planned,
+                                                    tags=step.tags))
             if spec is not None and facts is not None and not self.quality_ctx:
                 self._check_control(wait=True)
                 self._quality(worker, c, spec, facts)
@@ -553,7 +554,7 @@ class Runner:
                 return ev
 
     def _run_rep(self, worker: InferenceChild, c: Configuration, rep: int, warm: bool,
-                 of: int | None) -> dict[str, Any]:
+                 of: int | None, tags: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One repetition (or warm-up), recorded; returns its row."""
         self.event(RepStart(config_id=c.config_id, rep=rep, warmup=warm, of=of))
         worker.send({"cmd": "run", "config": c.to_dict(), "rep": rep, "warmup": warm})
@@ -566,7 +567,9 @@ class Runner:
             time.sleep(self.sampler.period / 4)
         row = repetition_row(c, rep, warm, r, trace=self.sampler.trace, max_gap_s=self.sampler.max_gap_s,
                              idle_w=self.idle_w, peaks=self.peaks, at=now_iso())
+        row.update(tags or {})
         if not warm:
+            self.peaks.counted_rep(r.t_start, r.t_end)
             self.store.append_rep(row)
         end = RepEnd(config_id=c.config_id, rep=rep, warmup=warm, of=of,
                      **{k: row.get(k) for k in EVENT_KEYS})

@@ -16,7 +16,12 @@ import psutil
 
 from edgetui.run.energy import PowerTrace
 from edgetui.rundir.samples import Readings, Sample
+from edgetui.sensors.base import Reading
 from edgetui.sensors import SensorSet
+from edgetui.sensors.cpufreq import CpuBusy, CpuFreq, FrequencyThrottle, policy_frequencies
+
+# the phases in which the inference child computes: a clock held down then is throttling
+INFERENCE_PHASES = ("prefill", "decode", "quality")
 
 
 class Sampler:
@@ -37,6 +42,10 @@ class Sampler:
         self._last_energy: tuple[float, float] | None = None
         self._last_flush = 0.0
         self.write_error: OSError | None = None
+        cpufreq = next((b for b in sensors.active if isinstance(b, CpuFreq)), None)
+        self._policy_cpus = cpufreq.policy_cpus() if cpufreq is not None else {}
+        self._busy = CpuBusy()
+        self._held = FrequencyThrottle(ceiling_only=cpufreq.hardware_clocked() if cpufreq is not None else None)
 
     # --------------------------------------------------------------- control
     def set_target_pids(self, pids: list[int]) -> None:
@@ -91,8 +100,7 @@ class Sampler:
         temps = [(r.value, r.name) for r in readings if r.kind == "temperature" and isinstance(r.value, (int, float))]
         s["temp_c_max"] = max(temps)[0] if temps else None
         s["temp_zone"] = max(temps)[1] if temps else None
-        throttle = [r.value for r in readings if r.kind == "throttle" and r.value is not None]
-        s["throttled"] = any(bool(v) for v in throttle) if throttle else None
+        self._throttle(s, readings)
         power_w = energy_j = None
         total = self.sensors.power_of(readings)
         if total is not None and isinstance(total.value, (int, float)):
@@ -118,10 +126,25 @@ class Sampler:
                     s["mem_total_mb"] = round(float(r.value), 1)
         by_backend: Readings = {}
         for r in readings:
-            if r.backend != "system" and isinstance(r.value, (int, float)):
+            if r.backend not in ("system", CpuFreq.name) and isinstance(r.value, (int, float)):
                 by_backend.setdefault(r.backend, {}).setdefault(r.kind, {})[r.name] = r.value
         s["readings"] = by_backend
         return s
+
+    def _throttle(self, s: Sample, readings: list[Reading]) -> None:
+        """The sample's throttling: a board backend's flag, or cpufreq policies held down while the
+        inference runs (FrequencyThrottle); `throttled` is None only when neither can be read."""
+        flags = [r.value for r in readings if r.kind == "throttle" and r.value is not None]
+        freqs = policy_frequencies(readings)
+        if freqs:
+            s["cpu_mhz"] = {p: round(f.cur_mhz, 1) for p, f in freqs.items() if f.cur_mhz is not None}
+            s["cpu_max_mhz"] = {p: round(f.max_mhz, 1) for p, f in freqs.items() if f.max_mhz is not None}
+            busy = self._busy.busiest(self._policy_cpus)
+            s["cpu_held"] = self._held.update(freqs, busy, running=self.phase in INFERENCE_PHASES)
+        sources = (["board flag"] if any(bool(v) for v in flags) else []) + (["cpufreq"] if s.get("cpu_held") else [])
+        s["throttled"] = bool(sources) if flags or freqs else None
+        if sources:
+            s["throttle_source"] = sources
 
     def _loop(self) -> None:
         next_t = time.monotonic()

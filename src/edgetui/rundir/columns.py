@@ -137,6 +137,18 @@ COLUMNS: tuple[Column, ...] = (
            "of stream (TTFT included), for holding a run against its Table 3"),
     Column("paper_mj_per_mtok", FLOAT, MEASURED, "the paper's MJ/Mtok: mean power / paper_tps"),
     Column("fleet_host", TEXT, CONTEXT, "inventory host of a fleet run (empty for a run on this machine)"),
+    # soak runs ([workload] soak_s) and the evidence of throttling
+    Column("soak_s", FLOAT, CONFIG, "length of the soak window, s: counted repetitions back to back after the "
+           "warm-up (empty: no soak)", param="soak"),
+    Column("sustained_tps", FLOAT, MEASURED, "decode tokens/s held: mean over the repetitions that started in the "
+           "last quarter of the soak window"),
+    Column("tps_drop_pct", FLOAT, MEASURED, "100 x (1 - sustained_tps / mean decode of the repetitions that "
+           "started in the first quarter), %"),
+    Column("time_to_throttle_s", FLOAT, CONTEXT, "seconds from the start of the soak window to the first sample "
+           "showing throttling (empty: none seen, or no soak)"),
+    Column("temp_c_steady", FLOAT, CONTEXT, "mean of the hottest zone over the last quarter of the soak window, C"),
+    Column("throttle_source", TEXT, CONTEXT, 'the evidence of throttling seen: "board flag" (get_throttled, '
+           'soctherm_oc, NVML), "cpufreq" (a policy held below 90% of its ceiling), or both'),
 )
 
 # The first block (up to cpu_model) is the documented, stable contract.

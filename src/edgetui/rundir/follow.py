@@ -137,6 +137,24 @@ class ConfigProgress:
     ttft_ms: list[float] = field(default_factory=list)
     energy_j: list[float] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
+    soak_s: float | None = None  # a soak: its window, s
+    soak_start_t: float | None = None  # the first counted repetition's start: the window's
+    throttle_t: float | None = None  # the first sample showing throttling in the window
+
+    def soak_elapsed(self, now: float) -> float | None:
+        """Seconds of the soak window gone (at most soak_s), None before it starts."""
+        if self.soak_s is None or self.soak_start_t is None:
+            return None
+        return min(self.soak_s, max(0.0, now - self.soak_start_t))
+
+
+def soak_left(cur: ConfigProgress, now: float, per_rep: float | None) -> float:
+    """Seconds left of a soak in flight: its warm-ups, then the rest of its window."""
+    soak_s = cur.soak_s or 0.0
+    elapsed = cur.soak_elapsed(now)
+    if elapsed is None:
+        return max(0, cur.warmup - cur.warmups_done) * (per_rep or 0.0) + soak_s
+    return soak_s - elapsed
 
 
 class LiveState:
@@ -271,7 +289,7 @@ class LiveState:
         self.current = ConfigProgress(
             config_id=ev.config_id, index=ev.index, n=ev.n, describe=ev.describe,
             repetitions=cfg.get("repetitions", 0), warmup=cfg.get("warmup", 0), gen_tokens=cfg.get("gen_tokens"),
-            started_t=ev.t,
+            started_t=ev.t, soak_s=cfg.get("soak_s"),
         )
         self.n_configs = ev.n or self.n_configs
         self.rss_peak = None
@@ -292,6 +310,8 @@ class LiveState:
         cur.rep = ev.rep
         cur.rep_is_warmup = ev.warmup
         cur.rep_started_t = ev.t
+        if cur.soak_s is not None and not ev.warmup and cur.soak_start_t is None:
+            cur.soak_start_t = ev.t
         if cur.first_rep_t is None:
             cur.first_rep_t = ev.t
             if cur.load_t is not None and ev.t is not None:
@@ -368,6 +388,7 @@ class LiveState:
                 cur.warmups_done += 1
             else:
                 cur.reps_done += 1
+                self.series["rep_decode"].add(cur.rep_started_t, decode)
                 for lst, v in ((cur.decode_tps, decode), (cur.prefill_tps, prefill), (cur.ttft_ms, ttft),
                                (cur.energy_j, energy)):
                     if v is not None:
@@ -381,7 +402,8 @@ class LiveState:
             if prefill is not None:
                 self._prefill_sum += prefill
                 self._prefill_n += 1
-        self.add_log(ev.line(asked_tokens=cur.gen_tokens if cur else None, of=cur.repetitions if cur else None))
+        of = cur.repetitions if cur is not None and cur.soak_s is None else None  # a soak's count is what fits
+        self.add_log(ev.line(asked_tokens=cur.gen_tokens if cur else None, of=of))
 
     def feed_samples(self, samples: Iterable[Sample]) -> None:
         for s in samples:
@@ -417,12 +439,22 @@ class LiveState:
             self._sample_point("rss", t, rss, here)
             self.rss_peak = rss if self.rss_peak is None else max(self.rss_peak, rss)
         thr = s.get("throttled")
-        if thr is not None:
+        # between two repetitions the clock is not judged (sensors.cpufreq): a false there does not
+        # end a throttling the last repetition showed
+        gap = thr is False and s.get("phase") == "between" and bool(self.throttled_now)
+        if thr is not None and not gap:
             if thr and not self.throttled_now:
                 self.throttle_events += 1
                 where = f" during {self.current.config_id}" if self.current else ""
+                held = ", ".join(s.get("cpu_held") or ())
+                evidence = " · ".join(("cpufreq: " + held + " held down") if e == "cpufreq" and held else e
+                                      for e in s.get("throttle_source") or ())
                 self.add_log(f"THROTTLING{where}: {s.get('temp_zone') or 'the board'} at "
-                             f"{number(temp, 1, 'C')}", "warn")
+                             f"{number(temp, 1, 'C')}" + (f" ({evidence})" if evidence else ""), "warn")
+            cur = self.current
+            if thr and cur is not None and cur.soak_start_t is not None and cur.throttle_t is None \
+                    and t is not None and t >= cur.soak_start_t:
+                cur.throttle_t = t
             if thr and self.current is not None:
                 self.throttled_configs.add(self.current.config_id)
             self.throttled_now = bool(thr)
@@ -471,6 +503,10 @@ class LiveState:
         started_ids = set(self.outcomes)
         if cur is not None and cur.config_id not in self.outcomes:
             started_ids.add(cur.config_id)
+            if cur.soak_s is not None:  # a soak lasts its window whatever its pace
+                left += soak_left(cur, now, mean(cur.rep_seconds))
+                cur = None
+        if cur is not None and cur.config_id not in self.outcomes:
             total_reps = cur.repetitions + cur.warmup
             done_reps = cur.reps_done + cur.warmups_done
             per_rep = mean(cur.rep_seconds)
@@ -485,6 +521,11 @@ class LiveState:
         if pending:
             left += estimate_seconds(pending, **self._rates(), load_s=mean(self.load_seconds) or 1.5)
         return left
+
+    def soak_series(self) -> tuple[float | None, float | None]:
+        """The soak in flight's window start and first throttling (monotonic), for the plots."""
+        cur = self.current
+        return (cur.soak_start_t, cur.throttle_t) if cur is not None and cur.soak_s is not None else (None, None)
 
     def _rates(self) -> dict[str, float]:
         rates = {}

@@ -18,7 +18,11 @@ class Sample(TypedDict, total=False):
     energy_j: float | None  # the counter itself, where the source is one
     temp_c_max: float | None
     temp_zone: str | None  # the hottest zone
-    throttled: bool | None  # None: no throttle sensor
+    throttled: bool | None  # None: no throttle sensor (a board flag, or cpufreq policies)
+    throttle_source: list[str]  # the evidence of this sample's throttling: "board flag", "cpufreq"
+    cpu_mhz: dict[str, float]  # cpufreq policy -> its clock now, MHz
+    cpu_max_mhz: dict[str, float]  # cpufreq policy -> the ceiling allowed now (scaling_max_freq), MHz
+    cpu_held: list[str]  # the policies held down (sensors.cpufreq.FrequencyThrottle)
     rss_mb: float | None  # the inference process (or server) and its children
     cpu_pct: float | None
     mem_used_mb: float | None

@@ -19,6 +19,7 @@ QUANTITIES: dict[str, tuple[str, str]] = {
     "power": ("power", "W"),
     "temp": ("hottest zone", "°C"),
     "rss": ("inference RSS", "MB"),
+    "rep_decode": ("decode per repetition", "tok/s"),  # at each counted repetition's start (a soak's curve)
 }
 
 

@@ -16,10 +16,11 @@ ROOT_ENV = "EDGETUI_SYSFS_ROOT"
 
 def backend_classes() -> list[type[Backend]]:
     """Every known backend, in display order."""
+    from edgetui.sensors.cpufreq import CpuFreq
     from edgetui.sensors.generic import Hwmon, Rapl, ThermalZones
     from edgetui.sensors.system import SystemLoad
 
-    classes: list[type[Backend]] = [SystemLoad, ThermalZones, Hwmon, Rapl]
+    classes: list[type[Backend]] = [SystemLoad, ThermalZones, Hwmon, Rapl, CpuFreq]
     try:  # board backends (their own issue); absent modules are simply not offered
         from edgetui.sensors.registry import board_backend_classes
 

@@ -88,7 +88,7 @@ class TimeSeriesPlot(Widget):
         self.what, self.unit = QUANTITIES[quantity]
         self._drawn: tuple[object, ...] | None = None
         self._captions: dict[str, str] = {}  # the text each caption shows now
-        self._last: tuple[Series, float | None, str, float | None] | None = None
+        self._last: tuple[Series, float | None, str, float | None, float | None] | None = None
         self._ticks = _TimeTicks()
         self.add_class("empty")
 
@@ -116,16 +116,21 @@ class TimeSeriesPlot(Widget):
         if self._last is not None:  # the ticks that fit changed: draw the same series again
             self.show(*self._last)
 
-    def show(self, series: Series, origin: float | None, scope: str, end: float | None = None) -> None:
+    def show(self, series: Series, origin: float | None, scope: str, end: float | None = None,
+             mark: float | None = None) -> None:
         """Draw `series` with x = seconds since origin (or its first point) up to end (or its last
-        point); scope names the span ("this configuration", "the run so far")."""
-        self._last = (series, origin, scope, end)
+        point); scope names the span ("this configuration", "the run so far"); mark: a moment to
+        draw a vertical line at (throttling's start)."""
+        self._last = (series, origin, scope, end, mark)
         compact = self.has_class("compact")
-        key = (id(series), series.version, origin, scope, end, compact, self.size.width)
+        key = (id(series), series.version, origin, scope, end, compact, self.size.width, mark)
         if key == self._drawn:
             return
         self._drawn = key
         ts, vs = series.points()
+        if origin is not None and ts and ts[0] < origin:  # before the span shown (a soak's warm-up)
+            kept = [(t, v) for t, v in zip(ts, vs) if t >= origin]
+            ts, vs = [t for t, _ in kept], [v for _, v in kept]
         self.set_class(not ts, "empty")  # no reading yet is not a flat zero line
         if not ts:
             return
@@ -139,6 +144,8 @@ class TimeSeriesPlot(Widget):
             return
         self._caption("caption", f"{self.what} ({self.unit}) · {scope}")
         self._draw(xs, vs, span, lo, hi)
+        if mark is not None and mark >= t0:
+            self.query_one(_Plot).add_v_line(mark - t0, line_style="red")
 
     def _caption(self, name: str, text: str) -> None:
         """A caption updated only when its text changed, with a new layout (the whole screen's)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static
@@ -63,6 +63,9 @@ def progress_text(f: RunFollower, now: float) -> Text:
         if cur.rep is not None and outcome is None:
             if cur.rep_is_warmup:
                 t.append("warm-up")
+            elif cur.soak_s is not None:
+                t.append(f"soak {fmt_duration(cur.soak_elapsed(now))} of {fmt_duration(cur.soak_s)}", style="bold")
+                t.append(f" · rep {cur.reps_done + 1}")
             else:
                 t.append(f"rep {cur.rep + 1}/{cur.repetitions}")
             t.append(" · ")
@@ -180,8 +183,53 @@ def temperature_text(s: LiveState) -> Text:
     zones = s.readings("temperature")[:3]
     if zones:
         t.append("\n" + " · ".join(f"{name} {v:.1f}" for _, name, v in zones), style="dim")
+    freq = cpufreq_line(s)
+    if freq is not None:
+        t.append("\n")
+        t.append_text(freq)
     if why:  # last: the pane shows as much of it as fits (all of it is in `edgetui sensors`)
         t.append(f"\n{why}", style="dim")
+    return t
+
+
+def cpufreq_line(s: LiveState) -> Text | None:
+    """Each cpufreq policy's clock now over its allowed ceiling, GHz; those held down in bold red."""
+    sample = s.sample or {}
+    cur, top = sample.get("cpu_mhz") or {}, sample.get("cpu_max_mhz") or {}
+    if not cur:
+        return None
+    held = set(sample.get("cpu_held") or ())
+    t = Text("CPU GHz ", style="dim")
+    for i, (policy, mhz) in enumerate(cur.items()):
+        if i:
+            t.append(" · ", style="dim")
+        ceiling = f"/{top[policy] / 1000:.2f}" if policy in top else ""
+        t.append(f"{policy.removeprefix('policy')}: {mhz / 1000:.2f}{ceiling}",
+                 style="bold red" if policy in held else "dim")
+    return t
+
+
+def soak_text(s: LiveState, now: float) -> Text:
+    """A soak in flight: the window gone, the decode rate held, and when throttling began."""
+    cur = s.current
+    t = Text()
+    if cur is None or cur.soak_s is None:
+        return t
+    elapsed = cur.soak_elapsed(now)
+    t.append("soak ", style="bold")
+    if elapsed is None:
+        t.append(f"of {fmt_duration(cur.soak_s)} starts after the warm-up", style="dim")
+        return t
+    share = elapsed / cur.soak_s if cur.soak_s else 1.0
+    t.append(f"{fmt_duration(elapsed)} of {fmt_duration(cur.soak_s)} ({100 * share:.0f}%)")
+    t.append(f" · {cur.reps_done} repetitions")
+    if cur.decode_tps:
+        t.append(f" · decode first {cur.decode_tps[0]:.1f}, last {cur.decode_tps[-1]:.1f} tok/s")
+    if cur.throttle_t is not None and cur.soak_start_t is not None:
+        t.append(f"\nthrottling from {fmt_duration(cur.throttle_t - cur.soak_start_t)} into the soak",
+                 style="bold red")
+    elif s.throttled_now is not None:
+        t.append("\nno throttling seen in the window", style="green")
     return t
 
 
@@ -234,6 +282,11 @@ class LiveScreen(Screen):
     def compose(self) -> ComposeResult:
         with Vertical(id="progress", classes="pane"):
             yield Static(id="progress-text")
+        with Vertical(id="soak", classes="pane"):  # shown while a soak runs
+            yield Static(id="soak-text")
+            with Horizontal(id="soak-plots"):
+                yield TimeSeriesPlot("rep_decode", id="soak-decode-plot")
+                yield TimeSeriesPlot("temp", id="soak-temp-plot")
         with Grid(id="grid"):
             with Vertical(id="tokens", classes="pane"):
                 yield Static(id="decode-text")
@@ -255,6 +308,7 @@ class LiveScreen(Screen):
 
     def on_mount(self) -> None:
         titles = {"#progress": f"Progress · {self.follower.run_dir.name}", "#tokens": self._tokens_title(),
+                  "#soak": "Soak · decode per repetition and the hottest zone, from the window's start",
                   "#power": "Power", "#temperature": "Temperature", "#memory": "Memory", "#log-pane": "Log"}
         for sel, title in titles.items():
             self.query_one(sel).border_title = title
@@ -309,10 +363,19 @@ class LiveScreen(Screen):
         shown = {key: (ls.run if self.whole_run else ls.config) for key, ls in s.series.items()}
         # every plot of the screen ends at the latest reading, so their time axes line up
         end = max((series.t[-1] for series in shown.values() if series.t), default=None)
-        for plot in self.query(TimeSeriesPlot):
+        for plot in self.query("#grid TimeSeriesPlot").results(TimeSeriesPlot):
             plot.show(shown[plot.quantity], origin, scope, end)
+        self._soak_plots(s, end)
         if end is not None:  # the period starts with the first draw that had something to draw
             self._plots_at = now
+
+    def _soak_plots(self, s: LiveState, end: float | None) -> None:
+        """The soak's curves from its window's start, throttling's first sample marked on both."""
+        start, throttle_t = s.soak_series()
+        if start is None:
+            return
+        for plot in self.query("#soak TimeSeriesPlot").results(TimeSeriesPlot):
+            plot.show(s.series[plot.quantity].config, start, "soak window", end, mark=throttle_t)
 
     def redraw(self, changed: bool = True) -> None:
         try:
@@ -338,6 +401,10 @@ class LiveScreen(Screen):
         self._set("temperature-text", temperature_text(s))
         self.query_one("#temperature-text").set_class(s.temp_peak is None, "na")
         self._set("memory-text", memory_text(s))
+        soaking = s.current is not None and s.current.soak_s is not None
+        self.query_one("#soak").set_class(soaking, "soaking")
+        if soaking:
+            self._set("soak-text", soak_text(s, now))
         self._plots(s)
         log = self.query_one("#log", RichLog)
         for line in s.log:

@@ -19,7 +19,8 @@ from edgetui.tui.widgets.frame_table import CELL_PADDING, TableColumn
 SHORT = {
     "decode_tps": "decode", "prefill_tps": "prefill", "ttft_ms": "TTFT", "net_energy_j_per_token": "net E/tok",
     "energy_j_per_token": "E/tok", "power_w": "power", "tps_per_litre": "tok/s/L", "tps_per_usd": "tok/s/$",
-    "rss_mb": "RSS", "temp_c": "peak T", "ppl": "ppl", "kld": "KLD", "top1": "top-1",
+    "rss_mb": "RSS", "temp_c": "peak T", "ppl": "ppl", "kld": "KLD", "top1": "top-1", "sustained": "sustained",
+    "drop": "drop",
 }
 FIXED_COLUMNS = 2  # rank and score stay in view when the other columns scroll
 # names, unlike figures, may be cut (with an ellipsis) to keep them in view: (most, least) width

@@ -66,7 +66,7 @@ def test_plan_counts_the_shipped_profiles(tmp_path, monkeypatch, capsys):
     assert main(["plan", str(REPO / "profiles" / "demo.toml")]) == 0
     text = capsys.readouterr().out
     assert "4 configuration(s), swept: model, n_threads" in text
-    assert "model=gemma3-270m-q4_k_m n_threads=2" in text and "estimated" in text and "(defaults)" in text
+    assert "gemma3-270m-q4_k_m t2  ~" in text and "estimated" in text and "(defaults)" in text
 
 
 def test_plan_refuses_a_bad_profile_with_exit_2(capsys):

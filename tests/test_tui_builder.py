@@ -215,3 +215,23 @@ async def test_the_queue_asks_before_running_a_plan_that_will_not_fit(workdir, m
         await pilot.press("y")
         await pilot.pause()
     assert started
+
+
+@pytest.mark.asyncio
+async def test_the_queue_asks_before_running_more_than_500_configurations(workdir, monkeypatch):
+    ctx = ", ".join(str(256 + i) for i in range(26))
+    (workdir / "profiles" / "smoke.toml").write_text(
+        f'name = "big"\n[[models]]\nname = "smollm2-135m-q4_1"\n[sweep]\n'
+        f'n_threads = [{", ".join(str(t) for t in range(1, 21))}]\nn_ctx = [{ctx}]\n'
+        f'[workload]\nprompt_tokens = 16\ngen_tokens = 16\n')
+    started = []
+    app = make_app(workdir, available_bytes=10**12)
+    monkeypatch.setattr(app, "start_run", lambda paths: started.append(paths))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("space", "r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "520 configurations" in str(app.screen.query_one(".dialog-body", Static).render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert not started and isinstance(app.screen, QueueScreen)

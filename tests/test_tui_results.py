@@ -220,7 +220,7 @@ async def test_a_reweight_on_thousands_of_rows_goes_to_the_top_and_says_where_th
         rank = screen.view.row(position)["rank"]
         assert rank != 1
         subtitle = str(screen.query_one("#ranking-pane").border_subtitle)
-        assert f"highlighted before: {before['config_id']}, now #{rank}" in subtitle
+        assert f"{before['config_id']} (highlighted before) now #{rank}" in subtitle
 
 
 def test_figure_widths_are_found_without_formatting_every_row_and_never_cut_a_figure():

@@ -340,7 +340,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(models.fetch(n))
         return EXIT_OK
     from edgetui.engines.catalog import DEFAULT_OLLAMA_URL, catalogue
-    from edgetui.models.discover import format_params
+    from edgetui.models.discover import format_params, size_text
 
     cat = catalogue(ollama_url=None if args.no_ollama else (args.ollama or DEFAULT_OLLAMA_URL))
     if args.json:
@@ -352,7 +352,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             where = m.where
             print({"bundled": "bundled models", "folder": "GGUF files in", "hf-cache": "Hugging Face cache",
                    "ollama": "Ollama server"}[m.source] + ("" if m.source == "bundled" else f" {m.where}") + ":")
-        size = f"{m.size_bytes / 1e6:.0f} MB" if m.size_bytes is not None else "-"
+        size = size_text(m.size_bytes) if m.size_bytes is not None else "-"
         facts = f"{size:>9} {m.quant or '-':<8} {m.architecture or '-':<10} {format_params(m.n_params):>6}"
         tail = m.problem or m.note or m.path or ""
         mark = "  unreadable: " if m.problem else "  "

@@ -190,6 +190,15 @@ def _key(path: str | None) -> str:
         return str(path)
 
 
+def size_text(n: int) -> str:
+    """4 KB, 98 MB, 1.9 GB."""
+    if n >= 1e9:
+        return f"{n / 1e9:.1f} GB"
+    if n >= 1e6:
+        return f"{n / 1e6:.0f} MB"
+    return f"{max(n, 0) / 1e3:.0f} KB"
+
+
 def format_params(n: int | None) -> str:
     """135M, 1.5B: as model names say it."""
     if not n:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from edgetui.errors import UserError
 from edgetui.models import BUNDLED, bundled_path, gguf
+from edgetui.models.discover import size_text
 from edgetui.profiles.plan import Configuration
 
 DEFAULT_DECODE_TPS = 60.0
@@ -112,11 +113,7 @@ class Estimate:
         """'needs ~5.1 GB, 3.2 GB available' for a configuration that will not fit."""
         if self.fits or self.memory_bytes is None or self.available_bytes is None:
             return None
-        return f"needs ~{_gb(self.memory_bytes)}, {_gb(self.available_bytes)} available"
-
-
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+        return f"needs ~{size_text(self.memory_bytes)}, {size_text(self.available_bytes)} available"
 
 
 def model_key(c: Configuration) -> str:
@@ -254,8 +251,10 @@ def bases_text(estimates: Sequence[Estimate]) -> str:
 
 
 LARGE_PLAN = 500  # configurations: past this, a run is started only when confirmed (--yes, or the console asks)
-SWEPT_FIELDS = ("model", "quant", "n_threads", "n_gpu_layers", "n_ctx", "n_batch", "flash_attn", "kv_cache_type",
-                "n_depth", "concurrency", "prompt_tokens", "gen_tokens")
+# the parameters a sweep may vary, in the plan's order, each with its short form (as describe() writes it)
+SWEPT_FIELDS = {"model": "{}", "quant": "q:{}", "n_threads": "t{}", "n_gpu_layers": "ngl{}", "n_ctx": "ctx{}",
+                "n_batch": "b{}", "flash_attn": "fa:{}", "kv_cache_type": "kv:{}", "n_depth": "d{}",
+                "concurrency": "c{}", "prompt_tokens": "pp{}", "gen_tokens": "tg{}"}
 
 
 def swept(configs: Sequence[Configuration]) -> list[str]:
@@ -264,5 +263,8 @@ def swept(configs: Sequence[Configuration]) -> list[str]:
 
 
 def swept_values(c: Configuration, fields: Sequence[str]) -> str:
-    """'model=gemma3-270m n_threads=2': a configuration by what sets it apart; describe() when nothing does."""
-    return " ".join(f"{f}={getattr(c, f)}" for f in fields) if fields else c.describe()
+    """'gemma3-270m t2 ctx512': a configuration by what sets it apart; describe() when nothing does."""
+    if not fields:
+        return c.describe()
+    return " ".join(SWEPT_FIELDS[f].format(str(getattr(c, f)).lower() if f == "flash_attn" else getattr(c, f))
+                    for f in fields)

@@ -19,7 +19,7 @@ from textual.widgets.selection_list import Selection
 from edgetui.engines.catalog import Catalogue
 from edgetui.errors import UserError
 from edgetui.fmt import duration as fmt_duration
-from edgetui.models.discover import FoundModel, format_params
+from edgetui.models.discover import FoundModel, format_params, size_text
 from edgetui.profiles.draft import PRESETS, Draft, ModelChoice, draft_of, made_here, with_preset
 from edgetui.profiles.estimate import LARGE_PLAN, History, ModelFiles, bases_text, estimate_plan, swept, swept_values
 from edgetui.profiles.plan import expand
@@ -46,7 +46,7 @@ def model_prompt(m: FoundModel) -> Text:
     if m.problem:
         t.append(f"  unreadable: {m.problem}", style="red")
         return t
-    size = f"{m.size_bytes / 1e6:.0f} MB" if m.size_bytes is not None else ""
+    size = size_text(m.size_bytes) if m.size_bytes is not None else ""
     facts = " ".join(x for x in (size, m.quant or "", format_params(m.n_params) if m.n_params else "") if x)
     t.append(f"  {facts}", style="dim")
     t.append(f"  {m.source}" + (" (not fetched)" if m.note else ""), style="dim italic")
@@ -69,6 +69,8 @@ class BuilderScreen(Screen[Path | None]):
         Binding("ctrl+s", "save", "Save", id="builder.save",
                 tooltip="check the profile with the schema and write NAME.toml into the profiles folder"),
         Binding("escape", "leave", "Leave", id="builder.leave", tooltip="back to the queue (asks if something changed)"),
+        Binding("q", "leave", "Leave", show=False, id="builder.quit",
+                tooltip="as escape, outside a text field (the console stays open)"),
         Binding("f1", "app.help", "Keys", id="builder.help", tooltip="every key of this screen (? outside a text field)"),
         Binding("tab", "app.focus_next", "Next field", show=False, id="builder.next"),
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, id="builder.previous"),
@@ -102,7 +104,7 @@ class BuilderScreen(Screen[Path | None]):
                 with Horizontal(classes="field"):
                     yield Label("Name", classes="field-label")
                     yield Input(d.name, placeholder="profile name (the file is NAME.toml)", id="name", compact=True)
-                yield Label("Models (space toggles; bundled first, then those found)", classes="field-title")
+                yield Label("Models (space toggles)", classes="field-title")
                 yield SelectionList[int](id="models", compact=True)
                 for wid, attr, label, hint in FIELDS:
                     with Horizontal(classes="field"):
@@ -255,17 +257,17 @@ class BuilderScreen(Screen[Path | None]):
         t.append(f"({bases_text(estimates)})\n", style="dim")
         fields = swept(configs)
         for i, e in enumerate(estimates[:PREVIEW_CONFIGS], 1):
-            t.append(f"{i:>3} {swept_values(e.config, fields)}", style="red" if not e.fits else "")
-            t.append(f"  ~{fmt_duration(e.seconds)}\n", style="dim")
+            t.append(f"{i:>2} {swept_values(e.config, fields)}", style="red" if not e.fits else "")
+            t.append(f" ~{fmt_duration(e.seconds)}\n", style="dim")
         if len(estimates) > PREVIEW_CONFIGS:
-            t.append(f"    ... and {len(estimates) - PREVIEW_CONFIGS} more\n", style="dim")
+            t.append(f"   ... and {len(estimates) - PREVIEW_CONFIGS} more\n", style="dim")
         unfit = [e for e in estimates if not e.fits]
         if unfit:
             t.append(f"{len(unfit)} will not fit: {unfit[0].memory_note()}\n", style="bold red")
         elif estimates and estimates[0].available_bytes:
             need = max((e.memory_bytes or 0) for e in estimates)
             if need:
-                t.append(f"memory: up to ~{need / 1e9:.1f} GB of {estimates[0].available_bytes / 1e9:.1f} GB "
+                t.append(f"memory: ~{size_text(need)} at most, {size_text(estimates[0].available_bytes)} "
                          "available\n", style="dim")
         if len(configs) > LARGE_PLAN:
             t.append(f"more than {LARGE_PLAN} configurations: the queue asks before running them\n", style="yellow")

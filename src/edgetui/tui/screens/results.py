@@ -382,9 +382,8 @@ class ResultsScreen(Screen):
         if self.hidden_right:
             more.append(f"{self.hidden_right} more →l")
         self.query_one("#ranking-pane").border_subtitle = (
-            f"{shown} · sorted by {header}{' (reversed)' if self.sort_reverse else ''}"
-            + (f" · filter {filt}" if filt else "") + (f" · columns: {' '.join(more)}" if more else "")
-            + self._rank_note)
+            f"{shown}{self._rank_note} · sorted by {header}{' (reversed)' if self.sort_reverse else ''}"
+            + (f" · filter {filt}" if filt else "") + (f" · columns: {' '.join(more)}" if more else ""))
         if not n:
             why = "no row matches the filters" if self.filters else "no finished configuration to rank"
             self._update("#row-details", Text(why + " (i shows failed rows)", style="yellow"))
@@ -399,9 +398,9 @@ class ResultsScreen(Screen):
         loaded_row = view.loaded.position(identity)
         position = view.position_of(loaded_row) if loaded_row is not None else None
         if position is None:
-            return " · the row highlighted before is not shown now"
+            return " · the row highlighted before is not shown"
         row = view.row(position)
-        return f" · highlighted before: {row.get('config_id')}, now #{row.get('rank')}"
+        return f" · {row.get('config_id')} (highlighted before) now #{row.get('rank')}"
 
     def resort(self) -> None:
         """A new sort key or direction: only the order changes (no re-rank)."""

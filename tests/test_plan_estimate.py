@@ -155,3 +155,17 @@ def test_run_asks_for_yes_past_500_configurations(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "520 configurations" in err and "--yes" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_live_eta_uses_the_boards_earlier_runs_until_the_run_has_rates(runs):
+    from edgetui.rundir.follow import LiveState
+
+    configs = expand(load_profile(FIXTURES / "profiles" / "small.toml"))
+    state = LiveState({"schema": 1, "configs": [c.to_dict() for c in configs]})
+    assert state.eta(0.0) == pytest.approx(estimate.estimate_seconds(configs))  # nothing known: the defaults
+    history = board_history(runs)
+    state = LiveState({"schema": 1, "configs": [c.to_dict() for c in configs]})
+    state.history_source = lambda: history
+    expected = sum(e.seconds for e in estimate_plan(configs, history, available_bytes=1))
+    assert state.eta(0.0) == pytest.approx(expected)
+    assert expected != pytest.approx(estimate.estimate_seconds(configs))

@@ -235,3 +235,36 @@ async def test_the_queue_asks_before_running_more_than_500_configurations(workdi
         await pilot.press("n")
         await pilot.pause()
         assert not started and isinstance(app.screen, QueueScreen)
+
+
+@pytest.mark.asyncio
+async def test_an_ollama_server_typed_as_the_engine_lists_its_models(workdir):
+    from standins.ollama_server import StandinOllama
+
+    server = StandinOllama(models=("qwen2.5:0.5b",)).start()
+    try:
+        app = make_app(workdir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            builder = await open_builder(pilot)
+            await type_text(pilot, "served")
+            while builder.focused is not builder.query_one("#engine", Input):
+                await pilot.press("tab")
+            await clear(pilot)
+            await type_text(pilot, f"ollama {server.url}")
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            names = [c.name for c in builder.choices]
+            assert "qwen2.5:0.5b" in names
+            sel = builder.query_one("#models", SelectionList)
+            sel.focus()
+            sel.highlighted = names.index("qwen2.5:0.5b")
+            await pilot.press("space")
+            await pilot.press("tab", "ctrl+a", "ctrl+k")  # threads: the server's own choice
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert isinstance(app.screen, QueueScreen), builder.problem
+    finally:
+        server.stop()
+    profile = load_profile(workdir / "profiles" / "served.toml")
+    assert (profile.engine.kind, profile.engine.url) == ("ollama", server.url)
+    assert [m.name for m in profile.models] == ["qwen2.5:0.5b"] and profile.sweep["n_threads"] == [0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rich.text import Text
 from textual import on, work
@@ -76,7 +77,7 @@ class BuilderScreen(Screen[Path | None]):
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, id="builder.previous"),
     ]
 
-    def __init__(self, folder: Path, find_models: Callable[[], Catalogue], *, history: History | None = None,
+    def __init__(self, folder: Path, find_models: Callable[[str | None], Catalogue], *, history: History | None = None,
                  editing: Profile | None = None, taken_names: dict[str, Path] | None = None,
                  available_bytes: int | None = None) -> None:
         super().__init__()
@@ -94,6 +95,7 @@ class BuilderScreen(Screen[Path | None]):
         self.choices: list[ModelChoice] = []  # SelectionList value i -> the model it stands for
         self.found: list[FoundModel | None] = []  # and what was found of it (None: only the profile names it)
         self.problem: str | None = None  # the schema's message for the draft as it stands
+        self.server_asked: str | None = ""  # the Ollama server whose models are listed ("": the default)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -140,12 +142,23 @@ class BuilderScreen(Screen[Path | None]):
         self.update_preview()
 
     @work(thread=True, exclusive=True, group="builder-models")
-    def load_models(self) -> None:
-        """Discovery reads headers and may ask a server: off the event loop."""
-        found = self.find_models().models
-        self.app.call_from_thread(self._fill_models, found)
+    def load_models(self, server: str | None = "") -> None:
+        """Discovery reads headers and may ask a server: off the event loop. server: the Ollama
+        server to ask ("": the console's default)."""
+        found = self.find_models(server).models
+        self.app.call_from_thread(self._fill_models, found, server)
 
-    def _fill_models(self, found: list[FoundModel]) -> None:
+    @on(Input.Changed, "#engine")
+    def _engine_changed(self, event: Input.Changed) -> None:
+        """An Ollama server typed as the engine: its models are listed (once the URL is complete)."""
+        kind, url = Draft(engine=event.value).engine_kind_url()
+        if kind == "ollama" and url and url.rstrip("/") != self.server_asked and urlsplit(url).hostname:
+            self.server_asked = url.rstrip("/")
+            self.load_models(self.server_asked)
+
+    def _fill_models(self, found: list[FoundModel], server: str | None = "") -> None:
+        if server != self.server_asked:
+            return  # the answer for a URL since typed further: a newer search is under way
         picked = list(self.draft.models) if not self.is_mounted or not self.choices else self._picked()
         self.choices, self.found = [], []
         for fm in found:  # a model the profile names is kept as it names it (its path, its label)

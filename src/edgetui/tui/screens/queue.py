@@ -454,7 +454,8 @@ class QueueScreen(Screen):
             self.refresh_bindings()
 
         self.app.push_screen(BuilderScreen(
-            self._folder(), lambda: catalogue(view.model_folders, ollama_url=view.ollama_url),
+            self._folder(), lambda server: catalogue(view.model_folders, ollama_url=view.ollama_url if server == ""
+                                                     else server),
             history=self.history, editing=editing, taken_names=taken, available_bytes=view.available_bytes), saved)
 
     def action_new(self) -> None:

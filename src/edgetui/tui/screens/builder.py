@@ -137,8 +137,11 @@ class BuilderScreen(Screen[Path | None]):
         self.query_one("#preview-pane").border_title = "Plan"
         self.query_one("#form").border_subtitle = f"saved into {self.folder}/"
         self._set_paper(self.draft.preset == "paper")
-        self._fill_models([])
-        self.load_models()
+        kind, url = self.draft.engine_kind_url()
+        if kind == "ollama" and url:  # an edited Ollama profile: its own server's models
+            self.server_asked = url.rstrip("/")
+        self._fill_models([], self.server_asked)
+        self.load_models(self.server_asked)
         self.update_preview()
 
     @work(thread=True, exclusive=True, group="builder-models")
@@ -184,8 +187,6 @@ class BuilderScreen(Screen[Path | None]):
         sel.add_options(options)
         if options:  # space toggles the highlighted one: there is always one
             sel.highlighted = min(was or 0, len(options) - 1)
-        if not found and not picked:
-            sel.border_subtitle = "looking for models…"
         self.update_preview()
 
     def _picked(self) -> list[ModelChoice]:

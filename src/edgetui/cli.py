@@ -409,6 +409,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
               + (f", swept: {', '.join(fields)}" if fields else ""))
         for i, e in enumerate(estimates, 1):
             warn = f"  ! {e.memory_note()}" if e.memory_note() else ""
+            if e.memory_bytes is None and e.config.engine == "llama_cpp":
+                warn = "  (memory not known: the model file is not here yet)"
             print(f"  {i:>4}  {swept_values(e.config, fields)}  ~{duration(e.seconds)} ({e.basis}){warn}")
         print(f"  estimated {duration(seconds)} ({bases_text(estimates)})")
     total = sum(d["seconds"] for d in out)

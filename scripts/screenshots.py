@@ -9,6 +9,10 @@ The run is real: the runner is started detached by the console, the bundled mode
 and measured on this machine, and the panes show this machine's sensors (here: none for power
 and temperature, so they say n/a and why).
 
+screenshots/builder.svg is the profile builder (n on the queue screen) with the models this machine
+has (the bundled ones, GGUF files in ./models, ~/models and the Hugging Face cache) and the plan of
+a sweep over both bundled models; `--only builder` takes that one alone (no run needed).
+
 With chromium installed, screenshots/browser.png shows the same console served by `edgetui serve`
 in a headless Chromium (tests/browser.py drives it over the DevTools protocol), the demo profile
 queued by keys typed into the page.
@@ -91,14 +95,28 @@ async def shoot(profile: Path, size: tuple[int, int], out: Path, suffix: str, sy
         await pilot.pause()
         assert results.ranking is not None
         write(app, out, f"results{suffix}.svg", f"edgetui: results ({label})")
-        # g: the trade-off plot; y steps to peak memory (this machine has no power sensor, so the
-        # default power axis would be empty), saved with Textual's save_screenshot
+        # g: the trade-off plot; y steps to peak memory (this machine has no power sensor: the plot
+        # opens on the first criterion that has values), saved with Textual's save_screenshot
         await pilot.press("g")
         while results.plot_data is not None and results.plot_data.y.key != "rss_mb":
             await pilot.press("y")
         await pilot.pause()
         app.save_screenshot(f"results-plot{suffix}.svg", str(out))
         print(f"wrote {out / f'results-plot{suffix}.svg'}", flush=True)
+
+
+async def builder_shot(profiles: Path, size: tuple[int, int], out: Path) -> None:
+    """screenshots/builder.svg: n on the queue screen, a name typed, both bundled models picked."""
+    app = EdgeApp(profiles_dir=str(profiles), files=[], attach=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("n")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        for ch in "my-sweep":
+            await pilot.press(ch)
+        await pilot.press("tab", "space", "down", "space")
+        await pilot.pause()
+        write(app, out, "builder.svg", f"edgetui: profile builder ({size[0]}x{size[1]})")
 
 
 def browser_shot(out: Path, profiles: Path) -> None:
@@ -136,17 +154,22 @@ def main() -> None:
     ap.add_argument("--profile", default=str(REPO / "profiles" / "demo.toml"))
     ap.add_argument("--out", default=str(REPO / "screenshots"))
     ap.add_argument("--size", action="append", help="WxH, repeatable (default 120x36 and 80x24)")
+    ap.add_argument("--only", choices=["builder"], help="take this screenshot alone")
     ap.add_argument("--sensor-fixture", default="jetson-orin-nano",
                     help="fixture tree for the extra live screenshot ('' for none)")
     args = ap.parse_args()
     sizes = [tuple(int(x) for x in s.split("x")) for s in (args.size or ["120x36", "80x24"])]
     out = Path(args.out)
     profile = Path(args.profile)
+    if args.only == "builder":
+        asyncio.run(builder_shot(profile.parent, sizes[0], out))
+        return
     with tempfile.TemporaryDirectory() as runs:
         os.environ["EDGETUI_RUNS_DIR"] = runs  # the screenshot runs stay out of the user's data folder
         for i, size in enumerate(sizes):
             suffix = "" if i == 0 else f"-{size[0]}x{size[1]}"
             asyncio.run(shoot(profile, size, out, suffix, None, live_only=False, live_after_configs=2))
+        asyncio.run(builder_shot(profile.parent, sizes[0], out))
         browser_shot(out, profile.parent)
         if args.sensor_fixture:
             tree = REPO / "tests" / "fixtures" / args.sensor_fixture

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from edgetui.errors import UserError
-from edgetui.profiles.plan import expand, estimate_seconds
+from edgetui.profiles.estimate import estimate_seconds
+from edgetui.profiles.plan import expand
 from edgetui.profiles.schema import load_profile
 from edgetui.ranking.criteria import CRITERIA, parse_weights
 from edgetui.run.aggregate import result_row

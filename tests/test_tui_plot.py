@@ -16,7 +16,8 @@ from edgetui.tui.app import EdgeApp
 from edgetui.tui.dialogs import HelpScreen
 from edgetui.tui.palette import ScreenActions
 from edgetui.tui.screens.results import ResultsScreen
-from edgetui.tui.tradeoff import HIGHLIGHT, TradeOffPlot, _Plot, reduce_to_cells
+from edgetui.tui.screens.results_view import criterion_key
+from edgetui.tui.tradeoff import HIGHLIGHT, TradeOffPlot, _Plot, reduce_to_cells, with_values
 from edgetui.tui.widgets.frame_table import FrameTable
 from fixtures.tui.scenes import copy_run
 from result_rows import make_row, write_run
@@ -105,15 +106,38 @@ async def test_x_and_y_step_through_the_declared_criteria(two_boards, tmp_path):
         assert screen.check_action("plot_axis", ("x",)) is False  # only with the plot shown
         await press(pilot, "g")
         keys = list(CRITERIA)
+        usable = with_values(screen.loaded.values, keys, criterion_key)
+        assert "power_w" in usable and set(usable) < set(keys)  # some criteria have no value in these runs
         seen_x = []
         for _ in range(len(keys)):
             await press(pilot, "x")
             seen_x.append(screen.plot_data.x.key)
-        # every criterion but the one on y, then round again
-        assert set(seen_x) == set(keys) - {"power_w"} and screen.plot_data.y.key == "power_w"
+        # every criterion with a value but the one on y, then round again; those without are stepped over
+        assert set(seen_x) == set(usable) - {"power_w"} and screen.plot_data.y.key == "power_w"
         await press(pilot, "y")
-        assert screen.plot_data.y.key == keys[(keys.index("power_w") + 1) % len(keys)]
+        after = keys[keys.index("power_w") + 1:] + keys[:keys.index("power_w")]
+        assert screen.plot_data.y.key == next(k for k in after if k in usable and k != screen.plot_data.x.key)
         assert screen.plot_data.y.key != screen.plot_data.x.key
+
+
+@pytest.mark.asyncio
+async def test_without_a_power_sensor_the_plot_opens_on_a_criterion_that_has_values(tmp_path, monkeypatch):
+    copy_run("run-rpi5", tmp_path)  # recorded without a power sensor: mean power is empty
+    monkeypatch.chdir(tmp_path)
+    app = EdgeApp(results=["run-rpi5"], profiles_dir=str(tmp_path), attach=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_results(app, pilot)
+        keys = list(CRITERIA)
+        usable = with_values(screen.loaded.values, keys, criterion_key)
+        assert "power_w" not in usable
+        await press(pilot, "g")
+        data = screen.plot_data
+        assert data.x.key == "decode_tps"
+        assert data.y.key == next(k for k in keys if k in usable and k != "decode_tps")  # the first with values
+        assert len(data) == 1  # the run's one row, drawn
+        for _ in range(len(keys)):
+            await press(pilot, "y")
+            assert screen.plot_data.y.key in usable and len(screen.plot_data) == 1
 
 
 @pytest.mark.asyncio

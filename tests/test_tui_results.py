@@ -192,7 +192,7 @@ async def test_the_configuration_column_tells_the_demo_rows_apart(tmp_path, monk
 
 
 @pytest.mark.asyncio
-async def test_a_reweight_on_thousands_of_rows_keeps_the_cursor_on_the_same_configuration(tmp_path, monkeypatch):
+async def test_a_reweight_on_thousands_of_rows_goes_to_the_top_and_says_where_the_row_went(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     n = 3000
     # decode speed and time to first token disagree: the order changes with the weights
@@ -212,13 +212,15 @@ async def test_a_reweight_on_thousands_of_rows_keeps_the_cursor_on_the_same_conf
         screen.query_one("#weights").focus()
         await press(pilot, "j", "j", "space")  # time to first token counts too
         assert screen.ranking.weights == {"decode_tps": 1.0, "ttft_ms": 1.0}
-        after = screen.highlighted_row()
-        assert after["config_id"] == before["config_id"]
-        assert table.cursor_row != 1236  # the row moved, and the cursor went with it
-        assert screen.view.order[table.cursor_row] == screen.view.loaded.position(
-            f"{before['source']}|{before['config_id']}")
-        # the cursor row is the one drawn highlighted, in view
-        assert int(table.scroll_y) <= table.cursor_row < int(table.scroll_y) + table.size.height
+        # the view goes to the top: the new best rows, not the old row at its new rank far down
+        assert table.cursor_row == 0 and int(table.scroll_y) == 0
+        assert screen.highlighted_row()["rank"] == 1
+        # and the status line says where the row highlighted before went
+        position = screen.view.position_of(screen.view.loaded.position(f"{before['source']}|{before['config_id']}"))
+        rank = screen.view.row(position)["rank"]
+        assert rank != 1
+        subtitle = str(screen.query_one("#ranking-pane").border_subtitle)
+        assert f"{before['config_id']} (highlighted before) now #{rank}" in subtitle
 
 
 def test_figure_widths_are_found_without_formatting_every_row_and_never_cut_a_figure():

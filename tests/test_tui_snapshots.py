@@ -82,3 +82,28 @@ def test_results_screen_with_the_trade_off_plot(snap_compare, workdir, size):
 
     # decode against mean power; the Pi 5 row (no power sensor) is counted in the note
     assert snap_compare(app, run_before=plot, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_profile_builder(snap_compare, workdir, size, monkeypatch):
+    from edgetui.profiles import draft
+    from test_discover import write_gguf
+
+    monkeypatch.setattr(draft, "default_threads", lambda: 4)  # a 4-core board, whatever runs the test
+    write_gguf(workdir / "models" / "tiny-Q8_0.gguf")
+    (workdir / "models" / "notes.gguf").write_text("not a model\n")
+    app = EdgeApp(profiles_dir="profiles", runs_dir=workdir / "runs", attach=False,
+                  model_folders=[("folder", workdir / "models")], ollama_url=None, available_bytes=8 * 10**9)
+
+    async def build(pilot):
+        await pilot.press("n")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        for ch in "pi-sweep":
+            await pilot.press(ch)
+        await pilot.press("tab", "space", "down", "space")  # both bundled models
+        await pilot.pause()
+
+    # the two bundled models picked, a GGUF found in ./models and a file that is not one; three
+    # thread counts up to the 4 cores; the plan of 6 configurations with its estimates
+    assert snap_compare(app, run_before=build, terminal_size=size)

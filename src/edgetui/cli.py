@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --headless: live metrics in node_exporter's textfile format, rewritten every second")
     r.add_argument("--metrics-port", metavar="PORT", type=int,
                    help="with --headless: serve live metrics for Prometheus on 127.0.0.1:PORT/metrics")
+    r.add_argument("--yes", action="store_true", help="run a plan of more than 500 configurations (see `edgetui plan`)")
+
+    pl = sub.add_parser("plan", help="the configurations profiles expand to, each with its estimated duration "
+                        "and memory, and the total")
+    pl.add_argument("profiles", nargs="+", metavar="PROFILE", help="profile TOML files")
+    pl.add_argument("--json", action="store_true")
 
     st = sub.add_parser("status", help="where runs stand: running, finished, or interrupted and resumable")
     st.add_argument("runs", nargs="*", metavar="DIR", help="run folders (default: the newest under the runs folder)")
@@ -60,9 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--sysfs-root", metavar="DIR", dest="sub_sysfs_root")
 
-    m = sub.add_parser("models", help="bundled models and where each file is; `models fetch NAME`")
+    m = sub.add_parser("models", help="bundled models, GGUF files found here and an Ollama server's models; "
+                       "`models fetch NAME`")
     m.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
     m.add_argument("names", nargs="*", help="bundled model names (fetch: default all)")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--ollama", metavar="URL", help="the Ollama server to ask (default http://127.0.0.1:11434)")
+    m.add_argument("--no-ollama", action="store_true", help="ask no Ollama server")
 
     k = sub.add_parser("rank", help="rank results (folders, results.json or results.csv) on weighted criteria")
     k.add_argument("results", nargs="+")
@@ -109,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = ("run", "sensors", "models", "rank", "plot", "export", "results", "status", "serve", "fleet")
+COMMANDS = ("run", "plan", "sensors", "models", "rank", "plot", "export", "results", "status", "serve", "fleet")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' hook
@@ -160,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sensors(args)
         if args.command == "models":
             return cmd_models(args)
+        if args.command == "plan":
+            return cmd_plan(args)
         if args.command == "status":
             return cmd_status(args)
         if args.command == "rank":
@@ -241,6 +253,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         paths = args.profiles
         out = None
     profiles = load_profiles(paths)
+    if args.headless and not resume and not args.yes:
+        _refuse_large_plan(profiles)
     if (args.prometheus or args.metrics_port is not None) and not args.headless:
         raise UserError("--prometheus and --metrics-port export a headless run: add --headless")
     if not args.headless and not resume:
@@ -353,10 +367,93 @@ def cmd_models(args: argparse.Namespace) -> int:
         for n in names:
             print(models.fetch(n))
         return EXIT_OK
-    for name, m in models.BUNDLED.items():
-        path = models.bundled_path(name)
-        state = f"{path} ({path.stat().st_size / 1e6:.0f} MB)" if path.is_file() else f"not fetched (edgetui models fetch {name})"
-        print(f"{name:<22} {state}\n{'':<22} {m.description}")
+    from edgetui.engines.catalog import DEFAULT_OLLAMA_URL, catalogue
+    from edgetui.models.discover import format_params, size_text
+
+    cat = catalogue(ollama_url=None if args.no_ollama else (args.ollama or DEFAULT_OLLAMA_URL))
+    if args.json:
+        print(json.dumps(cat.to_dict(), indent=1))
+        return EXIT_OK
+    where = None
+    for m in cat.models:
+        if m.where != where:
+            where = m.where
+            print({"bundled": "bundled models", "folder": "GGUF files in", "hf-cache": "Hugging Face cache",
+                   "ollama": "Ollama server"}[m.source] + ("" if m.source == "bundled" else f" {m.where}") + ":")
+        size = size_text(m.size_bytes) if m.size_bytes is not None else "-"
+        facts = f"{size:>9} {m.quant or '-':<8} {m.architecture or '-':<10} {format_params(m.n_params):>6}"
+        tail = m.problem or m.note or m.path or ""
+        mark = "  unreadable: " if m.problem else "  "
+        print(f"  {_plain(m.name):<40} {facts}{mark}{_plain(tail)}")
+    if cat.server and cat.server_problem and args.ollama:
+        print(f"Ollama server {cat.server}: {_plain(cat.server_problem)}")
+    elif cat.server and cat.server_problem:
+        print(f"no Ollama server on {cat.server}")
+    return EXIT_OK
+
+
+def _plain(text: str) -> str:
+    """A name from a file or a server, printed without its control characters (no escape sequence
+    reaches the terminal)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def _refuse_large_plan(profiles: list) -> None:  # noqa: ANN001 - list[Profile]
+    from edgetui.fmt import duration
+    from edgetui.profiles.estimate import LARGE_PLAN, estimate_seconds
+    from edgetui.profiles.plan import expand
+
+    configs = [c for p in profiles for c in expand(p)]
+    if len(configs) > LARGE_PLAN:
+        raise UserError(f"{len(configs)} configurations (estimated {duration(estimate_seconds(configs))}): "
+                        f"more than {LARGE_PLAN}; `edgetui plan` lists them; add --yes to run them all")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from edgetui.fmt import duration
+    from edgetui.profiles.estimate import LARGE_PLAN, ModelFiles, bases_text, estimate_plan, swept, swept_values
+    from edgetui.profiles.plan import expand
+    from edgetui.profiles.schema import load_profiles
+    from edgetui.rundir.history import board_history
+
+    profiles = load_profiles(args.profiles)
+    history = board_history()
+    files = ModelFiles()
+    everything = []
+    out: list[dict] = []
+    for p in profiles:
+        configs = expand(p)
+        estimates = estimate_plan(configs, history, files=files)
+        everything += estimates
+        fields = swept(configs)
+        seconds = sum(e.seconds for e in estimates) + p.idle_baseline_s + p.cooldown_s * len(configs)
+        out.append({"profile": p.name, "path": str(p.path), "seconds": seconds, "swept": fields, "configs": [
+            {"config_id": e.config.config_id, "values": {f: getattr(e.config, f) for f in fields},
+             "describe": e.config.describe(), "seconds": e.seconds, "basis": e.basis,
+             "memory_bytes": e.memory_bytes, "fits": e.fits, "memory_note": e.memory_note()} for e in estimates]})
+        if args.json:
+            continue
+        print(f"{p.path}: {p.name}, {len(configs)} configuration(s)"
+              + (f", swept: {', '.join(fields)}" if fields else ""))
+        for i, e in enumerate(estimates, 1):
+            warn = f"  ! {e.memory_note()}" if e.memory_note() else ""
+            if e.memory_bytes is None and e.config.in_process:
+                warn = "  (memory not known: the model file is not here yet)"
+            print(f"  {i:>4}  {swept_values(e.config, fields)}  ~{duration(e.seconds)} ({e.basis}){warn}")
+        print(f"  estimated {duration(seconds)} ({bases_text(estimates)})")
+    total = sum(d["seconds"] for d in out)
+    n = len(everything)
+    unfit = [e for e in everything if not e.fits]
+    avail = everything[0].available_bytes if everything else None
+    if args.json:
+        print(json.dumps({"profiles": out, "configurations": n, "seconds": total, "available_bytes": avail,
+                          "not_fitting": len(unfit), "needs_yes": n > LARGE_PLAN}, indent=1))
+        return EXIT_OK
+    print(f"{n} configuration(s), estimated {duration(total)} in all")
+    if unfit:
+        print(f"{len(unfit)} configuration(s) will not fit in the memory available ({unfit[0].memory_note()})")
+    if n > LARGE_PLAN:
+        print(f"more than {LARGE_PLAN} configurations: `edgetui run` asks for --yes")
     return EXIT_OK
 
 

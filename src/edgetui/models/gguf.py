@@ -39,6 +39,7 @@ class GGUFInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     expected_size: int | None = None
     file_size: int = 0
+    n_params: int = 0  # elements of every tensor: the parameter count llama.cpp reports
 
     @property
     def architecture(self) -> str | None:
@@ -134,12 +135,13 @@ def read_info(path: str | Path) -> GGUFInfo:
             n_dims = r.scalar("<I")
             dims = [r.scalar("<Q") for _ in range(n_dims)]
             ttype, offset = r.scalar("<I"), r.scalar("<Q")
-            if ttype not in TYPE_SIZES:
-                known = False
-                continue
             count = 1
             for d in dims:
                 count *= d
+            info.n_params += count
+            if ttype not in TYPE_SIZES:
+                known = False
+                continue
             block, nbytes = TYPE_SIZES[ttype]
             end = max(end, offset + count // block * nbytes)
         data_start = -(-f.tell() // alignment) * alignment

@@ -40,6 +40,8 @@ class Capabilities:
     gpu_offload: bool = False
     #: reports token counts, so a prompt of an exact token length can be built and checked
     no_exact_prompt_length: str | None = None
+    #: the server lists the models it has (Ollama's /api/tags), for model discovery and the builder
+    lists_models: bool = False
 
     @property
     def needs_url(self) -> bool:
@@ -82,7 +84,7 @@ KINDS: dict[str, EngineKind] = {k.kind: k for k in (
                          "into prompt instead",
     )),
     EngineKind("ollama", "edgetui.engines.ollama", "OllamaEngine", Capabilities(
-        in_process=False, apis=("generate", "chat"), gpu_offload=True,
+        in_process=False, apis=("generate", "chat"), gpu_offload=True, lists_models=True,
         rates_source="the server's `prompt_eval_count/prompt_eval_duration` and `eval_count/eval_duration`, load "
                      "time from `load_duration`; TTFT and a chunk count from the wall clock as cross-checks",
         no_depth=_SERVER_KV, no_quality=_NO_LOGITS, no_quantisation=_OWN_FILES,
@@ -111,6 +113,22 @@ def engine_kind(kind: str) -> EngineKind:
 
 def capabilities(kind: str) -> Capabilities:
     return KINDS[kind].capabilities
+
+
+def declared(kind: object) -> Capabilities | None:
+    """The capabilities of a kind read from outside (a results row, a field being typed): None for
+    anything that is not a declared kind."""
+    return KINDS[kind].capabilities if isinstance(kind, str) and kind in KINDS else None
+
+
+def in_process(kind: object) -> bool:
+    caps = declared(kind)
+    return caps is not None and caps.in_process
+
+
+def lists_models(kind: object) -> bool:
+    caps = declared(kind)
+    return caps is not None and caps.lists_models
 
 
 def engines_with(what: Callable[[Capabilities], bool], *, quoted: bool = False) -> str:

@@ -150,13 +150,3 @@ def expand(profile: Profile) -> list[Configuration]:
             unique.append(c)
     return unique
 
-
-def estimate_seconds(configs: list[Configuration], *, decode_tps: float = 60.0, prefill_tps: float = 600.0,
-                     load_s: float = 1.5) -> float:
-    """A rough duration for the queue screen: real rates replace the defaults once measured."""
-    total = 0.0
-    for c in configs:
-        runs = c.warmup + (c.repetitions if c.soak_s is None else 0)
-        ptok = c.prompt_tokens if c.prompt_tokens is not None else 64
-        total += load_s + runs * ((c.n_depth + ptok) / prefill_tps + c.gen_tokens / decode_tps) + (c.soak_s or 0.0)
-    return total

@@ -20,6 +20,7 @@ from edgetui.run.launch import launch_runner
 from edgetui.rundir.control import Control
 from edgetui.rundir.events import RAW_PROGRESS
 from edgetui.rundir.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
+from edgetui.rundir.history import board_history
 from edgetui.rundir.layout import RUNNER_LOG
 from edgetui.rundir.lock import Holder, lock_holder
 from edgetui.rundir.samples import Sample
@@ -66,6 +67,8 @@ class RunFollower:
         if attach:
             self.samples.start_near_end(SAMPLES_TAIL_BYTES)
         self.state = LiveState()
+        # the ETA before this run has rates of its own: the board's earlier runs beside this one
+        self.state.history_source = lambda: board_history(self.run_dir.parent, exclude=self.run_dir)
         self.died: str | None = None  # why the runner is gone though the run did not end
         self._manifest_mtime: float | None = None
         self._manifest_read: dict[str, Any] = {}  # the reader's own copy: the state's is the drawing loop's

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.fmt import number
-from edgetui.profiles.plan import Configuration, estimate_seconds
+from edgetui.profiles.estimate import History, estimate_seconds
+from edgetui.profiles.plan import Configuration
 from edgetui.rundir.series import QUANTITIES, LiveSeries
 from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Phase, Progress, QualityEnd, RepEnd, RepStart,
                                    RunEnd, RunStart, RunWarning, decode_event, phase_progress_line)
@@ -163,6 +164,10 @@ class LiveState:
     def __init__(self, manifest: dict[str, Any] | None = None) -> None:
         self.manifest: dict[str, Any] = {}
         self.configs: list[Configuration] = []
+        # what the board measured before this run, for the ETA until this run has rates of its own
+        # (read once, when first wanted: see eta)
+        self.history_source: Callable[[], History] | None = None
+        self._history: History | None = None
         self.n_configs: int | None = None
         self.power_source: str | None = None  # its label, as results.csv records it
         self.power: PowerSource | None = None  # the same as fields
@@ -493,7 +498,8 @@ class LiveState:
 
     def eta(self, now: float) -> float | None:
         """Seconds left: the rest of the configuration in flight at its own measured pace, and the
-        configurations not started at the rates measured so far (plan.estimate_seconds)."""
+        configurations not started at the rates measured so far, or before there are any, at those
+        of the board's earlier runs (profiles.estimate)."""
         if self.run_end is not None:
             return 0.0
         if not self.configs:
@@ -512,20 +518,28 @@ class LiveState:
             per_rep = mean(cur.rep_seconds)
             if per_rep is None:
                 cfg = next((c for c in self.configs if c.config_id == cur.config_id), None)
-                per_rep = (estimate_seconds([cfg], **self._rates(), load_s=0.0) / max(1, total_reps)) if cfg else 0.0
+                per_rep = (estimate_seconds([cfg], self._earlier(), decode_tps=self.decode_mean_run or None,
+                                            prefill_tps=self.prefill_mean_run or None, load_s=0.0)
+                           / max(1, total_reps)) if cfg else 0.0
             in_flight = 0.0
             if cur.rep_started_t is not None and cur.rep is not None:
                 in_flight = min(per_rep, max(0.0, now - cur.rep_started_t))
             left += max(0.0, (total_reps - done_reps) * per_rep - in_flight)
         pending = [c for c in self.configs if c.config_id not in started_ids]
         if pending:
-            left += estimate_seconds(pending, **self._rates(), load_s=mean(self.load_seconds) or 1.5)
+            left += estimate_seconds(pending, self._earlier(), decode_tps=self.decode_mean_run or None,
+                                     prefill_tps=self.prefill_mean_run or None, load_s=mean(self.load_seconds))
         return left
 
     def soak_series(self) -> tuple[float | None, float | None]:
         """The soak in flight's window start and first throttling (monotonic), for the plots."""
         cur = self.current
         return (cur.soak_start_t, cur.throttle_t) if cur is not None and cur.soak_s is not None else (None, None)
+
+    def _earlier(self) -> History | None:
+        if self._history is None and self.history_source is not None and not self._rates():
+            self._history = self.history_source()
+        return self._history
 
     def _rates(self) -> dict[str, float]:
         rates = {}

@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.worker import get_current_worker
 
+from edgetui.engines.catalog import DEFAULT_OLLAMA_URL
 from edgetui.rundir.layout import default_runs_dir, new_run_dir
 from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
 from edgetui.tui.keymap import keymap_path, load_keymap
@@ -47,7 +48,8 @@ class EdgeApp(App[int]):
                  clock: Callable[[], float] = time.monotonic,
                  alive: Callable[[int | None], bool] = pid_alive, attach: bool = True,
                  fleet: str | None = None, fleet_hosts: list[str] | None = None,
-                 fleet_out: str | None = None) -> None:
+                 fleet_out: str | None = None, model_folders: list[tuple[str, Path]] | None = None,
+                 ollama_url: str | None = DEFAULT_OLLAMA_URL, available_bytes: int | None = None) -> None:
         super().__init__()
         self.fleet_inventory = fleet  # the queue runs on these boards (tui/screens/fleet.py)
         self.fleet_hosts = list(fleet_hosts or [])
@@ -65,7 +67,8 @@ class EdgeApp(App[int]):
         self.alive = alive
         self.attach = attach
         self.view = ConsoleView(runs_dir=self.runs_dir, alive=alive, clock=clock,  # what the screens read
-                                fleet_inventory=fleet, fleet_hosts=self.fleet_hosts)
+                                fleet_inventory=fleet, fleet_hosts=self.fleet_hosts, model_folders=model_folders,
+                                ollama_url=ollama_url, available_bytes=available_bytes)
         self._results_shown_for: Path | None = None
         self._was_active = False
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from textual.message import Message
 
+from edgetui.engines.catalog import DEFAULT_OLLAMA_URL
 from edgetui.run.session import RunFollower
 
 
@@ -17,8 +18,8 @@ from edgetui.run.session import RunFollower
 class ConsoleView:
     """What the screens read of the console: where runs are, how a runner's liveness is checked,
     the clock of the runner's events, the run followed now (None before any), the fleet the queue
-    runs on (`edgetui --fleet INVENTORY`; None: this machine) and the keys as the user remapped them
-    (binding id -> keys)."""
+    runs on (`edgetui --fleet INVENTORY`; None: this machine), the keys as the user remapped them
+    (binding id -> keys), and where the builder finds models."""
 
     runs_dir: Path | None
     alive: Callable[[int | None], bool]
@@ -27,6 +28,12 @@ class ConsoleView:
     fleet_inventory: str | None = None
     fleet_hosts: list[str] = field(default_factory=list)
     keymap: Mapping[str, str] = field(default_factory=dict)
+    # where the profile builder looks for models: (source, folder) pairs (None: models.discover's
+    # search_folders()), the Ollama server it asks (None: none), the memory taken as available for
+    # the plans' memory check (None: psutil's, now)
+    model_folders: list[tuple[str, Path]] | None = None
+    ollama_url: str | None = DEFAULT_OLLAMA_URL
+    available_bytes: int | None = None
 
 
 class RunRead(Message):

@@ -9,7 +9,10 @@ drawing, so a ranking of 100k rows draws as fast as one of 100."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
+import polars as pl
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
@@ -25,6 +28,38 @@ FRONT_STYLE = "bold red"
 HIGHLIGHT = "@"
 HIGHLIGHT_STYLE = "bold black on yellow"
 PAD = 0.06  # of each axis range, so marks at the extremes stay off the frame
+
+
+def with_values(values: pl.DataFrame, keys: Sequence[str], column: Callable[[str], str] = str) -> list[str]:
+    """The criteria (keys; column(key) their column in `values`) with a finite value in at least one
+    row: an axis of any other draws nothing (mean power without a power sensor)."""
+    out = []
+    for k in keys:
+        col = values.get_column(column(k)) if column(k) in values.columns else None
+        if col is not None and col.dtype.is_numeric() and bool(col.cast(pl.Float64).is_finite().fill_null(False).any()):
+            out.append(k)
+    return out
+
+
+def next_axis(keys: Sequence[str], current: str, other: str, usable: Sequence[str]) -> str:
+    """The criterion after `current` that is not the other axis and has values (any, when none has)."""
+    pool = [k for k in keys if k in usable] or list(keys)
+    order = list(keys)
+    start = order.index(current) if current in order else -1
+    for step in range(1, len(order) + 1):
+        k = order[(start + step) % len(order)]
+        if k in pool and k != other:
+            return k
+    return current
+
+
+def opening_axes(keys: Sequence[str], x: str, y: str, usable: Sequence[str]) -> tuple[str, str]:
+    """x and y as asked where they have values, else the first criteria that have."""
+    if x not in usable and usable:
+        x = next_axis(keys, x, y, usable)
+    if y not in usable and usable:
+        y = next_axis(keys, keys[-1], x, usable)  # the first in the declared order
+    return x, y
 
 
 class _Plot(PlotWidget, can_focus=False):

@@ -13,10 +13,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from edgetui.errors import UserError
-from edgetui.profiles.plan import Configuration, estimate_seconds, expand
+from edgetui.profiles.estimate import LARGE_PLAN, Estimate, History, ModelFiles, bases_text, estimate_plan
+from edgetui.profiles.plan import Configuration, expand
 from edgetui.profiles.schema import Profile, load_profile
+from edgetui.rundir.history import board_history
 from edgetui.rundir.layout import default_runs_dir
-from edgetui.tui.dialogs import InputScreen
+from edgetui.tui.dialogs import ConfirmScreen, InputScreen
 from edgetui.tui.messages import ConsoleView, ShowLive, ShowResults, StartRun
 from edgetui.fmt import duration as fmt_duration
 
@@ -29,16 +31,23 @@ class ProfileEntry:
     profile: Profile | None = None
     error: str | None = None
     configs: list[Configuration] | None = None
+    estimates: list[Estimate] | None = None  # each configuration's duration and memory (profiles.estimate)
 
     @classmethod
-    def load(cls, path: str | Path) -> ProfileEntry:
+    def load(cls, path: str | Path, history: History | None = None, *, files: ModelFiles | None = None,
+             available_bytes: int | None = None) -> ProfileEntry:
         p = Path(path)
         try:
             prof = load_profile(p)
             configs = expand(prof)
         except UserError as exc:
             return cls(p, error=str(exc))
-        return cls(p, profile=prof, configs=configs)
+        return cls(p, profile=prof, configs=configs,
+                   estimates=estimate_plan(configs, history, available_bytes=available_bytes, files=files))
+
+    @property
+    def unfit(self) -> list[Estimate]:
+        return [e for e in self.estimates or [] if not e.fits]
 
     @property
     def key(self) -> str:
@@ -52,20 +61,24 @@ class ProfileEntry:
     def seconds(self) -> float | None:
         if not self.configs or not self.profile:
             return None
-        return estimate_seconds(self.configs) + self.profile.idle_baseline_s + self.profile.cooldown_s * len(self.configs)
+        return (sum(e.seconds for e in self.estimates or []) + self.profile.idle_baseline_s
+                + self.profile.cooldown_s * len(self.configs))
 
 
-def discover(profiles_dir: str | Path | None, files: list[str]) -> list[ProfileEntry]:
+def discover(profiles_dir: str | Path | None, files: list[str], history: History | None = None, *,
+             available_bytes: int | None = None) -> list[ProfileEntry]:
     """Files named on the command line first, then every *.toml in the profiles folder and its
-    subfolders (profiles/paper/, profiles/paper-runtime/), top level first."""
+    subfolders (profiles/paper/, profiles/paper-runtime/), top level first, each with its estimates
+    from this board's earlier runs (history)."""
     paths: list[Path] = [Path(f) for f in files]
     folder = Path(profiles_dir) if profiles_dir else Path("profiles")
     if folder.is_dir():
         paths += sorted(folder.rglob("*.toml"), key=lambda p: (len(p.relative_to(folder).parts), str(p)))
     seen: set[str] = set()
     entries = []
+    files_read = ModelFiles()
     for p in paths:
-        e = ProfileEntry.load(p)
+        e = ProfileEntry.load(p, history, files=files_read, available_bytes=available_bytes)
         if e.key not in seen:
             seen.add(e.key)
             entries.append(e)
@@ -103,6 +116,10 @@ class QueueScreen(Screen):
         Binding("J", "move(1)", "Move down", show=False, id="queue.move_down", tooltip="move the queued profile later"),
         Binding("d", "remove", "Remove", show=False, id="queue.remove", tooltip="take the profile out of the queue"),
         Binding("a", "add", "Add file", id="queue.add", tooltip="add a profile by its path"),
+        Binding("n", "new", "New profile", id="queue.new",
+                tooltip="make a profile from fields (models found here, axes, workload), its plan previewed"),
+        Binding("e", "edit", "Edit", show=False, id="queue.edit",
+                tooltip="open the highlighted profile in the builder (a shipped or hand-written one is saved as a copy)"),
         Binding("f5", "reload", "Reload", show=False, id="queue.reload", tooltip="read the profiles again (after editing one)"),
         Binding("l", "live", "Live run", id="queue.live", tooltip="the run in progress"),
         Binding("v", "results", "Results", id="queue.results",
@@ -118,6 +135,7 @@ class QueueScreen(Screen):
         self.profiles_dir = profiles_dir
         self.files = list(files)
         self.entries: list[ProfileEntry] = []
+        self.history: History | None = None  # what this board measured before, for the estimates
         self.queue: list[str] = []  # entry keys, in run order
         self._initial_queue = [str(Path(p).resolve()) for p in (queued or [])]
 
@@ -166,7 +184,8 @@ class QueueScreen(Screen):
 
     # ------------------------------------------------------------------ data
     def load_entries(self) -> None:
-        self.entries = discover(self.profiles_dir, self.files)
+        self.history = board_history(self.view.runs_dir or default_runs_dir())
+        self.entries = discover(self.profiles_dir, self.files, self.history, available_bytes=self.view.available_bytes)
         runnable = {e.key for e in self.entries if e.profile is not None}
         self.queue = [k for k in self.queue if k in runnable]
 
@@ -242,6 +261,11 @@ class QueueScreen(Screen):
                 text.append(f"  {c.describe()}\n")
             if len(configs) > MAX_DETAIL_CONFIGS:
                 text.append(f"  ... and {len(configs) - MAX_DETAIL_CONFIGS} more\n", style="dim")
+            if e.estimates:
+                text.append(f"estimated {fmt_duration(e.seconds)} ({bases_text(e.estimates)})\n", style="dim")
+            if e.unfit:
+                text.append(f"{len(e.unfit)} configuration(s) will not fit in memory: {e.unfit[0].memory_note()}\n",
+                            style="bold red")
         text.rstrip()
         details.update(text)
 
@@ -320,7 +344,7 @@ class QueueScreen(Screen):
 
     def action_add(self) -> None:
         def check(value: str) -> str | None:
-            entry = ProfileEntry.load(Path(value).expanduser())
+            entry = ProfileEntry.load(Path(value).expanduser(), self.history)
             return entry.error
 
         def added(value: str | None) -> None:
@@ -384,4 +408,63 @@ class QueueScreen(Screen):
             why = entry.error if entry is not None and entry.error else f"{dropped[0]} is gone"
             self.notify(why, title="A queued profile no longer loads", severity="error", timeout=10)
             return
-        self.post_message(StartRun([e.path for k in self.queue if (e := self._entry(k)) is not None]))
+        queued = [e for k in self.queue if (e := self._entry(k)) is not None]
+        n = sum(len(e.configs or []) for e in queued)
+        unfit = [u for e in queued for u in e.unfit]
+        start = StartRun([e.path for e in queued])
+        if n <= LARGE_PLAN and not unfit:
+            self.post_message(start)
+            return
+        asks: list[str] = []
+        if n > LARGE_PLAN:
+            seconds = sum(e.seconds or 0.0 for e in queued)
+            asks.append(f"The queue holds {n} configurations, about {fmt_duration(seconds)} by the estimates "
+                       f"(more than {LARGE_PLAN}).")
+        if unfit:
+            asks.append(f"{len(unfit)} configuration(s) will not fit in the memory available "
+                       f"({unfit[0].config.describe()}: {unfit[0].memory_note()}); they will fail.")
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(start)
+
+        self.app.push_screen(ConfirmScreen("Run this queue?", " ".join(asks), yes="Run", no="Not now"), answered)
+
+    # ------------------------------------------------------------------ the builder
+    def _folder(self) -> Path:
+        return Path(self.profiles_dir) if self.profiles_dir else Path("profiles")
+
+    def open_builder(self, editing: Profile | None = None) -> None:
+        from edgetui.engines.catalog import catalogue
+        from edgetui.tui.screens.builder import BuilderScreen
+
+        view = self.view
+        taken = {e.profile.name: e.path for e in self.entries if e.profile is not None}
+
+        def saved(path: Path | None) -> None:
+            if path is None:
+                return
+            self.load_entries()
+            self.refresh_tables()
+            key = str(path.resolve())
+            row = next((i for i, e in enumerate(self.entries) if e.key == key), None)
+            if row is not None:
+                table = self.query_one("#profiles", DataTable)
+                table.focus()
+                table.move_cursor(row=row)
+            self.refresh_bindings()
+
+        self.app.push_screen(BuilderScreen(
+            self._folder(), lambda server: catalogue(view.model_folders, ollama_url=view.ollama_url if server == ""
+                                                     else server),
+            history=self.history, editing=editing, taken_names=taken, available_bytes=view.available_bytes), saved)
+
+    def action_new(self) -> None:
+        self.open_builder()
+
+    def action_edit(self) -> None:
+        e = self.highlighted()
+        if e is None or e.profile is None:
+            self.notify(e.error if e is not None and e.error else "highlight a profile first",
+                        title="Nothing to edit", severity="warning")
+            return
+        self.open_builder(e.profile)

@@ -39,7 +39,8 @@ from edgetui.tui.screens.results_export import ExportFlow
 from edgetui.tui.screens.results_filter import FilterScreen
 from edgetui.tui.screens.results_view import (FILTER_COLUMNS, Loaded, RankedView, Settings, build_view,
                                               display_order)
-from edgetui.tui.tradeoff import TradeOffPlot
+from edgetui.tui.screens.results_view import criterion_key as criterion_column
+from edgetui.tui.tradeoff import TradeOffPlot, next_axis, opening_axes, with_values
 from edgetui.tui.widgets.frame_table import FrameTable
 
 __all__ = ["FilterScreen", "ResultsScreen", "fmt_value"]
@@ -155,6 +156,10 @@ class ResultsScreen(Screen):
         self.exports = ExportFlow(self, self.ranking_to_export)
         self._request = 0  # the latest ranking asked for; older answers are dropped
         self._keep: str | None = None  # the identity (source|config_id) the cursor stays on
+        # after a re-rank (weights, filters): the view goes to the top, and the status line gives the
+        # new rank of the row highlighted before (its identity, then the text)
+        self._reranked_from: str | None = None
+        self._rank_note = ""
         self._weight_cells: dict[tuple[str, str], Text] = {}
         self._shown_text: dict[str, Text | str] = {}
         self.plot_axes = (DEFAULT_X, DEFAULT_Y)  # criteria keys across and up
@@ -260,7 +265,8 @@ class ResultsScreen(Screen):
             self.notify(exc.message, title="Not ranked", severity="error")
             return False
         row = self.highlighted_row()
-        self._keep = f"{row.get('source') or ''}|{row.get('config_id')}" if row else None
+        self._keep = None
+        self._reranked_from = f"{row.get('source') or ''}|{row.get('config_id')}" if row else ""
         self._start(load=False)
         return True
 
@@ -360,6 +366,9 @@ class ResultsScreen(Screen):
             loaded_row = view.loaded.position(keep)
             position = view.position_of(loaded_row) if loaded_row is not None else None
             cursor = position if position is not None else table.cursor_row
+        if self._reranked_from is not None:
+            cursor, self._rank_note = 0, self._new_rank_note(view, self._reranked_from)
+            self._reranked_from = None
         table.show(view.frame, self.fit_columns().columns, view.order, cursor=cursor)
         self._keep = None
         n = len(view.order)
@@ -373,13 +382,25 @@ class ResultsScreen(Screen):
         if self.hidden_right:
             more.append(f"{self.hidden_right} more →l")
         self.query_one("#ranking-pane").border_subtitle = (
-            f"{shown} · sorted by {header}{' (reversed)' if self.sort_reverse else ''}"
+            f"{shown}{self._rank_note} · sorted by {header}{' (reversed)' if self.sort_reverse else ''}"
             + (f" · filter {filt}" if filt else "") + (f" · columns: {' '.join(more)}" if more else ""))
         if not n:
             why = "no row matches the filters" if self.filters else "no finished configuration to rank"
             self._update("#row-details", Text(why + " (i shows failed rows)", style="yellow"))
         else:
             self.show_row_details()
+
+    @staticmethod
+    def _new_rank_note(view: RankedView, identity: str) -> str:
+        """' · was highlighted: MODEL, now #N', or where it is no longer shown."""
+        if not identity:
+            return ""
+        loaded_row = view.loaded.position(identity)
+        position = view.position_of(loaded_row) if loaded_row is not None else None
+        if position is None:
+            return " · the row highlighted before is not shown"
+        row = view.row(position)
+        return f" · {row.get('config_id')} (highlighted before) now #{row.get('rank')}"
 
     def resort(self) -> None:
         """A new sort key or direction: only the order changes (no re-rank)."""
@@ -461,6 +482,9 @@ class ResultsScreen(Screen):
 
     def action_plot(self) -> None:
         self.set_class(not self.plot_on, "plot")
+        if self.plot_on and self.loaded is not None:  # never an axis without values (no power sensor)
+            usable = with_values(self.loaded.values, list(CRITERIA), criterion_column)
+            self.plot_axes = opening_axes(list(CRITERIA), *self.plot_axes, usable)
         if self.plot_on:
             self.draw_plot(highlighted=self.highlighted_row())
         else:
@@ -470,12 +494,11 @@ class ResultsScreen(Screen):
             self.call_after_refresh(self.draw_table)  # the table's width changed: other columns fit
 
     def action_plot_axis(self, axis: str) -> None:
-        keys = list(CRITERIA)  # every declared criterion, in its declared order
+        keys = list(CRITERIA)  # the declared criteria in their order, those without a value stepped over
         x, y = self.plot_axes
         mine, other = (x, y) if axis == "x" else (y, x)
-        nxt = keys[(keys.index(mine) + 1) % len(keys)]
-        if nxt == other:
-            nxt = keys[(keys.index(nxt) + 1) % len(keys)]
+        usable = with_values(self.loaded.values, keys, criterion_column) if self.loaded is not None else keys
+        nxt = next_axis(keys, mine, other, usable)
         self.plot_axes = (nxt, y) if axis == "x" else (x, nxt)
         self.draw_plot(highlighted=self.highlighted_row())
         self.notify(f"plot {axis}: {CRITERIA[nxt].label} ({CRITERIA[nxt].unit})", timeout=3)

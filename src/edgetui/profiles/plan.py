@@ -53,6 +53,11 @@ class Configuration:
     system_prompt: str | None = None
     # "source" (the model file as given) or the llama.cpp type of a variant made from it
     quant: str = "source"
+    # repetitions = "auto" ([stats]): `repetitions` is then the most it runs (max_repetitions) and
+    # min_repetitions the fewest; it stops once the decode rate's 95% half-width is under
+    # target_ci_pct percent of its mean. None: a fixed count of `repetitions`.
+    target_ci_pct: float | None = None
+    min_repetitions: int | None = None
 
     @property
     def prompt_sha(self) -> str | None:
@@ -129,6 +134,8 @@ def expand(profile: Profile) -> list[Configuration]:
                 engine_request_timeout_s=profile.engine.request_timeout_s,
                 engine_pull=profile.engine.pull, temperature=profile.engine.temperature,
                 n_depth=depth, concurrency=conc, system_prompt=profile.system_prompt, quant=quant,
+                target_ci_pct=profile.stats.target_ci_pct if profile.stats else None,
+                min_repetitions=profile.stats.min_repetitions if profile.stats else None,
             )
         )
     # Duplicate axis values would give duplicate ids: keep the first of each.

@@ -7,9 +7,19 @@ with several streams in flight (concurrency) holds one such record per stream in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from edgetui.stats import mean, percentile
+
+# The ITL percentiles' interval: a percentile bootstrap over repetitions (STATISTICS.md: the
+# tokens of one repetition are not independent observations, its repetitions are). Below this
+# many repetitions there are too few distinct resamples (3 repetitions: 10) for its 2.5th and
+# 97.5th percentiles to mean anything, and the interval is left empty.
+BOOTSTRAP_MIN_REPETITIONS = 5
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 19  # fixed: the same repetitions give the same interval on every machine
+ITL_PERCENTILES = (50, 90, 99)
 
 
 def streams_of(rep: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,6 +56,55 @@ def tpot_ms(stream: dict[str, Any]) -> float | None:
 def ttft_ms(stream: dict[str, Any]) -> float | None:
     t_start, t_first = stream.get("t_start"), stream.get("t_first_token")
     return (t_first - t_start) * 1000.0 if t_start is not None and t_first is not None else None
+
+
+def bootstrap_percentiles(groups: Sequence[Sequence[float]], qs: Sequence[float], *,
+                          resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                          min_groups: int = BOOTSTRAP_MIN_REPETITIONS) -> dict[float, tuple[float, float]] | None:
+    """95% percentile-bootstrap intervals of the q-th percentiles of the pooled values of these
+    groups (repetitions), resampling whole groups with replacement: {q: (lo, hi)}; None with fewer
+    than min_groups non-empty groups.
+
+    Vectorised: drawing n groups with replacement is drawing how many times each is taken
+    (multinomial); the percentile of the pooled resample is then a weighted percentile of the
+    values sorted once, read off cumulative counts (numpy's linear method, as `percentile`)."""
+    import numpy as np  # imported here: most commands never aggregate
+
+    kept = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    n = len(kept)
+    if n < max(min_groups, 2):
+        return None
+    values = np.concatenate(kept)
+    labels = np.repeat(np.arange(n), [len(g) for g in kept])
+    order = np.argsort(values, kind="stable")
+    values, labels = values[order], labels[order]
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)  # (B, n)
+    estimates = np.empty((len(qs), resamples))
+    step = max(1, 2_000_000 // len(values))  # resamples per block: B x values cumulative counts in memory
+    for start in range(0, resamples, step):
+        cum = np.cumsum(counts[start:start + step][:, labels], axis=1)  # (b, values)
+        total = cum[:, -1]
+        for j, q in enumerate(qs):
+            pos = (total - 1) * (q / 100.0)
+            lo = np.floor(pos).astype(np.int64)
+            hi = np.minimum(lo + 1, total - 1)
+            # the k-th (0-based) value of the resample is the first sorted value whose cumulative count exceeds k
+            a = (cum <= lo[:, None]).sum(axis=1)
+            b = (cum <= hi[:, None]).sum(axis=1)
+            estimates[j, start:start + step] = values[a] + (values[b] - values[a]) * (pos - lo)
+    return {q: (float(np.percentile(estimates[j], 2.5)), float(np.percentile(estimates[j], 97.5)))
+            for j, q in enumerate(qs)}
+
+
+def itl_interval_columns(reps: list[dict[str, Any]]) -> dict[str, float | None]:
+    """itl_ms_pXX_ci95_lo/hi: each repetition's gaps (all its streams) are one group."""
+    groups = [[g for s in streams_of(r) for g in inter_token_ms(s)] for r in reps]
+    found = bootstrap_percentiles(groups, ITL_PERCENTILES)
+    out: dict[str, float | None] = {}
+    for q in ITL_PERCENTILES:
+        lo, hi = found[q] if found else (None, None)
+        out[f"itl_ms_p{q}_ci95_lo"], out[f"itl_ms_p{q}_ci95_hi"] = lo, hi
+    return out
 
 
 def latency_columns(reps: list[dict[str, Any]]) -> dict[str, float | None]:

@@ -122,3 +122,18 @@ def test_itl_intervals_of_a_configuration_resample_whole_repetitions():
     five = [rep(i, decode_tps=20.0 + i) for i in range(5)]
     assert result_row(config(), five, status="done", error=None, context={})["decode_tps_ci95"] == pytest.approx(
         T_975_DF4 * np.std([20, 21, 22, 23, 24], ddof=1) / math.sqrt(5))
+
+
+def test_the_toml_export_of_a_ranking_carries_the_intervals(tmp_path):
+    from conftest import run_cli
+    from edgetui.tomlread import tomllib
+    from result_rows import write_run
+
+    row = result_row(config(), three_reps(), status="done", error=None, context={})
+    folder = write_run(tmp_path / "run", [row])
+    proc = run_cli("rank", str(folder), "--export", str(tmp_path / "r.toml"))
+    assert proc.returncode == 0, proc.stderr
+    exported = tomllib.loads((tmp_path / "r.toml").read_text())["rows"][0]
+    assert exported["decode_tps_ci95"] == pytest.approx(T_975_DF2 * 2 / math.sqrt(3))
+    assert exported["energy_j_per_token_ci95"] == pytest.approx(T_975_DF2 * 0.125 / math.sqrt(3))
+    assert "itl_ms_p99_ci95_lo" not in exported  # no token times, no interval: absent, never 0

@@ -65,9 +65,12 @@ def bootstrap_percentiles(groups: Sequence[Sequence[float]], qs: Sequence[float]
     groups (repetitions), resampling whole groups with replacement: {q: (lo, hi)}; None with fewer
     than min_groups non-empty groups.
 
-    Vectorised: drawing n groups with replacement is drawing how many times each is taken
-    (multinomial); the percentile of the pooled resample is then a weighted percentile of the
-    values sorted once, read off cumulative counts (numpy's linear method, as `percentile`)."""
+    Vectorised over resamples: drawing n groups with replacement is drawing how many times each is
+    taken (multinomial counts); the values are sorted once, and a resample's k-th smallest value is
+    the first sorted value below which (itself included) the resample holds more than k values,
+    found by bisection (each group's count there read off the sorted positions of its values):
+    numpy's linear percentile, as `percentile`, without building any resample; memory grows with
+    the values, not with values x resamples."""
     import numpy as np  # imported here: most commands never aggregate
 
     kept = [np.asarray(g, dtype=float) for g in groups if len(g)]
@@ -78,22 +81,28 @@ def bootstrap_percentiles(groups: Sequence[Sequence[float]], qs: Sequence[float]
     labels = np.repeat(np.arange(n), [len(g) for g in kept])
     order = np.argsort(values, kind="stable")
     values, labels = values[order], labels[order]
+    places = [np.flatnonzero(labels == g) for g in range(n)]  # where each group's values sit, sorted
     counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)  # (B, n)
-    estimates = np.empty((len(qs), resamples))
-    step = max(1, 2_000_000 // len(values))  # resamples per block: B x values cumulative counts in memory
-    for start in range(0, resamples, step):
-        cum = np.cumsum(counts[start:start + step][:, labels], axis=1)  # (b, values)
-        total = cum[:, -1]
-        for j, q in enumerate(qs):
-            pos = (total - 1) * (q / 100.0)
-            lo = np.floor(pos).astype(np.int64)
-            hi = np.minimum(lo + 1, total - 1)
-            # the k-th (0-based) value of the resample is the first sorted value whose cumulative count exceeds k
-            a = (cum <= lo[:, None]).sum(axis=1)
-            b = (cum <= hi[:, None]).sum(axis=1)
-            estimates[j, start:start + step] = values[a] + (values[b] - values[a]) * (pos - lo)
-    return {q: (float(np.percentile(estimates[j], 2.5)), float(np.percentile(estimates[j], 97.5)))
-            for j, q in enumerate(qs)}
+    total = counts @ np.array([len(p) for p in places])  # each resample's size
+
+    def kth(k: np.ndarray) -> np.ndarray:
+        """Each resample's k-th smallest value (0-based), by bisection on the sorted values."""
+        lo, hi = np.zeros(resamples, dtype=np.int64), np.full(resamples, len(values) - 1, dtype=np.int64)
+        while (lo < hi).any():
+            mid = (lo + hi) // 2
+            held = sum(counts[:, g] * np.searchsorted(p, mid, side="right") for g, p in enumerate(places))
+            more = held > k
+            hi, lo = np.where(more, mid, hi), np.where(more, lo, mid + 1)
+        return values[lo]
+
+    out = {}
+    for q in qs:
+        pos = (total - 1) * (q / 100.0)
+        k = np.floor(pos).astype(np.int64)
+        a, b = kth(k), kth(np.minimum(k + 1, total - 1))
+        est = a + (b - a) * (pos - k)
+        out[q] = (float(np.percentile(est, 2.5)), float(np.percentile(est, 97.5)))
+    return out
 
 
 def itl_interval_columns(reps: list[dict[str, Any]]) -> dict[str, float | None]:

@@ -24,7 +24,6 @@ import csv
 import io
 import json
 import math
-import os
 import sqlite3
 import tempfile
 from collections.abc import Sequence
@@ -282,20 +281,20 @@ def _sql_type(field: str) -> str:
 
 def write_sqlite(recs: list[dict[str, Any]], path: Path) -> None:
     """llama-bench's table `llama_bench` (its fields and SQL types, as its sql printer creates it,
-    then edgetui's own), one row per record, in a new SQLite file renamed over path once complete."""
+    then edgetui's own), one row per record, in a SQLite file: made aside, then written over path
+    at once (atomic_write), as every export is."""
     keys = FIELDS + EXTRA
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        with sqlite3.connect(tmp) as db:
-            db.execute("CREATE TABLE llama_bench (" + ", ".join(f"{k} {_sql_type(k)}" for k in keys) + ")")
-            db.executemany(f"INSERT INTO llama_bench ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
-                           [[int(r[k]) if isinstance(r.get(k), bool) else r.get(k) for k in keys] for r in recs])
-        db.close()
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with tempfile.TemporaryDirectory(prefix="edgetui-sql-") as tmp:
+        made = Path(tmp) / "llama-bench.sqlite"
+        db = sqlite3.connect(made)
+        try:
+            with db:
+                db.execute("CREATE TABLE llama_bench (" + ", ".join(f"{k} {_sql_type(k)}" for k in keys) + ")")
+                db.executemany(f"INSERT INTO llama_bench ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
+                               [[int(r[k]) if isinstance(r.get(k), bool) else r.get(k) for k in keys] for r in recs])
+        finally:
+            db.close()
+        atomic_write(path, made.read_bytes())
 
 
 def to_csv(recs: list[dict[str, Any]]) -> str:

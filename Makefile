@@ -13,12 +13,13 @@ setup: $(STAMP) sshd
 # llama-cpp-python compiles from source (about 5 minutes on 2 cores), once per CPU: the script
 # keeps the wheel under a key of this CPU's instruction sets and the build flags, so later set-ups
 # and CI reuse it instead of rebuilding (and never take one built for another CPU).
-$(STAMP): pyproject.toml scripts/llama-wheel.sh
+$(STAMP): pyproject.toml scripts/llama-wheel.sh scripts/llama-source.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	sh scripts/llama-wheel.sh $(PY)
 	$(PY) -m pip install --quiet -e ".[dev,server,plot,web,fleet]"
 	$(VENV)/bin/edgetui models fetch
+	sh scripts/llama-source.sh $(PY)
 	@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
 

@@ -105,10 +105,12 @@ def test_the_run_exports_as_llama_bench_jsonl(smoke_run, tmp_path):
     assert proc.returncode == 0, proc.stderr
     pp, tg = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
     reps = list(read_jsonl(out / "repetitions.jsonl"))
-    assert (pp["n_prompt"], pp["n_gen"], tg["n_prompt"], tg["n_gen"]) == (32, 0, 0, 31)
+    # 32 tokens generated is llama-bench's tg32, decoded after the 32-token prompt
+    assert (pp["n_prompt"], pp["n_gen"], tg["n_prompt"], tg["n_gen"], tg["n_depth"]) == (32, 0, 0, 32, 32)
     assert pp["samples_ts"] == [r["prefill_tps"] for r in reps] and tg["samples_ts"] == [r["decode_tps"] for r in reps]
-    # llama.cpp's own timers: a sample's time is the perf counter's, in ns
-    assert tg["samples_ns"] == pytest.approx([r["engine_decode_ms"] * 1e6 for r in reps], abs=1)
+    # llama.cpp's own timers: a sample's time is the perf counter's (31 decode steps), in ns, for 32 tokens
+    assert tg["samples_ns"] == pytest.approx([r["engine_decode_ms"] * 1e6 * 32 / 31 for r in reps], abs=1)
+    assert (pp["build_commit"], pp["build_number"], pp["backends"]) == ("0c1e57098", 11312, "CPU")
     assert pp["type_k"] == "f16" and pp["model_filename"].endswith(".gguf") and pp["model_size"] > 50e6
     # llama.cpp's own words for the model, as llama-bench prints them ("llama 135M Q4_1" or the like)
     assert "Q4_1" in pp["model_type"] and 100e6 < pp["model_n_params"] < 200e6

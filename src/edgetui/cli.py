@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "configuration and test)")
     ex.add_argument("results", nargs="+", metavar="RUN_OR_RESULTS")
     ex.add_argument("--format", dest="fmt", default="llama-bench-jsonl",
-                    help="llama-bench-jsonl (default), llama-bench-md, json or csv")
+                    help="llama-bench-jsonl (default), llama-bench-md, json, csv or llama-bench-sql (a SQLite file: needs --out)")
     ex.add_argument("--out", metavar="FILE", help="write to FILE (default: the standard output)")
     ex.add_argument("--force", action="store_true", help="overwrite an existing FILE")
 

@@ -56,6 +56,11 @@ class Configuration:
     quant: str = "source"
     # a soak: counted repetitions back to back for this many seconds after the warm-up (run.schedule)
     soak_s: float | None = None
+    # repetitions = "auto" ([stats]): `repetitions` is then the most it runs (max_repetitions) and
+    # min_repetitions the fewest; it stops once the decode rate's 95% half-width is under
+    # target_ci_pct percent of its mean. None: a fixed count of `repetitions`.
+    target_ci_pct: float | None = None
+    min_repetitions: int | None = None
 
     @property
     def in_process(self) -> bool:
@@ -139,6 +144,8 @@ def expand(profile: Profile) -> list[Configuration]:
                 engine_pull=profile.engine.pull, temperature=profile.engine.temperature,
                 n_depth=depth, concurrency=conc, system_prompt=profile.system_prompt, quant=quant,
                 soak_s=soak,
+                target_ci_pct=profile.stats.target_ci_pct if profile.stats else None,
+                min_repetitions=profile.stats.min_repetitions if profile.stats else None,
             )
         )
     # Duplicate axis values would give duplicate ids: keep the first of each.

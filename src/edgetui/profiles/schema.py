@@ -94,6 +94,16 @@ def _dims(v: Any) -> tuple[float, float, float]:
     return length, width, height
 
 
+def _repetitions(v: Any) -> int | str:
+    if v == "auto":
+        return "auto"
+    try:
+        return _int(1, 1000)(v)
+    except ValueError:
+        got = "" if isinstance(v, bool) or not isinstance(v, (int, str)) else f", got {v!r}"
+        raise ValueError(f'an integer from 1 to 1000 or "auto"{got}') from None
+
+
 def _fmt_choices(choices: tuple[Any, ...] | None) -> str:
     def one(c: Any) -> str:
         return str(c).lower() if isinstance(c, bool) else f'"{c}"'
@@ -113,7 +123,7 @@ class Key:
 TOP = {
     "name": Key(_str(), "profile name, unique among queued profiles", required=True),
     "description": Key(_str(nonempty=False), "free text shown in the queue"),
-    "repetitions": Key(_int(1, 1000), "counted runs per configuration", 3),
+    "repetitions": Key(_repetitions, 'counted runs per configuration, or "auto" (until precise enough: [stats])', 3),
     "warmup": Key(_int(0, 100), "uncounted runs before the counted ones", 1),
     "cooldown_s": Key(_num(0, 3600), "pause after each configuration, seconds", 0.0),
     "idle_baseline_s": Key(_num(0, 3600), "idle power measured before the queue, seconds (0 = none)", 2.0),
@@ -192,6 +202,12 @@ QUALITY = {
     "reference": Key(_str(), '"source" (each model\'s own file) or a GGUF of the same model to measure '
                      "divergence from (relative to the profile)", "source"),
 }
+STATS = {
+    "target_ci_pct": Key(_num(0, 100, lo_open=True), 'repetitions = "auto": stop once the decode rate\'s 95% '
+                         "half-width is under this percent of its mean", 2.0),
+    "min_repetitions": Key(_int(2, 1000), 'repetitions = "auto": the fewest counted runs', 3),
+    "max_repetitions": Key(_int(2, 1000), 'repetitions = "auto": the most counted runs', 20),
+}
 SECTIONS: dict[str, dict[str, Key]] = {
     "board": BOARD,
     "power": POWER,
@@ -199,6 +215,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "sweep": SWEEP,
     "workload": WORKLOAD,
     "quality": QUALITY,
+    "stats": STATS,
 }
 ARRAY_SECTIONS: dict[str, dict[str, Key]] = {"models": MODEL}
 SCHEMA: dict[str, dict[str, Key]] = {"": TOP, **SECTIONS, "[models]": MODEL}
@@ -255,6 +272,15 @@ class QualitySettings:
 
 
 @dataclass(frozen=True)
+class StatsSettings:
+    """repetitions = "auto": when a configuration has run enough."""
+
+    target_ci_pct: float = 2.0
+    min_repetitions: int = 3
+    max_repetitions: int = 20
+
+
+@dataclass(frozen=True)
 class Profile:
     path: Path
     name: str
@@ -277,6 +303,8 @@ class Profile:
     system_prompt: str | None = None
     soak_s: tuple[float, ...] | None = None  # None: no soak
     quality: QualitySettings | None = None  # None: no [quality] section, no quality pass
+    # repetitions = "auto": its [stats] (repetitions is then max_repetitions); None: a fixed count
+    stats: StatsSettings | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able copy (for the run manifest)."""
@@ -444,6 +472,10 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         what = "n_depth + prompt_tokens + gen_tokens" if depth else "prompt_tokens + gen_tokens"
         raise fail("sweep", "n_ctx", f"largest n_ctx {max(sweep['n_ctx'])} cannot hold {what} = {longest}")
 
+    stats = _stats(data, top["repetitions"], sections["stats"], fail)
+    if stats is not None and workload["soak_s"]:
+        raise fail("workload", "soak_s", 'a soak runs as many repetitions as fit in its window, and repetitions = '
+                   '"auto" as many as make the interval precise enough: give one of them')
     quality = _quality(data, sections["quality"], engine, path, fail)
     if sweep["quant"] != ["source"] and caps.no_quantisation is not None:
         able = engines_with(lambda c: c.no_quantisation is None, quoted=True)
@@ -454,7 +486,7 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         path=path,
         name=top["name"],
         description=top["description"] or "",
-        repetitions=top["repetitions"],
+        repetitions=stats.max_repetitions if stats else top["repetitions"],
         warmup=top["warmup"],
         cooldown_s=top["cooldown_s"],
         idle_baseline_s=top["idle_baseline_s"],
@@ -475,6 +507,7 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         system_prompt=workload["system_prompt"],
         soak_s=tuple(float(v) for v in workload["soak_s"]) if workload["soak_s"] else None,
         quality=quality,
+        stats=stats,
     )
 
 
@@ -495,6 +528,21 @@ def check_engine_axes(engine: EngineSpec, sweep: dict[str, Any], workload: dict[
         refusal = kind.system_prompt_refusal(engine.api)
         if refusal is not None:
             raise fail("workload", "system_prompt", refusal)
+
+
+def _stats(data: dict[str, Any], repetitions: int | str, st: dict[str, Any],
+           fail: Callable[..., UserError]) -> StatsSettings | None:
+    """repetitions = "auto" with its [stats] (defaults where absent); None for a fixed count, which
+    a [stats] section would not change (refused, so that it is not taken for in force)."""
+    if repetitions != "auto":
+        if "stats" in data:
+            raise fail("stats", "", 'the [stats] section is for repetitions = "auto"; this profile has '
+                       f"repetitions = {repetitions}")
+        return None
+    if st["min_repetitions"] > st["max_repetitions"]:
+        raise fail("stats", "max_repetitions", f"expected at least min_repetitions = {st['min_repetitions']}, "
+                   f"got {st['max_repetitions']}")
+    return StatsSettings(**st)
 
 
 def _quality(data: dict[str, Any], q: dict[str, Any], engine: EngineSpec, path: Path,

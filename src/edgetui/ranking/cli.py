@@ -1,6 +1,6 @@
 """`edgetui rank RESULTS... [--weights ...] [--filter COL=VALUE] [--top N] [--export FILE] [--force]`,
 `edgetui plot RESULTS... --out FILE.svg|FILE.png [--x C] [--y C]` and
-`edgetui export RESULTS... --format llama-bench-jsonl|llama-bench-md|json|csv [--out FILE] [--force]`.
+`edgetui export RESULTS... --format llama-bench-jsonl|llama-bench-md|json|csv|llama-bench-sql [--out FILE] [--force]`.
 
 The same core as the console's results screen: sources.load_results, rank.rank and
 export.export_ranking; this module only parses the arguments and prints a plain table.

@@ -1,7 +1,7 @@
 """Results in llama-bench's own words (`edgetui export`), so that scripts and dashboards written
-for llama-bench read edgetui's runs: its field names where a field means the same thing, and one
-record per configuration and test, prefill and decode apart as llama-bench splits them (a `pp`
-test of n_prompt tokens, a `tg` test of n_gen tokens).
+for llama-bench read edgetui's runs (llama.cpp's scripts/compare-llama-bench.py among them): every
+field llama-bench writes, in its order, and one record per configuration and test, prefill and
+decode apart as llama-bench splits them (a `pp` test of n_prompt tokens, a `tg` test of n_gen).
 
     llama-bench-jsonl  one JSON object per line, as `llama-bench -o jsonl`
     json               a JSON array of the same objects, as `llama-bench -o json`
@@ -9,12 +9,16 @@ test of n_prompt tokens, a `tg` test of n_gen tokens).
                        text value a spreadsheet would run as a formula gets a quote before it
                        (edgetui.fmt.spreadsheet_text; numbers are written as they are)
     llama-bench-md     llama-bench's markdown table (its `backend` column holds the board and engine)
+    llama-bench-sql    a SQLite file with llama-bench's table, as `llama-bench -o sql | sqlite3 FILE`
+                       (llama-bench.sqlite is the file compare-llama-bench.py reads by default)
 
 Where edgetui measured differently, the figure is edgetui's: the rates are its benchmark rates
-(engine timers where the engine has them), n_gen counts the tokens the timed decode produced
-(the first comes out of the prefill), a sample is one counted repetition. Fields with no
-edgetui counterpart (build commit, CPU mask, ...) are left out; what edgetui knows beyond
-llama-bench is in fields named edgetui_*."""
+(engine timers where the engine has them), a sample is one counted repetition. Tests are named
+as llama-bench names them: n_gen is the tokens generated (128 for 128, though edgetui's timed
+decode makes 127 of them: the first comes out of the prefill; a sample's time is n_gen tokens at
+its rate), and a tg record's n_depth is the context it decoded at (the prompt and any depth
+before it). Settings edgetui has no counterpart for are at llama-bench's own defaults; what
+edgetui knows beyond llama-bench is in fields named edgetui_*."""
 
 from __future__ import annotations
 
@@ -22,40 +26,88 @@ import csv
 import io
 import json
 import math
+import sqlite3
+import tempfile
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from edgetui.errors import UserError
 from edgetui.fmt import spreadsheet_text
 from edgetui.stats import mean, std  # std: the sample deviation (n - 1), as llama-bench's
-from edgetui.ranking.outfile import write_export_text
+from edgetui.profiles.engines import in_process
+from edgetui.ranking.outfile import write_export, write_export_text
 from edgetui.ranking.sources import load_results
 from edgetui.rundir.store import RunStore
 
-FORMATS = ("llama-bench-jsonl", "llama-bench-md", "json", "csv")
+FORMATS = ("llama-bench-jsonl", "llama-bench-md", "json", "csv", "llama-bench-sql")
 
-# llama-bench's test fields (tools/llama-bench/llama-bench.cpp, test::get_fields), those with an
-# edgetui counterpart, in llama-bench's order; the samples follow them in JSON.
-FIELDS = ("cpu_info", "model_filename", "model_type", "model_size", "model_n_params", "n_batch", "n_ubatch",
-          "n_threads", "type_k", "type_v", "n_gpu_layers", "flash_attn", "n_prompt", "n_gen", "n_depth",
+# llama-bench's test fields, in its order (tools/llama-bench/llama-bench.cpp, test::get_fields, of
+# the llama.cpp that llama-cpp-python 0.3.36 vendors); the samples follow them in JSON.
+FIELDS = ("build_commit", "build_number", "cpu_info", "gpu_info", "backends", "model_filename", "model_type",
+          "model_size", "model_n_params", "n_batch", "n_ubatch", "n_threads", "cpu_mask", "cpu_strict", "poll",
+          "type_k", "type_v", "n_gpu_layers", "n_cpu_moe", "split_mode", "main_gpu", "no_kv_offload", "flash_attn",
+          "devices", "tensor_split", "tensor_buft_overrides", "load_mode", "lazy_mode", "embeddings",
+          "no_op_offload", "no_host", "repack", "fit_target", "fit_min_ctx", "n_prompt", "n_gen", "n_depth",
           "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts")
+# their types (test::get_field_type): the rest are text; SQL: INTEGER for both int and bool, REAL
+INT_FIELDS = frozenset(("build_number", "n_batch", "n_ubatch", "n_threads", "poll", "model_size", "model_n_params",
+                        "n_gpu_layers", "main_gpu", "n_prompt", "n_gen", "n_depth", "avg_ns", "stddev_ns",
+                        "no_op_offload", "n_cpu_moe", "fit_target", "fit_min_ctx", "flash_attn"))
+BOOL_FIELDS = frozenset(("no_kv_offload", "cpu_strict", "embeddings", "no_host", "repack"))
+FLOAT_FIELDS = frozenset(("avg_ts", "stddev_ts"))
 SAMPLES = ("samples_ns", "samples_ts")
 EXTRA = ("edgetui_config_id", "edgetui_board", "edgetui_engine", "edgetui_model", "edgetui_concurrency",
          "edgetui_timing_source", "edgetui_source")
 FLASH = {"auto": -1, "true": 1, "false": 0}  # llama_flash_attn_type, as llama-bench writes it
 
+# llama-bench's defaults (cmd_params_defaults, and what its test::get_values writes for them) for
+# the settings edgetui has no counterpart of: edgetui's llama_cpp engine leaves each of them at
+# llama.cpp's default, as llama-bench does. backends "CPU" and gpu_info empty: the wheel
+# scripts/llama-wheel.sh builds has no GPU backend.
+LLAMA_BENCH_DEFAULTS: dict[str, Any] = {
+    "gpu_info": "", "backends": "CPU", "cpu_mask": "0x0", "cpu_strict": False, "poll": 50, "n_cpu_moe": 0,
+    "split_mode": "layer", "main_gpu": 0, "no_kv_offload": False, "devices": "auto", "tensor_split": "0.00",
+    "tensor_buft_overrides": "none", "load_mode": "auto", "lazy_mode": "auto", "embeddings": False,
+    "no_op_offload": 0, "no_host": False, "repack": True, "fit_target": 0, "fit_min_ctx": 0,
+}
+
+# The llama.cpp each pinned llama-cpp-python vendors, as llama-bench names its build: build_commit
+# is `git rev-parse --short HEAD` and build_number `git rev-list --count HEAD` of llama.cpp, which
+# its cmake (cmake/build-info.cmake) compiles in. The wheel is built from the sdist, which has no
+# .git, so the build itself knows neither ("unknown", 0) and llama_cpp offers neither at run time:
+# they are recorded here. 0.3.36: the sdist's CHANGELOG.md says "update llama.cpp to
+# ggml-org/llama.cpp@0c1e57098"; that commit is llama.cpp's release b11312 (build 11312).
+VENDORED_LLAMA_CPP: dict[str, tuple[str, int]] = {"0.3.36": ("0c1e57098", 11312)}
+UNKNOWN_BUILD = ("unknown", 0)  # what llama.cpp writes when built without git; any engine but llama_cpp
+
+
+def build_of(row: dict[str, Any]) -> tuple[str, int]:
+    """build_commit and build_number of the llama.cpp that measured this row."""
+    version = str(row.get("engine_version") or "")
+    prefix = "llama-cpp-python "
+    if not in_process(row.get("engine")) or not version.startswith(prefix):  # a server: its own build
+        return UNKNOWN_BUILD
+    return VENDORED_LLAMA_CPP.get(version[len(prefix):].strip(), UNKNOWN_BUILD)
+
 
 def export_llama_bench(paths: Sequence[str | Path], fmt: str, out: str | Path | None, *,
                        force: bool = False) -> tuple[str, int]:
     """Write the records of these runs in a llama-bench format to out (None: return the text
-    only); the text and the number of records."""
+    only; the SQLite format needs a file); the text ("" for SQLite) and the number of records."""
     if fmt not in FORMATS:
         raise UserError(f'unknown format "{fmt}" (one of {", ".join(FORMATS)})', where="--format")
+    if fmt == "llama-bench-sql" and out is None:
+        raise UserError("llama-bench-sql writes a SQLite file: give --out FILE (compare-llama-bench.py reads "
+                        "llama-bench.sqlite by default)", where="--out")
     recs = records(paths)
     if not recs:
         raise UserError("no finished configuration with a prefill or decode figure to export",
                         where=", ".join(map(str, paths)))
+    if fmt == "llama-bench-sql" and out is not None:
+        write_export(out, lambda f: f.write(sqlite_bytes(recs)), force=force)
+        return "", len(recs)
     text = {"llama-bench-jsonl": to_jsonl, "json": to_json, "csv": to_csv, "llama-bench-md": to_markdown}[fmt](recs)
     if out is not None:
         write_export_text(out, text, force=force)
@@ -109,31 +161,41 @@ def run_folder(source: str | None) -> Path | None:
 
 def record(row: dict[str, Any], reps: list[dict[str, Any]], test: str) -> dict[str, Any] | None:
     """The pp or tg record of one configuration; None when it has no figure for that test."""
+    depth = _whole(row.get("n_depth")) or 0
     n_prompt: int | None
     n_gen: int | None
     if test == "pp":
         n_prompt, n_gen = _whole(row.get("prompt_tokens")), 0
         rate_key, mean_key, std_key = "prefill_tps", "prefill_tps_mean", "prefill_tps_std"
-        counts = [r.get("engine_prefill_n") or r.get("prompt_tokens") for r in reps]
         n = n_prompt
     else:
-        decoded = [_decoded(r) for r in reps]
-        n_prompt, n_gen = 0, _whole(mean([d for d in decoded if d is not None]))
-        if n_gen is None and row.get("gen_tokens") is not None:
-            n_gen = int(row["gen_tokens"]) - 1  # the first token comes out of the prefill
+        # llama-bench's tg128 is 128 tokens generated, from a context of the depth before them: here
+        # the tokens produced (one stream's, with concurrency), after the prompt and its depth
+        n_prompt = 0
+        n_gen = _whole(mean(_generated(r) for r in reps))
+        if n_gen is None:
+            n_gen = _whole(row.get("gen_tokens_mean")) or _whole(row.get("gen_tokens"))
+        depth += _whole(row.get("prompt_tokens")) or 0
         rate_key, mean_key, std_key = "decode_tps", "decode_tps_mean", "decode_tps_std"
-        counts = decoded
         n = n_gen
     if not n or row.get(mean_key) is None:
         return None
     samples_ts = [r[rate_key] for r in reps if r.get(rate_key)]
+    if test == "pp":
+        counts = [r.get("engine_prefill_n") or r.get("prompt_tokens") for r in reps]
+    else:
+        counts = [n_gen] * len(reps)  # a sample's time: n_gen tokens at its rate, as llama-bench's ts = n / time
     samples_ns = [round(c * 1e9 / r[rate_key]) for r, c in zip(reps, counts) if r.get(rate_key) and c]
     if samples_ts:
         avg_ts, stddev_ts = mean(samples_ts), std(samples_ts)
     else:  # a results file without its run folder: the means it holds, no samples
         avg_ts, stddev_ts = row[mean_key], row.get(std_key)
     size_mb = row.get("model_size_mb")
-    rec: dict[str, Any] = {
+    commit, number = build_of(row)
+    rec: dict[str, Any] = dict(LLAMA_BENCH_DEFAULTS)
+    rec.update({
+        "build_commit": commit,
+        "build_number": number,
         "cpu_info": row.get("cpu_model"),
         "model_filename": row.get("model_path"),
         "model_type": row.get("model_type") or " ".join(str(v) for v in (row.get("model"), row.get("quant")) if v),
@@ -148,8 +210,8 @@ def record(row: dict[str, Any], reps: list[dict[str, Any]], test: str) -> dict[s
         "flash_attn": FLASH.get(str(row.get("flash_attn")).lower()),
         "n_prompt": n_prompt,
         "n_gen": n_gen,
-        "n_depth": _whole(row.get("n_depth")) or 0,
-        "test_time": row.get("started_at"),
+        "n_depth": depth,
+        "test_time": _test_time(row.get("started_at")),
         "avg_ns": round(sum(samples_ns) / len(samples_ns)) if samples_ns else None,
         "stddev_ns": round(std(samples_ns) or 0.0) if len(samples_ns) > 1 else None,
         "avg_ts": avg_ts,
@@ -163,21 +225,30 @@ def record(row: dict[str, Any], reps: list[dict[str, Any]], test: str) -> dict[s
         "edgetui_concurrency": _whole(row.get("concurrency")) or 1,
         "edgetui_timing_source": row.get("timing_source"),
         "edgetui_source": row.get("source"),
-    }
+    })
     return rec
 
 
-def _decoded(rep: dict[str, Any]) -> int | None:
-    """Tokens the timed decode of one repetition (of one of its streams, on average) produced:
-    the engine's count, else those after the first."""
+def _test_time(started_at: Any) -> str | None:
+    """llama-bench's test_time, RFC 3339 in UTC to the second ("2026-01-01T00:00:00Z"), from
+    edgetui's started_at; as given when it does not parse."""
+    if not started_at:
+        return None
+    try:
+        t = datetime.fromisoformat(str(started_at).replace("Z", "+00:00"))
+    except ValueError:
+        return str(started_at)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _generated(rep: dict[str, Any]) -> float | None:
+    """Tokens one repetition generated (one of its streams, on average)."""
     if rep.get("streams"):
-        per = [_decoded(s | {"gen_tokens_actual": s.get("gen_tokens")}) for s in rep["streams"]]
-        known = [d for d in per if d is not None]
-        return round(sum(known) / len(known)) if known else None
-    if rep.get("engine_decode_n"):
-        return int(rep["engine_decode_n"])
-    produced = rep.get("gen_tokens_actual")
-    return produced - rep.get("first_token_count", 1) if produced else None
+        per = [s.get("gen_tokens") for s in rep["streams"] if s.get("gen_tokens") is not None]
+        return sum(per) / len(per) if per else None
+    return rep.get("gen_tokens_actual")
 
 
 def _whole(v: Any) -> int | None:
@@ -200,14 +271,38 @@ def to_json(recs: list[dict[str, Any]]) -> str:
     return json.dumps([_ordered(r) for r in recs], indent=2) + "\n"
 
 
+def _sql_type(field: str) -> str:
+    if field in INT_FIELDS or field in BOOL_FIELDS or field == "edgetui_concurrency":
+        return "INTEGER"
+    return "REAL" if field in FLOAT_FIELDS else "TEXT"
+
+
+def sqlite_bytes(recs: list[dict[str, Any]]) -> bytes:
+    """llama-bench's table `llama_bench` (its fields and SQL types, as its sql printer creates it,
+    then edgetui's own), one row per record: the bytes of a SQLite file, made aside so that the
+    export is written over its name at once, as every export is (ranking.outfile)."""
+    keys = FIELDS + EXTRA
+    with tempfile.TemporaryDirectory(prefix="edgetui-sql-") as tmp:
+        made = Path(tmp) / "llama-bench.sqlite"
+        db = sqlite3.connect(made)
+        try:
+            with db:
+                db.execute("CREATE TABLE llama_bench (" + ", ".join(f"{k} {_sql_type(k)}" for k in keys) + ")")
+                db.executemany(f"INSERT INTO llama_bench ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
+                               [[int(r[k]) if isinstance(r.get(k), bool) else r.get(k) for k in keys] for r in recs])
+        finally:
+            db.close()
+        return made.read_bytes()
+
+
 def to_csv(recs: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     keys = FIELDS + EXTRA
     w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
     w.writerow(keys)
     for r in recs:
-        w.writerow(["" if r.get(k) is None else spreadsheet_text(r[k]) if isinstance(r[k], str) else r[k]
-                    for k in keys])
+        w.writerow(["" if r.get(k) is None else spreadsheet_text(r[k]) if isinstance(r[k], str)
+                    else int(r[k]) if isinstance(r[k], bool) else r[k] for k in keys])
     return buf.getvalue()
 
 

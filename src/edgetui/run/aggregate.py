@@ -6,8 +6,9 @@ from typing import Any
 
 from edgetui import __version__
 from edgetui.profiles.plan import LATER_ID_FIELDS
-from edgetui.stats import maximum, mean, std
-from edgetui.run.latency import latency_columns
+from edgetui.stats import ci95_half_width, maximum, mean, std
+from edgetui.run.latency import itl_interval_columns, latency_columns
+from edgetui.run.schedule import precise_enough
 from edgetui.run.soak import last_window, soak_columns
 from edgetui.rundir.columns import CONFIG_COLUMNS, CONTEXT_COLUMNS, typed_row
 from edgetui.rundir.store import RunStore, unique_repetitions
@@ -52,25 +53,34 @@ def result_row(
         row[f"{m}_mean"] = mean(r.get(m) for r in counted)
         row[f"{m}_std"] = std(r.get(m) for r in counted)
     row["e2e_tps_mean"] = mean(r.get("e2e_tps") for r in counted)
+    # 95% half-widths of the means over repetitions (Student t; None below two, never 0)
+    for m in (*STD_METRICS, "e2e_tps"):
+        row[f"{m}_ci95"] = ci95_half_width(r.get(m) for r in counted)
     row["decode_tps_wall_mean"] = mean(r.get("decode_tps_wall") for r in counted)
     row["prefill_tps_wall_mean"] = mean(r.get("prefill_tps_wall") for r in counted)
     row["gen_tokens_mean"] = mean(r.get("gen_tokens_actual") for r in counted)
     row.update(latency_columns(counted))
+    row.update(itl_interval_columns(counted))
     row["decode_tps_aggregate_mean"] = mean(r.get("decode_tps_aggregate") for r in counted)
     sources = sorted({str(r["timing_source"]) for r in counted if r.get("timing_source")})
     row["timing_source"] = ", ".join(sources) or None
     row["timing_flags"] = sum(1 for r in counted if r.get("timing_flags"))
 
-    # Energy: per repetition, divided by the tokens it actually produced, then averaged.
-    row["power_w_mean"] = mean(r.get("power_w_mean") for r in counted)
-    row["energy_j_per_token"] = mean(per_token(r.get("energy_j"), r.get("gen_tokens_actual")) for r in counted)
-    row["net_energy_j_per_token"] = mean(per_token(r.get("net_energy_j"), r.get("gen_tokens_actual"))
-                                         for r in counted)
+    # Energy: per repetition, divided by the tokens it actually produced, then averaged (so each
+    # has an interval over repetitions, as the rates do).
+    per_rep = {
+        "power_w_mean": [r.get("power_w_mean") for r in counted],
+        "energy_j_per_token": [per_token(r.get("energy_j"), r.get("gen_tokens_actual")) for r in counted],
+        "net_energy_j_per_token": [per_token(r.get("net_energy_j"), r.get("gen_tokens_actual")) for r in counted],
+        # the decode phase produces the tokens after the first chunk (one token, or a few for StackFlow)
+        "decode_energy_j_per_token": [
+            per_token(r.get("decode_energy_j"), (r.get("gen_tokens_actual") or 0) - r.get("first_token_count", 1))
+            for r in counted],
+    }
+    for col, values in per_rep.items():
+        row[col] = mean(values)
+        row[f"{col}_ci95"] = ci95_half_width(values)
     row["prefill_energy_j_mean"] = mean(r.get("prefill_energy_j") for r in counted)
-    # the decode phase produces the tokens after the first chunk (one token, or a few for StackFlow)
-    row["decode_energy_j_per_token"] = mean(
-        per_token(r.get("decode_energy_j"), (r.get("gen_tokens_actual") or 0) - r.get("first_token_count", 1))
-        for r in counted)
     e = row["energy_j_per_token"]
     row["tokens_per_joule"] = 1.0 / e if e else None
     row["mj_per_mtok"] = e  # J per token is numerically MJ per million tokens: the paper's unit
@@ -82,6 +92,7 @@ def result_row(
 
     row.update(paper_columns(config, counted, row["power_w_mean"]))
     row.update(soak_columns(config, counted))
+    row["ci_target_met"] = ci_target_met(config, counted)
 
     tps = row["decode_tps_mean"]
     vol = row["volume_cm3"]
@@ -89,6 +100,16 @@ def result_row(
     row["tps_per_litre"] = tps / (vol / 1000.0) if tps is not None and vol else None
     row["tps_per_usd"] = tps / price if tps is not None and price else None
     return typed_row(row)
+
+
+def ci_target_met(config: dict[str, Any], counted: list[dict[str, Any]]) -> bool | None:
+    """repetitions = "auto": whether the counted repetitions meet its rule (at least min_repetitions,
+    the decode half-width under target_ci_pct of the mean); None for a fixed count."""
+    target = config.get("target_ci_pct")
+    if target is None:
+        return None
+    return len(counted) >= (config.get("min_repetitions") or 1) and precise_enough(
+        (r.get("decode_tps") for r in counted), target)
 
 
 def paper_columns(config: dict[str, Any], counted: list[dict[str, Any]], power_w: float | None) -> dict[str, Any]:

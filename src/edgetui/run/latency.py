@@ -7,9 +7,19 @@ with several streams in flight (concurrency) holds one such record per stream in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from edgetui.stats import mean, percentile
+
+# The ITL percentiles' interval: a percentile bootstrap over repetitions (STATISTICS.md: the
+# tokens of one repetition are not independent observations, its repetitions are). Below this
+# many repetitions there are too few distinct resamples (3 repetitions: 10) for its 2.5th and
+# 97.5th percentiles to mean anything, and the interval is left empty.
+BOOTSTRAP_MIN_REPETITIONS = 5
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 19  # fixed: the same repetitions give the same interval on every machine
+ITL_PERCENTILES = (50, 90, 99)
 
 
 def streams_of(rep: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,6 +56,64 @@ def tpot_ms(stream: dict[str, Any]) -> float | None:
 def ttft_ms(stream: dict[str, Any]) -> float | None:
     t_start, t_first = stream.get("t_start"), stream.get("t_first_token")
     return (t_first - t_start) * 1000.0 if t_start is not None and t_first is not None else None
+
+
+def bootstrap_percentiles(groups: Sequence[Sequence[float]], qs: Sequence[float], *,
+                          resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                          min_groups: int = BOOTSTRAP_MIN_REPETITIONS) -> dict[float, tuple[float, float]] | None:
+    """95% percentile-bootstrap intervals of the q-th percentiles of the pooled values of these
+    groups (repetitions), resampling whole groups with replacement: {q: (lo, hi)}; None with fewer
+    than min_groups non-empty groups.
+
+    Vectorised over resamples: drawing n groups with replacement is drawing how many times each is
+    taken (multinomial counts); the values are sorted once, and a resample's k-th smallest value is
+    the first sorted value below which (itself included) the resample holds more than k values,
+    found by bisection (each group's count there read off the sorted positions of its values):
+    numpy's linear percentile, as `percentile`, without building any resample; memory grows with
+    the values, not with values x resamples."""
+    import numpy as np  # imported here: most commands never aggregate
+
+    kept = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    n = len(kept)
+    if n < max(min_groups, 2):
+        return None
+    values = np.concatenate(kept)
+    labels = np.repeat(np.arange(n), [len(g) for g in kept])
+    order = np.argsort(values, kind="stable")
+    values, labels = values[order], labels[order]
+    places = [np.flatnonzero(labels == g) for g in range(n)]  # where each group's values sit, sorted
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)  # (B, n)
+    total = counts @ np.array([len(p) for p in places])  # each resample's size
+
+    def kth(k: np.ndarray) -> np.ndarray:
+        """Each resample's k-th smallest value (0-based), by bisection on the sorted values."""
+        lo, hi = np.zeros(resamples, dtype=np.int64), np.full(resamples, len(values) - 1, dtype=np.int64)
+        while (lo < hi).any():
+            mid = (lo + hi) // 2
+            held = sum(counts[:, g] * np.searchsorted(p, mid, side="right") for g, p in enumerate(places))
+            more = held > k
+            hi, lo = np.where(more, mid, hi), np.where(more, lo, mid + 1)
+        return values[lo]
+
+    out = {}
+    for q in qs:
+        pos = (total - 1) * (q / 100.0)
+        k = np.floor(pos).astype(np.int64)
+        a, b = kth(k), kth(np.minimum(k + 1, total - 1))
+        est = a + (b - a) * (pos - k)
+        out[q] = (float(np.percentile(est, 2.5)), float(np.percentile(est, 97.5)))
+    return out
+
+
+def itl_interval_columns(reps: list[dict[str, Any]]) -> dict[str, float | None]:
+    """itl_ms_pXX_ci95_lo/hi: each repetition's gaps (all its streams) are one group."""
+    groups = [[g for s in streams_of(r) for g in inter_token_ms(s)] for r in reps]
+    found = bootstrap_percentiles(groups, ITL_PERCENTILES)
+    out: dict[str, float | None] = {}
+    for q in ITL_PERCENTILES:
+        lo, hi = found[q] if found else (None, None)
+        out[f"itl_ms_p{q}_ci95_lo"], out[f"itl_ms_p{q}_ci95_hi"] = lo, hi
+    return out
 
 
 def latency_columns(reps: list[dict[str, Any]]) -> dict[str, float | None]:

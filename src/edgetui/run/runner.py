@@ -244,13 +244,15 @@ class Runner:
             self.on_line(f"note: the sample stream stopped early: {self.sampler.write_error}")
         return self.failed
 
-    def _resume_state(self) -> dict[str, set[int]]:
-        done: dict[str, set[int]] = {}
+    def _resume_state(self) -> dict[str, dict[int, dict[str, Any]]]:
+        """The counted repetitions already on disk, by configuration and repetition index (their rows:
+        a rule that stops on the data counts them towards it)."""
+        done: dict[str, dict[int, dict[str, Any]]] = {}
         if not self.resume:
             return done
         for r in self.store.reps():
             if not r.get("warmup"):
-                done.setdefault(r["config_id"], set()).add(r["rep"])
+                done.setdefault(r["config_id"], {})[r["rep"]] = r
         return done
 
     def _idle_baseline(self) -> None:
@@ -279,7 +281,7 @@ class Runner:
                 groups.append([c])
         return groups
 
-    def _run_configs(self, done_reps: dict[str, set[int]]) -> None:
+    def _run_configs(self, done_reps: dict[str, dict[int, dict[str, Any]]]) -> None:
         statuses = self.store.config_statuses() if self.resume else {}
         index = 0
         for group in self._groups():
@@ -293,7 +295,7 @@ class Runner:
                     if prior in ("done", "failed", "skipped"):
                         self._finish(c, prior, statuses[c.config_id].get("error"), recorded=statuses[c.config_id])
                         continue
-                    worker = self._run_config(c, index, worker, done_reps.get(c.config_id, set()))
+                    worker = self._run_config(c, index, worker, done_reps.get(c.config_id, {}))
             except BaseException:
                 if worker is not None:
                     worker.kill()
@@ -350,7 +352,7 @@ class Runner:
         self.on_line(f"still above {p.cool_below_c:g} C after {p.cool_max_s:g} s: going on")
 
     def _run_config(self, c: Configuration, index: int, worker: InferenceChild | None,
-                    done: set[int]) -> InferenceChild | None:
+                    done: dict[int, dict[str, Any]]) -> InferenceChild | None:
         n = len(self.configs)
         self.current = c
         self.config_started_at = now_iso()
@@ -556,7 +558,8 @@ class Runner:
     def _run_rep(self, worker: InferenceChild, c: Configuration, rep: int, warm: bool,
                  of: int | None, tags: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One repetition (or warm-up), recorded; returns its row."""
-        self.event(RepStart(config_id=c.config_id, rep=rep, warmup=warm, of=of))
+        auto_max = c.repetitions if c.target_ci_pct is not None else None  # repetitions = "auto"
+        self.event(RepStart(config_id=c.config_id, rep=rep, warmup=warm, of=of, auto_max=auto_max))
         worker.send({"cmd": "run", "config": c.to_dict(), "rep": rep, "warmup": warm})
         ev = self._await(worker, "result", silence.repetition_limit_s(c))
         self.sampler.set_phase("between")
@@ -571,7 +574,7 @@ class Runner:
         if not warm:
             self.peaks.counted_rep(r.t_start, r.t_end)
             self.store.append_rep(row)
-        end = RepEnd(config_id=c.config_id, rep=rep, warmup=warm, of=of,
+        end = RepEnd(config_id=c.config_id, rep=rep, warmup=warm, of=of, auto_max=auto_max,
                      **{k: row.get(k) for k in EVENT_KEYS})
         self.event(end)
         self.on_line(end.line(asked_tokens=c.gen_tokens))

@@ -6,12 +6,13 @@ window filled) is one class here and not a change to the runner's loop."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edgetui.profiles.plan import Configuration
 from edgetui.run.soak import SOAK_TAG
+from edgetui.stats import ci95_half_width, clean
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,63 @@ class SoakSchedule:
         self.last_end = float(end) if isinstance(end, (int, float)) else None
 
 
-def schedule_for(c: Configuration, done: set[int]) -> Schedule:
-    """The schedule of configuration c, given the counted repetitions a earlier pass recorded."""
+def precise_enough(values: Iterable[float | None], target_ci_pct: float) -> bool:
+    """The 95% half-width of the mean of these values is under target_ci_pct percent of the mean
+    (False with fewer than two values: no interval yet)."""
+    vs = clean(values)
+    half = ci95_half_width(vs)
+    if half is None:
+        return False
+    m = sum(vs) / len(vs)
+    return m != 0 and half < target_ci_pct / 100.0 * abs(m)
+
+
+@dataclass
+class AutoSchedule:
+    """repetitions = "auto" ([stats]): the warm-ups, then repetitions until the decode rate's 95%
+    half-width is under target_ci_pct percent of its mean (looked at from min_repetitions on), or
+    max_repetitions. Counted repetitions already on disk (resume) count towards the rule; a
+    configuration they already settle runs nothing, not even its warm-ups."""
+
+    warmup: int
+    min_repetitions: int
+    max_repetitions: int
+    target_ci_pct: float
+    decode_tps: dict[int, float | None] = field(default_factory=dict)  # counted repetition -> its decode rate
+
+    @property
+    def planned(self) -> int | None:
+        return None  # decided as it goes (at most max_repetitions)
+
+    def settled(self) -> bool:
+        n = len(self.decode_tps)
+        return n >= self.max_repetitions or (
+            n >= self.min_repetitions and precise_enough(self.decode_tps.values(), self.target_ci_pct))
+
+    def steps(self) -> Iterator[Step]:
+        if self.settled():
+            return
+        for i in range(self.warmup):
+            yield Step(i, True)
+        i = 0
+        while not self.settled():
+            while i in self.decode_tps:
+                i += 1
+            yield Step(i, False)  # `record` is told its row before the loop looks again
+            i += 1
+
+    def record(self, step: Step, row: dict[str, Any]) -> None:
+        if not step.warmup:
+            self.decode_tps[step.rep] = row.get("decode_tps")
+
+
+def schedule_for(c: Configuration, done: Mapping[int, dict[str, Any]]) -> Schedule:
+    """The schedule of configuration c, given the counted repetitions an earlier pass recorded
+    (repetition index -> its row)."""
     if c.soak_s is not None:
         return SoakSchedule(warmup=c.warmup, soak_s=c.soak_s, done=set(done))
+    if c.target_ci_pct is not None:
+        return AutoSchedule(warmup=c.warmup, min_repetitions=c.min_repetitions or 1, max_repetitions=c.repetitions,
+                            target_ci_pct=c.target_ci_pct,
+                            decode_tps={i: r.get("decode_tps") for i, r in done.items()})
     return FixedSchedule(warmup=c.warmup, repetitions=c.repetitions, done=set(done))

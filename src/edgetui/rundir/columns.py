@@ -133,6 +133,25 @@ COLUMNS: tuple[Column, ...] = (
     Column("stream_ttft_ms_mean", FLOAT, MEASURED, "time to first token of each stream, mean over every stream, ms"),
     Column("stream_ttft_ms_p50", FLOAT, MEASURED, "the same, median"),
     Column("stream_ttft_ms_p99", FLOAT, MEASURED, "the same, 99th percentile"),
+    # 95% intervals (STATISTICS.md): half-widths of means over the counted repetitions, Student t
+    # (empty below 2 repetitions, never 0); the ITL percentiles by a bootstrap over repetitions
+    Column("ttft_ms_ci95", FLOAT, MEASURED, "95% half-width of ttft_ms_mean (t over the counted repetitions)"),
+    Column("prefill_tps_ci95", FLOAT, MEASURED, "95% half-width of prefill_tps_mean"),
+    Column("decode_tps_ci95", FLOAT, MEASURED, "95% half-width of decode_tps_mean"),
+    Column("e2e_tps_ci95", FLOAT, MEASURED, "95% half-width of e2e_tps_mean"),
+    Column("power_w_mean_ci95", FLOAT, MEASURED, "95% half-width of power_w_mean"),
+    Column("energy_j_per_token_ci95", FLOAT, MEASURED, "95% half-width of energy_j_per_token (and of mj_per_mtok)"),
+    Column("net_energy_j_per_token_ci95", FLOAT, MEASURED, "95% half-width of net_energy_j_per_token"),
+    Column("decode_energy_j_per_token_ci95", FLOAT, MEASURED, "95% half-width of decode_energy_j_per_token"),
+    Column("itl_ms_p50_ci95_lo", FLOAT, MEASURED, "95% bootstrap interval of itl_ms_p50 over repetitions, lower end "
+           "(from 5 repetitions on)"),
+    Column("itl_ms_p50_ci95_hi", FLOAT, MEASURED, "the same, upper end"),
+    Column("itl_ms_p90_ci95_lo", FLOAT, MEASURED, "95% bootstrap interval of itl_ms_p90, lower end"),
+    Column("itl_ms_p90_ci95_hi", FLOAT, MEASURED, "the same, upper end"),
+    Column("itl_ms_p99_ci95_lo", FLOAT, MEASURED, "95% bootstrap interval of itl_ms_p99, lower end"),
+    Column("itl_ms_p99_ci95_hi", FLOAT, MEASURED, "the same, upper end"),
+    Column("ci_target_met", BOOL, MEASURED, 'repetitions = "auto": decode_tps_ci95 under [stats] target_ci_pct of '
+           "the mean when it stopped (empty: fixed repetitions)"),
     Column("paper_tps", FLOAT, MEASURED, "the paper's tok/s: tokens asked for / mean seconds from request to end "
            "of stream (TTFT included), for holding a run against its Table 3"),
     Column("paper_mj_per_mtok", FLOAT, MEASURED, "the paper's MJ/Mtok: mean power / paper_tps"),

@@ -76,7 +76,8 @@ class RepStart(Event):
     config_id: str | None = None
     rep: int | None = None
     warmup: bool = False
-    of: int | None = None  # counted repetitions asked for
+    of: int | None = None  # counted repetitions asked for (None: repetitions = "auto")
+    auto_max: int | None = None  # repetitions = "auto": the most it runs
 
 
 @dataclass(kw_only=True)
@@ -103,6 +104,7 @@ class RepEnd(Event):
     rep: int | None = None
     warmup: bool = False
     of: int | None = None
+    auto_max: int | None = None
     ttft_ms: float | None = None
     prefill_tps: float | None = None
     decode_tps: float | None = None
@@ -115,8 +117,8 @@ class RepEnd(Event):
     def line(self, *, asked_tokens: int | None, of: int | None = None) -> str:
         """The log line of this repetition: the same in the headless runner's output and in the
         console's log pane. The token count is said only when generation stopped short of it."""
-        of = self.of if self.of is not None else of
-        label = "warm-up" if self.warmup else f"rep {(self.rep or 0) + 1}/{of if of is not None else '?'}"
+        label = "warm-up" if self.warmup else rep_label(self.rep, self.of if self.of is not None else of,
+                                                        self.auto_max)
         tokens = self.gen_tokens_actual
         energy_txt = f", {self.energy_j / tokens:.3f} J/tok" if self.energy_j is not None and tokens else ""
         short = tokens is not None and asked_tokens is not None and tokens < asked_tokens
@@ -187,6 +189,14 @@ def decode_event(rec: dict[str, Any]) -> Event | None:
     if "power" in kwargs:
         kwargs["power"] = PowerSource.from_dict(kwargs["power"])
     return cls(**kwargs)
+
+
+def rep_label(rep: int | None, of: int | None, auto_max: int | None = None) -> str:
+    """A counted repetition, 1-based: "rep 2/5", or "rep 4 (auto, ≤20)" when the rule decides."""
+    n = (rep or 0) + 1
+    if auto_max is not None:
+        return f"rep {n} (auto, ≤{auto_max})"
+    return f"rep {n}/{of if of is not None else '?'}"
 
 
 def quality_line(cols: dict[str, Any]) -> str:

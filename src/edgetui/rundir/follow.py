@@ -121,9 +121,10 @@ class ConfigProgress:
     index: int
     n: int
     describe: str
-    repetitions: int
+    repetitions: int  # repetitions = "auto": the most it runs
     warmup: int
     gen_tokens: int | None = None  # asked for
+    auto: bool = False  # repetitions = "auto": it stops when precise enough
     rep: int | None = None
     rep_is_warmup: bool = False
     reps_done: int = 0  # counted repetitions finished
@@ -294,7 +295,7 @@ class LiveState:
         self.current = ConfigProgress(
             config_id=ev.config_id, index=ev.index, n=ev.n, describe=ev.describe,
             repetitions=cfg.get("repetitions", 0), warmup=cfg.get("warmup", 0), gen_tokens=cfg.get("gen_tokens"),
-            started_t=ev.t, soak_s=cfg.get("soak_s"),
+            started_t=ev.t, soak_s=cfg.get("soak_s"), auto=cfg.get("target_ci_pct") is not None,
         )
         self.n_configs = ev.n or self.n_configs
         self.rss_peak = None

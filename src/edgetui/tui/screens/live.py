@@ -17,8 +17,9 @@ from edgetui.rundir.control import write_control
 from edgetui.tui.dialogs import ConfirmScreen
 from edgetui.tui.messages import GoBack, ResumeRun, ShowResults
 from edgetui.fmt import duration as fmt_duration, number as fmt_num
+from edgetui.rundir.events import rep_label
 from edgetui.rundir.follow import LOG_LINES, LiveState
-from edgetui.stats import mean, std
+from edgetui.stats import ci95_half_width, mean
 from edgetui.run.session import RunFollower
 from edgetui.sensors.base import NO_POWER
 from edgetui.tui.timeseries import TimeSeriesPlot
@@ -67,7 +68,7 @@ def progress_text(f: RunFollower, now: float) -> Text:
                 t.append(f"soak {fmt_duration(cur.soak_elapsed(now))} of {fmt_duration(cur.soak_s)}", style="bold")
                 t.append(f" · rep {cur.reps_done + 1}")
             else:
-                t.append(f"rep {cur.rep + 1}/{cur.repetitions}")
+                t.append(rep_label(cur.rep, cur.repetitions, cur.repetitions if cur.auto else None))
             t.append(" · ")
     else:
         t.append(f"{n if n is not None else '?'} configuration(s)\n")
@@ -107,9 +108,10 @@ def tokens_texts(s: LiveState) -> tuple[Text, Text]:
         d.append(f"{s.last_rep.decode_tps:.1f} last")
     else:
         d.append("n/a yet", style="dim")
-    if cur is not None and cur.decode_tps:
-        sd = std(cur.decode_tps)
-        d.append(f" · mean {mean(cur.decode_tps):.1f}" + (f" ±{sd:.1f}" if sd is not None else ""))
+    if cur is not None and cur.decode_tps:  # the mean's 95% interval from the second repetition on
+        half = ci95_half_width(cur.decode_tps)
+        d.append(f" · mean {mean(cur.decode_tps):.1f}"
+                 + (f" ± {half:.1f} (95%, {len(cur.decode_tps)} reps)" if half is not None else ""))
     p = Text()
     p.append("prefill ", style="bold")
     if s.last_rep and s.last_rep.prefill_tps is not None:

@@ -19,7 +19,7 @@ from edgetui.engines.base import RepResult
 from edgetui.errors import UserError
 from edgetui.fmt import number
 from edgetui.models.quantize import QuantizeError
-from edgetui.profiles.plan import Configuration, expand
+from edgetui.profiles.plan import Configuration, expand_all
 from edgetui.profiles.schema import Profile
 from edgetui.quality.passes import QualitySpec
 from edgetui.run.aggregate import result_row
@@ -116,7 +116,7 @@ class Runner:
         self.lock = RunFolderLock(self.store.root, what="runner")
         self.on_line = on_line or (lambda s: None)
         self.resume = resume
-        self.configs: list[Configuration] = [c for p in profiles for c in expand(p)]
+        self.configs: list[Configuration] = expand_all(profiles)
         self.sensors = run_sensors(profiles, sysfs_root, power_source)
         self.host = host_info(str(self.sensors.ctx.root))
         hz = max(p.sample_hz for p in profiles)

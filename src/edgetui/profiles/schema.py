@@ -6,6 +6,7 @@ the unknown-key suggestions and the README's key reference all come from it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from edgetui.errors import UserError, close_match_hint
 from edgetui.models import gguf, quantize
 from edgetui.profiles.engines import KINDS, engine_kind, engines_with
 from edgetui.quality.corpus import BUNDLED, check_corpus
-from edgetui.tomlread import tomllib
+from edgetui.tomlread import loads as toml_loads, tomllib
 
 ENGINE_KINDS = tuple(KINDS)
 FLASH_ATTN_CHOICES = ("auto", True, False)
@@ -306,6 +307,25 @@ class Profile:
     # repetitions = "auto": its [stats] (repetitions is then max_repetitions); None: a fixed count
     stats: StatsSettings | None = None
 
+    def axes(self) -> list[tuple[str, list[Any]]]:
+        """The axes whose Cartesian product is this profile's configurations, slowest first (the
+        order plan.expand runs them in), each value once."""
+        s = self.sweep
+        prompts: list[tuple[int | None, str | None]] = (
+            [(None, self.prompt)] if self.prompt is not None else [(n, None) for n in self.prompt_tokens or ()])
+        axes = [("models", list(self.models)), ("quant", s.get("quant", ["source"])), ("n_threads", s["n_threads"]),
+                ("n_gpu_layers", s["n_gpu_layers"]), ("n_ctx", s["n_ctx"]), ("n_batch", s["n_batch"]),
+                ("flash_attn", s["flash_attn"]), ("kv_cache_type", s["kv_cache_type"]),
+                ("n_depth", s.get("n_depth", [0])), ("concurrency", s.get("concurrency", [1])),
+                ("prompt" if self.prompt is not None else "prompt_tokens", prompts),
+                ("gen_tokens", list(self.gen_tokens)), ("soak_s", list(self.soak_s or (None,)))]
+        return [(name, _distinct(values)) for name, values in axes]
+
+    @property
+    def n_configurations(self) -> int:
+        """How many configurations the profile expands to, counted without expanding it."""
+        return math.prod(len(values) for _, values in self.axes())
+
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able copy (for the run manifest)."""
         from dataclasses import asdict
@@ -313,6 +333,49 @@ class Profile:
         d = asdict(self)
         d["path"] = str(self.path)
         return d
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    """Each value once, in the order given (a value twice would give the same configuration twice);
+    True and 1 stay apart, as the ids keep them."""
+    seen: set[tuple[type, Any]] = set()
+    out = []
+    for v in values:
+        key = (type(v), v)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return out
+
+
+# A run holds at most this many configurations: more is a typo or a hostile profile (a 16 KB file can
+# ask for a billion), and the queue, the plan and the results would grow until the machine gave out.
+MAX_CONFIGURATIONS = 100_000
+
+
+def check_configuration_count(profile: Profile) -> None:
+    """Refuse, counting and never expanding, a profile of more than MAX_CONFIGURATIONS configurations,
+    naming the count and the axes that make it."""
+    n = profile.n_configurations
+    if n > MAX_CONFIGURATIONS:
+        raise UserError(f"{n:,} configurations, more than the {MAX_CONFIGURATIONS:,} a run takes: "
+                        f"{_axes_text(profile)}; give those axes fewer values or split the profile",
+                        where=str(profile.path))
+
+
+def check_total_configurations(profiles: Sequence[Profile]) -> None:
+    """The same cap over the profiles of one run together."""
+    total = sum(p.n_configurations for p in profiles)
+    if total > MAX_CONFIGURATIONS:
+        each = ", ".join(f"{p.name} {p.n_configurations:,} ({_axes_text(p)})" for p in profiles)
+        raise UserError(f"these profiles hold {total:,} configurations together, more than the "
+                        f"{MAX_CONFIGURATIONS:,} a run takes: {each}; queue fewer at once")
+
+
+def _axes_text(profile: Profile) -> str:
+    """The axes of more than one value, largest first: 'n_ctx 1,000 x n_threads 100'."""
+    many = sorted(((name, len(v)) for name, v in profile.axes() if len(v) > 1), key=lambda a: -a[1])
+    return " x ".join(f"{name} {n:,}" for name, n in many) or "one of each"
 
 
 # ---------------------------------------------------------------- parsing
@@ -352,7 +415,7 @@ def load_profile(path: str | Path) -> Profile:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read profile: {exc}", where=str(path)) from None
     try:
-        data = tomllib.loads(text)
+        data = toml_loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"malformed TOML: {exc}", where=str(path)) from None
     return parse_profile(data, path, text)
@@ -482,7 +545,7 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         raise fail("sweep", "quant", f'quantised variants are made for {able}; the "{engine.kind}" '
                    f"{caps.no_quantisation}")
 
-    return Profile(
+    profile = Profile(
         path=path,
         name=top["name"],
         description=top["description"] or "",
@@ -509,6 +572,8 @@ def parse_profile(data: dict[str, Any], path: Path, text: str = "") -> Profile:
         quality=quality,
         stats=stats,
     )
+    check_configuration_count(profile)
+    return profile
 
 
 def check_engine_axes(engine: EngineSpec, sweep: dict[str, Any], workload: dict[str, Any],
@@ -593,6 +658,7 @@ def load_profiles(paths: Sequence[str | Path]) -> list[Profile]:
         if p.name in seen:
             raise UserError(f'profile name "{p.name}" is also used by {seen[p.name]}; names must be unique', where=str(p.path))
         seen[p.name] = p.path
+    check_total_configurations(profiles)
     return profiles
 
 

@@ -37,7 +37,7 @@ from edgetui.ranking.criteria import CRITERIA, format_weights, parse_weights, va
 from edgetui.ranking.frame import frame_from_rows, is_derived, read_csv_typed, typed
 from edgetui.ranking.outfile import check_target, write_export, write_export_text
 from edgetui.ranking.rank import Ranking
-from edgetui.tomlread import tomllib
+from edgetui.tomlread import loads as toml_loads, tomllib
 
 FORMAT_NAME = "edgetui ranking"
 FORMAT_VERSION = 1
@@ -254,7 +254,7 @@ def _read_settings(doc: dict[str, Any], p: Path) -> tuple[dict[str, Any], dict[s
 
 def _read_toml(p: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        return toml_loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"unreadable TOML: {exc}", where=str(p)) from None
 

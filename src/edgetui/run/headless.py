@@ -10,7 +10,7 @@ from typing import Any
 
 from edgetui import __version__
 from edgetui.errors import UserError
-from edgetui.profiles.plan import expand
+from edgetui.profiles.plan import expand_all
 from edgetui.profiles.schema import Profile
 from edgetui.run.metrics import MetricsExporter, MetricsOptions
 from edgetui.run.modelfacts import read_model_facts
@@ -54,7 +54,7 @@ def check_before_launch(profiles: list[Profile], out: Path, *, resume: bool, sys
         metrics.check(port_free=True)
     RunStore(out).check_writable()
     run_sensors(profiles, sysfs_root, power_source).close()
-    read_model_facts([c for p in profiles for c in expand(p)], progress)
+    read_model_facts(expand_all(profiles), progress)
 
 
 def run_headless(profiles: list[Profile], out: Path, *, resume: bool, sysfs_root: str | None,

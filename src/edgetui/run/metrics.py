@@ -42,7 +42,7 @@ def board_of(state: LiveState, profile: str | None) -> str:
 def families(state: LiveState, now: float) -> list[Any]:
     """The gauges of one moment of a run, from the live screen's own state."""
     cur = state.current
-    config = next((c for c in state.configs if cur is not None and c.config_id == cur.config_id), None)
+    config = state.config_of(cur.config_id if cur is not None else None)
     profile = config.profile if config else (state.configs[0].profile if state.configs else None)
     board = board_of(state, profile)
     labels = {"board": board}

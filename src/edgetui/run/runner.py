@@ -19,7 +19,7 @@ from edgetui.engines.base import RepResult
 from edgetui.errors import UserError
 from edgetui.fmt import number
 from edgetui.models.quantize import QuantizeError
-from edgetui.profiles.plan import Configuration, expand
+from edgetui.profiles.plan import Configuration, expand_all
 from edgetui.profiles.schema import Profile
 from edgetui.quality.passes import QualitySpec
 from edgetui.run.aggregate import result_row
@@ -114,7 +114,7 @@ class Runner:
         self.lock = RunFolderLock(self.store.root, what="runner")
         self.on_line = on_line or (lambda s: None)
         self.resume = resume
-        self.configs: list[Configuration] = [c for p in profiles for c in expand(p)]
+        self.configs: list[Configuration] = expand_all(profiles)
         self.sensors = run_sensors(profiles, sysfs_root, power_source)
         self.host = host_info(str(self.sensors.ctx.root))
         hz = max(p.sample_hz for p in profiles)
@@ -371,6 +371,9 @@ class Runner:
                 self.on_line(f"  failed: {exc}")
                 self._finish(c, "failed", str(exc))
                 return worker
+            except Stopped as stop:  # skip or abort while quantizing: the quantizer was killed
+                self._stopped(c, stop, worker)
+                return None
             refusal = memory_refusal(c, facts)
             if refusal:
                 self.on_line(f"  failed: {refusal}")
@@ -402,15 +405,7 @@ class Runner:
                 self._check_control(wait=True)
                 self._quality(worker, c, spec, facts)
         except Stopped as stop:
-            if worker is not None:
-                worker.kill()
-            if stop.action == "skip":
-                self.on_line("  skipped")
-                self._finish(c, "skipped", "skipped by the user")
-            else:  # not recorded as an outcome: a resume runs this configuration again
-                self.aborted = True
-                self.on_line("  aborted")
-            self.current = None
+            self._stopped(c, stop, worker)
             return None
         except ChildDied as exc:
             reason = with_crash_hint(exc.reason, c, self.load.info)
@@ -431,6 +426,25 @@ class Runner:
             time.sleep(p.cooldown_s)
         self.current = None
         return worker
+
+    def _stopped(self, c: Configuration, stop: Stopped, worker: InferenceChild | None) -> None:
+        if worker is not None:
+            worker.kill()
+        if stop.action == "skip":
+            self.on_line("  skipped")
+            self._finish(c, "skipped", "skipped by the user")
+        else:  # not recorded as an outcome: a resume runs this configuration again
+            self.aborted = True
+            self.on_line("  aborted")
+        self.current = None
+
+    def _quantize_control(self) -> bool:
+        """Polled while the quantizer runs: Stopped for skip or abort (the quantizer is killed),
+        True while paused (the quantizer is held)."""
+        self._check_control(wait=False)
+        paused = bool(self.control.poll().get("pause"))
+        self.sampler.set_phase("paused" if paused else "quantize")
+        return paused
 
     def _facts_for(self, c: Configuration) -> ModelFacts:
         """c's model file: the source as read before the queue, or its variant, made now (once) if
@@ -457,7 +471,8 @@ class Runner:
         if not variant_cached(source, c.quant):
             self.on_line(f"  quantizing {Path(source.path or '').name} to {c.quant} with llama.cpp's quantizer "
                          "(once: the variant is cached for later runs)")
-        facts = variant_facts(c, source, progress=progress, on_made=lambda s: self.on_line(f"  {s}"))
+        facts = variant_facts(c, source, progress=progress, on_made=lambda s: self.on_line(f"  {s}"),
+                              control=self._quantize_control)
         self.model_facts[key] = facts
         return facts
 

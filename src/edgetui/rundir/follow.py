@@ -169,6 +169,9 @@ class LiveState:
         # (read once, when first wanted: see eta)
         self.history_source: Callable[[], History] | None = None
         self._history: History | None = None
+        self.config_ids: list[str] = []  # of self.configs, in order: computed once per plan
+        self._config_by_id: dict[str, Configuration] = {}
+        self._configs_read: Any = None  # the manifest's configs they were made from
         self.n_configs: int | None = None
         self.power_source: str | None = None  # its label, as results.csv records it
         self.power: PowerSource | None = None  # the same as fields
@@ -224,9 +227,16 @@ class LiveState:
     # ------------------------------------------------------------------ inputs
     def set_manifest(self, manifest: dict[str, Any]) -> None:
         self.manifest = manifest
-        if manifest.get("configs"):
+        if manifest.get("configs") and manifest["configs"] != self._configs_read:
+            # the ids hashed once per plan, not per refresh (57 ms a second at 10,000 configurations);
+            # a manifest re-read for its status, with the same plan, keeps them
+            self._configs_read = manifest["configs"]
             self.configs = [Configuration.from_dict(c) for c in manifest["configs"]]
             self.n_configs = len(self.configs)
+            self.config_ids = [c.config_id for c in self.configs]
+            self._config_by_id = {}
+            for cid, c in zip(self.config_ids, self.configs):
+                self._config_by_id.setdefault(cid, c)
         power = manifest.get("power")
         self._set_power(PowerSource.from_dict(power) if isinstance(power, dict) else None, manifest.get("power_source"))
         if manifest.get("power_w_idle") is not None:
@@ -518,7 +528,7 @@ class LiveState:
             done_reps = cur.reps_done + cur.warmups_done
             per_rep = mean(cur.rep_seconds)
             if per_rep is None:
-                cfg = next((c for c in self.configs if c.config_id == cur.config_id), None)
+                cfg = self.config_of(cur.config_id)
                 per_rep = (estimate_seconds([cfg], self._earlier(), decode_tps=self.decode_mean_run or None,
                                             prefill_tps=self.prefill_mean_run or None, load_s=0.0)
                            / max(1, total_reps)) if cfg else 0.0
@@ -526,7 +536,7 @@ class LiveState:
             if cur.rep_started_t is not None and cur.rep is not None:
                 in_flight = min(per_rep, max(0.0, now - cur.rep_started_t))
             left += max(0.0, (total_reps - done_reps) * per_rep - in_flight)
-        pending = [c for c in self.configs if c.config_id not in started_ids]
+        pending = [c for c, cid in zip(self.configs, self.config_ids) if cid not in started_ids]
         if pending:
             left += estimate_seconds(pending, self._earlier(), decode_tps=self.decode_mean_run or None,
                                      prefill_tps=self.prefill_mean_run or None, load_s=mean(self.load_seconds))
@@ -541,6 +551,10 @@ class LiveState:
         if self._history is None and self.history_source is not None and not self._rates():
             self._history = self.history_source()
         return self._history
+
+    def config_of(self, config_id: str | None) -> Configuration | None:
+        """The planned configuration of an id, or None."""
+        return self._config_by_id.get(config_id) if config_id is not None else None
 
     def _rates(self) -> dict[str, float]:
         rates = {}

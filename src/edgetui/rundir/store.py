@@ -58,7 +58,10 @@ def atomic_write_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Every complete line; a torn last line (a crash mid-write) is skipped, not fatal."""
+    """Every complete line that is a JSON object; a torn last line (a crash mid-write) is skipped,
+    not fatal, and so is a line that does not decode or holds another JSON value (`[1]`, `"x"`,
+    `3`: every reader takes records for objects, and a board's or an old file's odd line must
+    not stop one)."""
     try:
         f = path.open("r", encoding="utf-8", errors="replace")
     except FileNotFoundError:
@@ -71,9 +74,11 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             if not line:
                 continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(line)
+            except (ValueError, RecursionError):  # undecodable, a number past the digits limit, nested deep
                 continue
+            if isinstance(record, dict):
+                yield record
 
 
 def repair_torn_tail(path: Path) -> int:

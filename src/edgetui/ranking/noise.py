@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import polars as pl
@@ -76,20 +76,25 @@ class Repetitions:
     counts: np.ndarray  # int64, >= 2
 
 
-def read_repetitions(ranking: Ranking, source_of: Sequence[str | None] | None = None) -> dict[str, Repetitions]:
-    """Each selected criterion's repetitions of the ranked rows whose run folder holds them."""
-    from edgetui.ranking.llamabench import RepsBySource  # the run folders' reps.jsonl, read once each
+def read_repetitions(ranking: Ranking, reps: Any = None) -> dict[str, Repetitions]:
+    """Each selected criterion's repetitions of the ranked rows whose run folder holds them.
+
+    reps: a ranking.llamabench.RepsBySource to read them through (one per load keeps each
+    folder's reps.jsonl read once); only the rows of sources that are run folders are visited."""
+    from edgetui.ranking.llamabench import RepsBySource, run_folder
 
     t = ranking.table
     keys = [k for k in ranking.selected if k in REP_CRITERIA]
-    if not keys or "source" not in t.columns:
+    if not keys or "source" not in t.columns or t.height == 0:
         return {}
-    reps = RepsBySource()
-    sources = t["source"].to_list() if source_of is None else list(source_of)
-    ids = t["config_id"].to_list()
+    reps = reps if reps is not None else RepsBySource()
+    folders = [s for s in t["source"].drop_nulls().unique().to_list() if run_folder(s) is not None]
+    if not folders:
+        return {}
+    at = t.with_row_index("_i").filter(pl.col("source").is_in(folders)).select("_i", "source", "config_id")
     found: dict[str, tuple[list[int], list[list[float]]]] = {k: ([], []) for k in keys}
-    for i, (source, config_id) in enumerate(zip(sources, ids)):
-        counted = reps.of(source, config_id) if source else []
+    for i, source, config_id in at.iter_rows():
+        counted = reps.of(source, config_id)
         if len(counted) < 2:
             continue
         for k in keys:
@@ -122,12 +127,21 @@ def _spread(ranking: Ranking, df: pl.DataFrame, key: str) -> np.ndarray:
     return np.nan_to_num(se, nan=0.0)
 
 
+@overload
 def rank_intervals(ranking: Ranking, df: pl.DataFrame, *, repetitions: Mapping[str, Repetitions] | None = None,
-                   resamples: int = RESAMPLES, seed: int = SEED) -> Ranking:
+                   resamples: int = RESAMPLES, seed: int = SEED, cancelled: None = None) -> Ranking: ...
+@overload
+def rank_intervals(ranking: Ranking, df: pl.DataFrame, *, repetitions: Mapping[str, Repetitions] | None = None,
+                   resamples: int = RESAMPLES, seed: int = SEED,
+                   cancelled: Callable[[], bool]) -> Ranking | None: ...
+def rank_intervals(ranking: Ranking, df: pl.DataFrame, *, repetitions: Mapping[str, Repetitions] | None = None,
+                   resamples: int = RESAMPLES, seed: int = SEED,
+                   cancelled: Callable[[], bool] | None = None) -> Ranking | None:
     """The ranking with rank_lo, rank_hi and tied_best after its rank (see the module docstring).
 
     df: the frame the ranking was made from (its `<x>_std` and `repetitions` columns give the
-    spread); repetitions: read_repetitions(ranking), where the run folders hold them.
+    spread); repetitions: read_repetitions(ranking), where the run folders hold them;
+    cancelled: asked between blocks of resamples (the console's newer ranking): None if it says so.
     """
     t = ranking.table
     n = t.height
@@ -144,6 +158,8 @@ def rank_intervals(ranking: Ranking, df: pl.DataFrame, *, repetitions: Mapping[s
         rng = np.random.default_rng(seed)
         block = max(1, min(resamples, BLOCK_CELLS // n))
         for start in range(0, resamples, block):
+            if cancelled is not None and cancelled():
+                return None
             b = min(block, resamples - start)
             score = np.zeros((b, n))
             for k in keys:

@@ -34,7 +34,9 @@ def answer_line(ranking: Ranking, labels: Sequence[str] | None = None, *, pendin
     if n == 0:
         return f"no row {'meets your constraints' if ranking.constraints else 'to rank'}{out_of}"
     name = labels[0] if labels is not None else row_labels(t)[0]
-    if "tied_best" in t.columns:
+    if n == 1:
+        tied = ""
+    elif "tied_best" in t.columns:
         others = int(t["tied_best"].sum()) - (1 if t["tied_best"][0] else 0)
         tied = (f" (tied with {others} other{'s' if others != 1 else ''})" if others
                 else " (ahead beyond the noise)")

@@ -183,13 +183,11 @@ class Loaded:
         with self._lock:
             if self._ci is not None:
                 return self._ci
-        cols = []
-        for key in CRITERIA:
-            half = ci95_of(self.df, key)
-            if half.is_not_null().any():
-                cols.append(pl.when(half.is_null()).then(None).otherwise(pl.lit(" ± ") + _short_figure(half))
-                            .alias(criterion_key(key)))
-        out = pl.select(cols) if cols else pl.DataFrame()
+        halves = [ci95_of(self.df, key).alias(criterion_key(key)) for key in CRITERIA]
+        halves = [h for h in halves if h.is_not_null().any()]
+        out = pl.DataFrame(halves).select((pl.lit(" ± ") + _short_figure(pl.col(h.name))).alias(h.name)
+                                                     for h in halves) if halves \
+            else pl.DataFrame()
         with self._lock:
             self._ci = out
         return out
@@ -226,10 +224,9 @@ class Loaded:
         return int(hits[0]) if hits.size else None
 
 
-def _short_figure(x: pl.Series) -> pl.Expr:
-    """A half-width as text with about three significant digits (vectorised, for every row)."""
-    a = pl.lit(x).abs()
-    v = pl.lit(x)
+def _short_figure(v: pl.Expr) -> pl.Expr:
+    """A half-width as text with about three significant digits (vectorised, for every row; null stays null)."""
+    a = v.abs()
     return (pl.when(a >= 100).then(v.round(0).cast(pl.Int64).cast(pl.String))
             .when(a >= 10).then(_fixed(v, 1)).when(a >= 1).then(_fixed(v, 2)).otherwise(_fixed(v, 3)))
 

@@ -31,7 +31,7 @@ from edgetui.fmt import figure
 from edgetui.ranking.configuration import configuration_labels, varying_parameters
 from edgetui.ranking.sources import load_results
 from edgetui.rundir.store import atomic_write
-from edgetui.stats import mean, std
+from edgetui.stats import mean, std, t_quantile_975
 
 # metric -> (results column of the mean, of its deviation, per-repetition field, higher is better)
 METRICS: dict[str, tuple[str, str | None, str, bool]] = {
@@ -107,9 +107,7 @@ def ratio_interval(base: Figure, new: Figure) -> tuple[float, float | None, floa
     if se == 0:
         return r, r, r, math.inf
     df = (a + b) ** 2 / (a ** 2 / (new.n - 1) + b ** 2 / (base.n - 1))
-    from scipy.stats import t  # slow to import; only comparisons need it
-
-    half = float(t.ppf(0.975, df)) * se
+    half = t_quantile_975(df) * se  # scipy.stats.t
     return r, math.exp(math.log(r) - half), math.exp(math.log(r) + half), df
 
 
@@ -172,9 +170,7 @@ def compare(base: str | Path | Sequence[str | Path], new: str | Path | Sequence[
         out.geomean = math.exp(mean(logs) or 0.0)
         sd = std(logs)
         if sd is not None and len(logs) >= 2:
-            from scipy.stats import t
-
-            half = float(t.ppf(0.975, len(logs) - 1)) * sd / math.sqrt(len(logs))
+            half = t_quantile_975(len(logs) - 1) * sd / math.sqrt(len(logs))
             centre = math.log(out.geomean)
             out.geomean_lo, out.geomean_hi = math.exp(centre - half), math.exp(centre + half)
     return out

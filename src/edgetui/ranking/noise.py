@@ -163,8 +163,9 @@ def rank_intervals(ranking: Ranking, df: pl.DataFrame, *, repetitions: Mapping[s
             b = min(block, resamples - start)
             score = np.zeros((b, n))
             for k in keys:
-                score += weights[k] * _normalised(_draw(values[k], se[k], reps.get(k), b, rng),
-                                                  CRITERIA[k].higher_is_better)
+                norm = _normalised(_draw(values[k], se[k], reps.get(k), b, rng), CRITERIA[k].higher_is_better)
+                norm *= weights[k]
+                score += norm
             ranks[start:start + b] = _ranks(score)
         i_lo = math.floor(0.025 * (resamples - 1))
         i_hi = math.ceil(0.975 * (resamples - 1))
@@ -186,10 +187,13 @@ def _draw(point: np.ndarray, se: np.ndarray, reps: Repetitions | None, b: int,
           rng: np.random.Generator) -> np.ndarray:
     """b x rows figures of one criterion: Normal(point, se) where se > 0, the mean of a bootstrap
     resample of the repetitions where they are known, the point value elsewhere (NaN stays NaN)."""
-    out = np.broadcast_to(point, (b, point.size)).copy()
-    noisy = np.flatnonzero(se > 0)
-    if noisy.size:
-        out[:, noisy] += rng.standard_normal((b, noisy.size)) * se[noisy]
+    if (se > 0).any():
+        # every row drawn (se 0 adds exactly 0): one pass, no gather of the noisy columns; float32
+        # draws are twice as fast and their precision far finer than any standard error
+        out = rng.standard_normal((b, point.size), dtype=np.float32) * se
+        out += point
+    else:
+        out = np.broadcast_to(point, (b, point.size)).copy()
     if reps is not None and reps.rows.size:
         width = reps.values.shape[1]
         picks = (rng.random((b, reps.rows.size, width)) * reps.counts[:, None]).astype(np.int64)
@@ -201,16 +205,26 @@ def _draw(point: np.ndarray, se: np.ndarray, reps: Repetitions | None, b: int,
 
 def _normalised(v: np.ndarray, higher_is_better: bool) -> np.ndarray:
     """Min-max per resample (row of v), 1 the best and 0 the worst; missing -> 0; one distinct value -> 1."""
-    present = ~np.isnan(v)
-    if not present.any():
+    missing = np.isnan(v[0])  # a missing value is missing in every resample
+    if missing.all():
         return np.zeros_like(v)
-    lo = np.nanmin(v, axis=1, keepdims=True)
-    hi = np.nanmax(v, axis=1, keepdims=True)
+    have = v[:, ~missing] if missing.any() else v
+    lo = have.min(axis=1, keepdims=True)
+    hi = have.max(axis=1, keepdims=True)
     span = hi - lo
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scaled = (v - lo) / span if higher_is_better else (hi - v) / span
-    scaled = np.where(span > 0, scaled, 1.0)
-    return np.where(present, scaled, 0.0)
+    flat = span[:, 0] <= 0
+    span[flat] = 1.0
+    # in place: v is this criterion's draws, made for this call
+    if higher_is_better:
+        v -= lo
+    else:
+        np.subtract(hi, v, out=v)
+    v /= span
+    if flat.any():
+        v[flat] = 1.0  # one distinct value: every row with a value is the best
+    if missing.any():
+        v[:, missing] = 0.0
+    return v
 
 
 def _ranks(score: np.ndarray) -> np.ndarray:
@@ -221,7 +235,8 @@ def _ranks(score: np.ndarray) -> np.ndarray:
     SIMD sort, several times faster than an argsort."""
     b, n = score.shape
     bits = max(1, int(n - 1).bit_length())
-    key = np.rint((1.0 - np.clip(score, 0.0, 1.0)) * 1e9).astype(np.int64)  # 0 = the best score
+    # 0 = the best score; a score is a weighted mean of values in [0, 1], so the key is >= 0
+    key = ((1.0 - score) * 1e9 + 0.5).astype(np.int64)
     key <<= bits
     key |= np.arange(n, dtype=np.int64)
     key.sort(axis=1)

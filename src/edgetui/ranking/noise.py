@@ -14,8 +14,8 @@ rows), so the whole table is resampled at once (docs: STATISTICS.md, rank interv
    ranks outward: "lower" and "higher"), widened to take in the row's own rank where they miss
    it; a row whose rank_lo is 1 is tied for best (so the row ranked first always is).
 
-The resamples are made in blocks of about two million cells, so memory stays bounded at
-100,000 rows; what is kept is one int32 rank per row and resample.
+The resamples are made in blocks of about a million cells, so memory stays bounded at 100,000
+rows; what is kept between blocks is each row's few lowest and highest ranks.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from edgetui.ranking.rank import Ranking
 
 RESAMPLES = 200
 SEED = 20261204
-BLOCK_CELLS = 2_000_000  # resamples x rows drawn at once
+BLOCK_CELLS = 1_000_000  # resamples x rows drawn at once (about 50 MB of temporaries)
 METHOD = (f"rank intervals: {RESAMPLES} resamples of the whole table (fixed seed): each row's repetitions "
           "resampled with replacement where the run folder holds them, else Normal(mean, sd/sqrt(n)); one "
           "repetition keeps its point value; rank_lo..rank_hi = 2.5th..97.5th percentile of its rank "
@@ -154,7 +154,14 @@ def rank_intervals(ranking: Ranking, df: pl.DataFrame, *, repetitions: Mapping[s
         reps = dict(repetitions or {})
         total = sum(ranking.weights[k] for k in keys)
         weights = {k: ranking.weights[k] / total for k in keys}
-        ranks = np.empty((resamples, n), dtype=np.int32)
+        # the 2.5th and 97.5th percentiles ("lower", "higher") of B ranks are order statistics: the
+        # i_lo-th smallest and the (B - i_hi)-th largest, kept as the few smallest and largest ranks
+        # seen so far rather than every rank (4 MB at 100,000 rows, not 80)
+        i_lo = math.floor(0.025 * (resamples - 1))
+        i_hi = math.ceil(0.975 * (resamples - 1))
+        keep_low, keep_high = i_lo + 1, resamples - i_hi
+        low = np.empty((0, n), dtype=np.int32)
+        high = np.empty((0, n), dtype=np.int32)
         rng = np.random.default_rng(seed)
         block = max(1, min(resamples, BLOCK_CELLS // n))
         for start in range(0, resamples, block):
@@ -166,21 +173,29 @@ def rank_intervals(ranking: Ranking, df: pl.DataFrame, *, repetitions: Mapping[s
                 norm = _normalised(_draw(values[k], se[k], reps.get(k), b, rng), CRITERIA[k].higher_is_better)
                 norm *= weights[k]
                 score += norm
-            ranks[start:start + b] = _ranks(score)
-        i_lo = math.floor(0.025 * (resamples - 1))
-        i_hi = math.ceil(0.975 * (resamples - 1))
-        part = np.partition(ranks, [i_lo, i_hi], axis=0)
+            ranks = _ranks(score)
+            low = _extremes(np.concatenate([low, ranks]), keep_low, smallest=True)
+            high = _extremes(np.concatenate([high, ranks]), keep_high, smallest=False)
         # widened to take in the row's own rank where the percentiles miss it: among many rows
         # within each other's noise the resamples rank the point best lower than it is (the
         # best of many draws is biased), and the row ranked first must stay tied for best
         point = t["rank"].to_numpy()
-        lo = np.minimum(part[i_lo], point).astype(np.int64)
-        hi = np.maximum(part[i_hi], point).astype(np.int64)
+        lo = np.minimum(low.max(axis=0), point).astype(np.int64)
+        hi = np.maximum(high.min(axis=0), point).astype(np.int64)
     cols = [pl.Series("rank_lo", lo, dtype=pl.Int64), pl.Series("rank_hi", hi, dtype=pl.Int64),
             pl.Series("tied_best", lo == 1, dtype=pl.Boolean)]
     table = t.drop([c.name for c in cols if c.name in t.columns])
     table = table.insert_column(1, cols[0]).insert_column(2, cols[1]).insert_column(3, cols[2])
     return dataclasses.replace(ranking, table=table, resamples=resamples, seed=seed)
+
+
+def _extremes(ranks: np.ndarray, keep: int, *, smallest: bool) -> np.ndarray:
+    """The `keep` smallest (or largest) of each column's ranks, in no order."""
+    if ranks.shape[0] <= keep:
+        return ranks
+    if smallest:
+        return np.partition(ranks, keep - 1, axis=0)[:keep]
+    return np.partition(ranks, ranks.shape[0] - keep, axis=0)[-keep:]
 
 
 def _draw(point: np.ndarray, se: np.ndarray, reps: Repetitions | None, b: int,

@@ -76,25 +76,40 @@ class Repetitions:
     counts: np.ndarray  # int64, >= 2
 
 
-def read_repetitions(ranking: Ranking, reps: Any = None) -> dict[str, Repetitions]:
+def read_repetitions(ranking: Ranking, cache: dict[Any, dict[str, list[dict[str, Any]]]] | None = None
+                     ) -> dict[str, Repetitions]:
     """Each selected criterion's repetitions of the ranked rows whose run folder holds them.
 
-    reps: a ranking.llamabench.RepsBySource to read them through (one per load keeps each
-    folder's reps.jsonl read once); only the rows of sources that are run folders are visited."""
-    from edgetui.ranking.llamabench import RepsBySource, run_folder
+    cache: run folder -> its counted repetitions by config_id, filled as folders are read (the
+    console keeps one per load, so each reps.jsonl is read once); only rows of sources that are
+    run folders with repetitions are visited."""
+    from edgetui.ranking.llamabench import run_folder
+    from edgetui.rundir.store import RunStore
 
     t = ranking.table
     keys = [k for k in ranking.selected if k in REP_CRITERIA]
     if not keys or "source" not in t.columns or t.height == 0:
         return {}
-    reps = reps if reps is not None else RepsBySource()
-    folders = [s for s in t["source"].drop_nulls().unique().to_list() if run_folder(s) is not None]
-    if not folders:
+    cache = {} if cache is None else cache
+    by_source: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for source in t["source"].drop_nulls().unique().to_list():
+        folder = run_folder(source)
+        if folder is None:
+            continue
+        if folder not in cache:
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for r in RunStore(folder).reps():
+                if not r.get("warmup"):
+                    grouped.setdefault(str(r.get("config_id")), []).append(r)
+            cache[folder] = grouped
+        if cache[folder]:
+            by_source[source] = cache[folder]
+    if not by_source:
         return {}
-    at = t.with_row_index("_i").filter(pl.col("source").is_in(folders)).select("_i", "source", "config_id")
+    at = t.with_row_index("_i").filter(pl.col("source").is_in(list(by_source))).select("_i", "source", "config_id")
     found: dict[str, tuple[list[int], list[list[float]]]] = {k: ([], []) for k in keys}
     for i, source, config_id in at.iter_rows():
-        counted = reps.of(source, config_id)
+        counted = by_source[source].get(str(config_id), [])
         if len(counted) < 2:
             continue
         for k in keys:

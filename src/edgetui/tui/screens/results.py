@@ -12,6 +12,7 @@ polars comes in with this module, which the app imports only when results are fi
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ __all__ = ["FilterScreen", "ResultsScreen", "fmt_value"]
 MAX_WEIGHT = 99.0
 TABLE_SCROLLBAR = 1
 PLOT_BESIDE_WIDTH = 160  # from this width the plot goes beside the table, else below a short table
+INTERVALS_AFTER_KEYS_S = 0.6  # rank intervals start once the keys have paused this long
 
 
 def params_of(row: dict[str, Any]) -> str:
@@ -316,9 +318,19 @@ class ResultsScreen(Screen):
         if worker.is_cancelled:
             return
         self.post_message(self.Ranked(request, view))
-        # then the rank intervals (a second or so at 100,000 rows): the table is shown meanwhile, and a
-        # newer ranking stops this one between blocks of resamples
-        intervals = interval_columns(view, cancelled=lambda: worker.is_cancelled or request != self._request)
+        # then the rank intervals (a second or more at 100,000 rows): the table is shown meanwhile, and a
+        # newer ranking stops this one between blocks of resamples. After a key (not a load) they wait
+        # for the keys to pause: a burst of weight changes is not slowed by intervals no one will see
+        def cancelled() -> bool:
+            return worker.is_cancelled or request != self._request
+
+        if not loading:
+            deadline = time.monotonic() + INTERVALS_AFTER_KEYS_S
+            while time.monotonic() < deadline:
+                if cancelled():
+                    return
+                time.sleep(0.05)
+        intervals = interval_columns(view, cancelled=cancelled)
         if intervals is not None and not worker.is_cancelled:
             self.post_message(self.IntervalsReady(request, intervals))
 

@@ -173,9 +173,8 @@ class Loaded:
         self._rowsets: dict[tuple[Any, ...], RowSet] = {}
         self._ci: pl.DataFrame | None = None
         self._lock = threading.Lock()
-        from edgetui.ranking.llamabench import RepsBySource
-
-        self.reps = RepsBySource()  # each run folder's repetitions, read once per load (rank intervals)
+        # each run folder's repetitions by configuration, read once per load (rank intervals)
+        self.reps: dict[Any, dict[str, list[dict[str, Any]]]] = {}
 
     def ci_suffixes(self) -> pl.DataFrame:
         """Per loaded row and criterion, " ± half-width" (null where no interval is known): made on

@@ -422,7 +422,7 @@ class ResultsScreen(Screen):
             cursor = position if position is not None else table.cursor_row
         table.show(view.frame, self.fit_columns().columns, view.order, cursor=cursor)
         self._keep = None
-        self._update("#answer", Text(view.answer, style="bold"), layout=False)
+        self._update("#answer", Text(view.answer, style="bold", no_wrap=True, overflow="ellipsis"), layout=False)
         n = len(view.order)
         n_failed = view.n_failed
         shown = f"{n:,} row(s)" + (f", {n_failed} not done" if n_failed else "")

@@ -1,4 +1,4 @@
-"""Command line: `edgetui` (the console), `run`, `rank`, `plot`, `results`, `serve`, `sensors`, `models`,
+"""Command line: `edgetui` (the console), `run`, `rank`, `plot`, `compare`, `results`, `serve`, `sensors`, `models`,
 `status`.
 
 The console and these commands call the same core functions."""

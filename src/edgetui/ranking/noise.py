@@ -258,7 +258,7 @@ def _normalised(v: np.ndarray, higher_is_better: bool) -> np.ndarray:
 
 
 def _ranks(score: np.ndarray) -> np.ndarray:
-    """Per row of `score` (one resample), each column's rank: 1 + the count of higher scores
+    """Per row of `score` (one resample; overwritten), each column's rank: 1 + the count of higher scores
     (on the score rounded to 1e-9, as ranking.rank), equal scores sharing the lowest rank.
 
     One sort of 64-bit keys per resample, the column number packed into the low bits: numpy's
@@ -266,7 +266,10 @@ def _ranks(score: np.ndarray) -> np.ndarray:
     b, n = score.shape
     bits = max(1, int(n - 1).bit_length())
     # 0 = the best score; a score is a weighted mean of values in [0, 1], so the key is >= 0
-    key = ((1.0 - score) * 1e9 + 0.5).astype(np.int64)
+    # (worked in place: `score` is this block's own)
+    score *= -1e9
+    score += 1e9 + 0.5
+    key = score.astype(np.int64)
     key <<= bits
     key |= np.arange(n, dtype=np.int64)
     key.sort(axis=1)

@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -32,6 +33,9 @@ from edgetui.ranking.configuration import configuration_labels, varying_paramete
 from edgetui.ranking.sources import load_results
 from edgetui.rundir.store import atomic_write
 from edgetui.stats import mean, std, t_quantile_975
+
+if TYPE_CHECKING:
+    from edgetui.ranking.llamabench import RepsBySource
 
 # metric -> (results column of the mean, of its deviation, per-repetition field, higher is better)
 METRICS: dict[str, tuple[str, str | None, str, bool]] = {
@@ -203,7 +207,8 @@ def _figures(df: pl.DataFrame, metric: str, match: list[str], side: str,
     return figs, labels
 
 
-def _figure(row: dict, mean_col: str, std_col: str | None, rep_field: str, reps) -> Figure | None:  # noqa: ANN001
+def _figure(row: dict[str, Any], mean_col: str, std_col: str | None, rep_field: str,
+            reps: RepsBySource) -> Figure | None:
     m = row.get(mean_col)
     sd = row.get(std_col) if std_col else None
     n = row.get("repetitions")

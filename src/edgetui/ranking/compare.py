@@ -237,7 +237,7 @@ def _cells(c: Comparison) -> list[list[str]]:
 
 
 def _figure_text(f: Figure) -> str:
-    return f"{figure(f.mean)} ±{figure(f.sd)} (n={f.n})" if f.sd is not None else f"{figure(f.mean)} (n={f.n})"
+    return f"{figure(f.mean)} (sd {figure(f.sd)}, n={f.n})" if f.sd is not None else f"{figure(f.mean)} (n={f.n})"
 
 
 def summary_lines(c: Comparison) -> list[str]:

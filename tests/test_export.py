@@ -251,9 +251,10 @@ def test_edgetui_rank_prints_the_ranking_exports_and_refuses_bad_input(tmp_path)
                 "--export", str(out))
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert lines[0].split()[:5] == ["rank", "score", "P", "board", "model"]
-    first = lines[2].split()
-    assert first[0] == "1" and first[3] == "orin" and first[2] == "*"
+    assert lines[0].startswith("best: ") and lines[1] == ""  # the answer in words, then the table
+    assert lines[2].split()[:7] == ["rank", "interval", "B", "score", "P", "board", "model"]
+    first = lines[4].split()
+    assert first[0] == "1" and first[2] == "=" and first[5] == "orin" and first[4] == "*"
     assert "n/a" in p.stdout  # the row without energy shows it as missing
     assert "(gross)" in p.stdout  # the row without an idle baseline is marked
     assert any(line.startswith("normalisation: min-max") for line in lines)
@@ -276,7 +277,7 @@ def test_edgetui_rank_prints_the_ranking_exports_and_refuses_bad_input(tmp_path)
 
     reranked = edgetui("rank", str(out), "--weights", "decode_tps=3,net_energy_j_per_token=2")
     assert reranked.returncode == 0
-    assert reranked.stdout.splitlines()[2:9] == lines[2:9]
+    assert reranked.stdout.splitlines()[:11] == lines[:11]
 
 
 def test_edgetui_rank_prints_the_top_20_says_how_many_and_tells_configurations_apart(tmp_path):
@@ -284,15 +285,15 @@ def test_edgetui_rank_prints_the_top_20_says_how_many_and_tells_configurations_a
     run = write_run(tmp_path / "run", rows)
     p = edgetui("rank", str(run))
     assert p.returncode == 0, p.stderr
-    lines = p.stdout.splitlines()
-    assert lines[0].split()[:6] == ["rank", "score", "P", "board", "model", "configuration"]
+    lines = p.stdout.splitlines()[2:]  # after the answer line
+    assert lines[0].split()[:8] == ["rank", "interval", "B", "score", "P", "board", "model", "configuration"]
     table = lines[2:lines.index("")]
     assert len(table) == 20
     at = lines[0].index("configuration")
     assert [line[at:].split()[0] for line in table[:2]] == ["t1", "t2"]  # the threads tell the rows apart
     assert "top 20 of 30 configurations shown (--top N for more, --top 0 for all)" in lines
     assert any(line.startswith("every row: llama_cpp Q4_1 ngl0 ctx512 b512") for line in lines)
-    everything = edgetui("rank", str(run), "--top", "0").stdout.splitlines()
+    everything = edgetui("rank", str(run), "--top", "0").stdout.splitlines()[2:]
     assert len(everything[2:everything.index("")]) == 30 and "30 configurations" in everything
     bad = edgetui("rank", str(run), "--top", "-1")
     assert bad.returncode == 2 and "--top must be 0" in bad.stderr

@@ -239,8 +239,8 @@ def test_merge_marks_every_row_with_its_host_and_ranks_them_apart(tmp_path):
     ranking = rank(load_results([tmp_path]), {"decode_tps": 1})
     assert ranking.table["fleet_host"].to_list() == ["pi5-b", "pi5-a"]
     text = format_ranking(ranking)
-    assert "fleet_host" in text.splitlines()[0]
-    assert "pi5-b" in text.splitlines()[2] and "pi5-a" in text.splitlines()[3]
+    assert "fleet_host" in text.splitlines()[2]  # the header, after the answer line
+    assert "pi5-b" in text.splitlines()[4] and "pi5-a" in text.splitlines()[5]
     # the merged CSV carries the column too
     assert "fleet_host" in (tmp_path / "results.csv").read_text().splitlines()[0]
 

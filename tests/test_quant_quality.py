@@ -144,7 +144,7 @@ def test_quality_columns_reach_both_exports_and_edgetui_rank(tmp_path):
     run = write_run(tmp_path / "run", quality_rows())
     proc = run_cli("rank", str(run), "--weights", "ppl=1,kld=1,top1=1")
     assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    lines = proc.stdout.splitlines()[2:]  # after the answer line
     assert "ppl ppl" in lines[0] and "kld nats" in lines[0] and "top1 share" in lines[0]
     assert lines[2].split()[0] == "1" and "Q4_1" in lines[2] and "Q8_0" in lines[3] and "Q4_0" in lines[4]
 

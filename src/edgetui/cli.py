@@ -1,4 +1,4 @@
-"""Command line: `edgetui` (the console), `run`, `rank`, `plot`, `results`, `serve`, `sensors`, `models`,
+"""Command line: `edgetui` (the console), `run`, `rank`, `plot`, `compare`, `results`, `serve`, `sensors`, `models`,
 `status`.
 
 The console and these commands call the same core functions."""
@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true", help="overwrite an existing export file")
     k.add_argument("--filter", action="append", default=[], metavar="COL=VALUE",
                    help="keep rows whose model, board or engine equals VALUE (repeatable)")
+    k.add_argument("--where", action="append", default=[], metavar="EXPR",
+                   help="rank only rows meeting EXPR, e.g. power_w<=5 or kld<0.05 (repeatable; <=, <, >=, >, ==, "
+                   "!= on a criterion or results column; a row without the value is left out and counted)")
     k.add_argument("--top", type=int, default=20, metavar="N",
                    help="print the first N rows (default 20; 0: all); the export always holds every row")
 
@@ -92,7 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weights", help="as for `rank`: the row with the best score is circled")
     g.add_argument("--filter", action="append", default=[], metavar="COL=VALUE",
                    help="keep rows whose model, board or engine equals VALUE (repeatable)")
+    g.add_argument("--where", action="append", default=[], metavar="EXPR",
+                   help="as for `rank`: plot only rows meeting EXPR (repeatable)")
     g.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    cmp = sub.add_parser("compare", help="is NEW faster than BASE? per matched configuration: the ratio NEW/BASE "
+                         "with its 95%% interval and a verdict")
+    cmp.add_argument("base", metavar="BASE", help="run folder, results file or exported ranking")
+    cmp.add_argument("new", metavar="NEW", help="run folder, results file or exported ranking")
+    cmp.add_argument("--match", metavar="COLS", help="pair rows by these columns (comma separated; default config_id)")
+    cmp.add_argument("--metric", default="decode_tps", help="decode_tps (default), prefill_tps, ttft_ms or e2e_tps")
+    cmp.add_argument("--fail-below", type=float, metavar="RATIO",
+                     help="exit 1 when any pair is significantly slower than RATIO times BASE (e.g. 0.95)")
+    cmp.add_argument("--out", metavar="FILE", help="also write the comparison to FILE.csv or FILE.md")
+    cmp.add_argument("--force", action="store_true", help="overwrite an existing FILE")
 
     w = sub.add_parser("serve", help="the console in a web browser (textual-serve); loopback only unless --host says")
     w.add_argument("--host", default="127.0.0.1",
@@ -119,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = ("run", "plan", "sensors", "models", "rank", "plot", "export", "results", "status", "serve", "fleet")
+COMMANDS = ("run", "plan", "sensors", "models", "rank", "plot", "export", "results", "status", "serve", "fleet",
+            "compare")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' hook
@@ -186,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             from edgetui.ranking.cli import cmd_plot
 
             return cmd_plot(args)
+        if args.command == "compare":
+            from edgetui.ranking.cli import cmd_compare
+
+            return cmd_compare(args)
         if args.command == "results":
             return _console(args, results=args.results)
         if args.command == "serve":

@@ -32,10 +32,17 @@ def varying_parameters(df: pl.DataFrame) -> list[str]:
 
 
 def constant_parameters(df: pl.DataFrame) -> str:
-    """The parameters every row shares, as one text ("llama_cpp Q4_1 ngl0 ctx512"), missing ones left out."""
-    varying = set(varying_parameters(df))
-    same = [c for c in PARAM_LABELS if c in df.columns and c not in varying]
-    if not same or df.height == 0:
+    """The parameters every row shares, as one text ("llama_cpp Q4_1 ngl0 ctx512"), missing ones left out.
+
+    Only a value that every row holds: a parameter constant within each model but not across
+    them (the quantisation of two models) is not shared, though the configuration column does
+    not show it either (the model's name tells it)."""
+    present = [c for c in PARAM_LABELS if c in df.columns and c != "model"]
+    if not present or df.height == 0:
+        return ""
+    counts = df.select(pl.col(c).n_unique() for c in present).row(0)
+    same = [c for c, n in zip(present, counts) if n == 1]
+    if not same:
         return ""
     return df.head(1).select(_labels(same)).item() or ""
 

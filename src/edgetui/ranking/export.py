@@ -35,6 +35,7 @@ from edgetui.errors import UserError
 from edgetui.fmt import SPREADSHEET_GUARDED_PATTERN, SPREADSHEET_QUOTE
 from edgetui.ranking.criteria import CRITERIA, format_weights, parse_weights, validate_weights
 from edgetui.ranking.frame import frame_from_rows, is_derived, read_csv_typed, typed
+from edgetui.ranking.noise import METHOD as INTERVAL_METHOD
 from edgetui.ranking.outfile import check_target, write_export, write_export_text
 from edgetui.ranking.rank import Ranking
 from edgetui.tomlread import loads as toml_loads, tomllib
@@ -82,6 +83,11 @@ def _meta(ranking: Ranking) -> dict[str, Any]:
         "missing_policy": ranking.missing_policy,
         "filters": dict(ranking.filters or {}),
         "include_failed": ranking.include_failed,
+        # --where: the file holds only the rows meeting them; the others are counted here
+        "constraints": [c.text for c in ranking.constraints],
+        "left_out": {why: n for why, n in ranking.left_out},
+        **({"rank_intervals": {"resamples": ranking.resamples, "seed": ranking.seed, "method": INTERVAL_METHOD}}
+           if ranking.resamples and ranking.seed is not None else {}),
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
         "edgetui_version": __version__,
         "sources": ranking.sources,

@@ -18,9 +18,10 @@ from edgetui.errors import UserError
 from edgetui.rundir.columns import COLUMN_KINDS, RESULT_COLUMNS, Kind
 
 # Columns the ranking adds in front of the results columns, and their types.
-RANK_COLUMNS = ("rank", "score", "pareto", "missing", "energy_basis")
+RANK_COLUMNS = ("rank", "score", "pareto", "missing", "energy_basis", "rank_lo", "rank_hi", "tied_best")
 RANKING_KINDS: dict[str, Kind] = {"rank": "int", "score": "float", "pareto": "bool", "missing": "text",
-                                  "energy_basis": "text", "source": "text"}
+                                  "energy_basis": "text", "source": "text", "rank_lo": "int", "rank_hi": "int",
+                                  "tied_best": "bool"}
 DERIVED_PREFIXES = ("value_", "norm_")  # per selected criterion: the value ranked on, normalised
 
 DTYPES: dict[str, type[pl.DataType]] = {"text": pl.String, "int": pl.Int64, "float": pl.Float64,

@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from edgetui.errors import UserError, close_match_hint
+from edgetui.ranking.constraints import Constraint, apply_constraints, check
 from edgetui.ranking.criteria import (CRITERIA, MISSING_POLICY, NORMALISATION, selected_criteria,
                                       validate_weights)
 from edgetui.ranking.frame import is_derived
@@ -47,6 +48,12 @@ class Ranking:
     missing_policy: str
     filters: dict[str, list[str]] | None = None
     include_failed: bool = False
+    # --where: the rows ranked meet every one; the others are counted, per reason, in left_out
+    constraints: list[Constraint] = field(default_factory=list)
+    left_out: list[tuple[str, int]] = field(default_factory=list)
+    # rank intervals (ranking.noise): how many resamples, with which seed, made rank_lo / rank_hi
+    resamples: int = 0
+    seed: int | None = None
     # the row number, in the frame that was ranked, of each row of the table (in the table's order):
     # what the console keys its own per-row data by
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
@@ -103,6 +110,7 @@ def rank(
     filters: Mapping[str, str | Sequence[str]] | None = None,
     include_failed: bool = False,
     columns: Sequence[str] | None = None,
+    where: Sequence[Constraint] | None = None,
 ) -> Ranking:
     """Rank rows by the weighted mean of min-max normalised criteria (see the module docstring).
 
@@ -111,6 +119,8 @@ def rank(
     are left out. Ties (equal scores) share the lowest rank. An empty result is an empty table.
     columns: the original columns the table carries (default all; the console keeps the few it
     shows, and widens the ranking with Ranking.widened for an export).
+    where: constraints (ranking.constraints), applied after the filters and failed rows and
+    before normalising; the rows they leave out are counted in Ranking.left_out.
     """
     weights = validate_weights(weights)
     keys = selected_criteria(weights)
@@ -120,8 +130,12 @@ def rank(
     # Everything is computed on a narrow frame (the columns the ranking reads, plus the row
     # number) and the wide results frame is gathered once in the final order: filtering and
     # sorting 60 columns twice would cost more than the ranking itself at 100k rows.
+    constraints = list(where or [])
+    for c in constraints:
+        check(c, df.schema)  # an unknown name or a value of the wrong type: refused before any work
+    constrained = [CRITERIA[c.criterion].column if c.criterion else c.name for c in constraints]
     needed = ["config_id", "board", "source", "status", "energy_j_per_token",
-              *[CRITERIA[k].column for k in keys], *(filters or {})]
+              *[CRITERIA[k].column for k in keys], *(filters or {}), *constrained]
     narrow = df.select(list(dict.fromkeys(c for c in needed if c in df.columns))).with_row_index("_row")
     # eager steps: with polars 2.1 they measured faster here than the same steps as one lazy query
     work = narrow
@@ -131,6 +145,9 @@ def rank(
         work = work.filter(fexpr)
     if not include_failed and "status" in df.columns:
         work = work.filter(pl.col("status") == "done")
+    left_out: list[tuple[str, int]] = []
+    if constraints:
+        work, left_out = apply_constraints(work, constraints)
 
     work = work.with_columns([value_expr(k, df.columns) for k in keys])
     norm_exprs = []
@@ -184,7 +201,8 @@ def rank(
     rows = ranked["_row"].to_numpy()
     table = pl.concat([front, _original(df, columns)[rows]], how="horizontal")
     return Ranking(table=table, weights=dict(weights), normalisation=NORMALISATION,
-                   missing_policy=MISSING_POLICY, filters=norm_filters, include_failed=include_failed, rows=rows)
+                   missing_policy=MISSING_POLICY, filters=norm_filters, include_failed=include_failed, rows=rows,
+                   constraints=constraints, left_out=left_out)
 
 
 def _original(df: pl.DataFrame, columns: Sequence[str] | None) -> pl.DataFrame:

@@ -12,6 +12,7 @@ polars comes in with this module, which the app imports only when results are fi
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,12 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import get_current_worker
 
 from edgetui.errors import UserError
 from edgetui.fmt import NA, figure as fmt_value
+from edgetui.ranking.constraints import check, constraints_text, left_out_text, parse_constraints, split_line
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights, validate_weights
 from edgetui.ranking.plotdata import DEFAULT_X, DEFAULT_Y, TradeOffData, plot_columns, row_key, tradeoff_data
 from edgetui.ranking.rank import Ranking
@@ -35,10 +37,11 @@ from edgetui.ranking.sources import load_results
 from edgetui.tui.dialogs import InputScreen
 from edgetui.tui.messages import GoBack
 from edgetui.tui.screens.results_columns import SHORT, Layout, catalogue, fit
+from edgetui.tui.screens.results_compare import CompareFlow
 from edgetui.tui.screens.results_export import ExportFlow
 from edgetui.tui.screens.results_filter import FilterScreen
-from edgetui.tui.screens.results_view import (FILTER_COLUMNS, Loaded, RankedView, Settings, build_view,
-                                              display_order)
+from edgetui.tui.screens.results_view import (FILTER_COLUMNS, INTERVAL, TIED_MARK, Intervals, Loaded, RankedView, Settings,
+                                              build_view, display_order, interval_columns, with_intervals)
 from edgetui.tui.screens.results_view import criterion_key as criterion_column
 from edgetui.tui.tradeoff import TradeOffPlot, next_axis, opening_axes, with_values
 from edgetui.tui.widgets.frame_table import FrameTable
@@ -48,6 +51,7 @@ __all__ = ["FilterScreen", "ResultsScreen", "fmt_value"]
 MAX_WEIGHT = 99.0
 TABLE_SCROLLBAR = 1
 PLOT_BESIDE_WIDTH = 160  # from this width the plot goes beside the table, else below a short table
+INTERVALS_AFTER_KEYS_S = 0.6  # rank intervals start once the keys have paused this long
 
 
 def params_of(row: dict[str, Any]) -> str:
@@ -66,6 +70,17 @@ def short_clause(text: str) -> str:
         if sep in text:
             text = text.split(sep, 1)[0]
     return text
+
+
+class ConstraintsInput(Input):
+    """The constraints line (c): escape closes it without a change."""
+
+    BINDINGS = [Binding("escape", "close", "Close", show=False, id="results.constraints_close")]
+
+    def action_close(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ResultsScreen):
+            screen.close_constraints()
 
 
 class ResultsScreen(Screen):
@@ -90,6 +105,12 @@ class ResultsScreen(Screen):
         Binding("i", "include_failed", "Failed rows", show=False, id="results.include_failed",
                 tooltip="show failed and skipped configurations (never scored above measured ones)"),
         Binding("e", "export", "Export", id="results.export", tooltip="write the ranking to .toml or .csv"),
+        Binding("c", "constraints", "Constraints", id="results.constraints",
+                tooltip="rank only rows meeting power_w<=5, kld<0.05, ... (as `edgetui rank --where`)"),
+        Binding("n", "toggle_ci", "± ci95", show=False, id="results.ci",
+                tooltip="show each mean with its 95% half-width over the repetitions, or not"),
+        Binding("v", "compare", "Compare", id="results.compare",
+                tooltip="compare these results with another run from the run list (as `edgetui compare`)"),
         Binding("g", "plot", "Plot", id="results.plot",
                 tooltip="the trade-off plot of two criteria (decode against power first), or back to the table"),
         Binding("x", "plot_axis('x')", "Plot x", show=False, id="results.plot_x",
@@ -123,6 +144,14 @@ class ResultsScreen(Screen):
             self.message = message
             self.loading = loading
 
+    class IntervalsReady(Message):
+        """From the ranking worker: the rank intervals of request `request`'s ranking."""
+
+        def __init__(self, request: int, intervals: Intervals) -> None:
+            super().__init__()
+            self.request = request
+            self.intervals = intervals
+
     class RankingChanged(Message):
         """The table shows a new ranking (weights, filters, failed rows, a reload, a sort)."""
 
@@ -147,6 +176,9 @@ class ResultsScreen(Screen):
         self.weights: dict[str, float] = dict(DEFAULT_WEIGHTS)
         self.saved_weights: dict[str, float] = {}  # weight before a criterion was switched off
         self.filters: dict[str, str] = {}
+        self.where: list[str] = []  # constraints, as typed (c)
+        self.ci = False  # mean ± ci95 (n)
+        self.compares = CompareFlow(self)
         self.include_failed = False
         self.sort_key = "rank"
         self.sort_reverse = False
@@ -198,16 +230,19 @@ class ResultsScreen(Screen):
 
     def settings(self) -> Settings:
         return Settings(weights=dict(self.weights), filters=dict(self.filters), include_failed=self.include_failed,
-                        sort_key=self.sort_key, sort_reverse=self.sort_reverse)
+                        sort_key=self.sort_key, sort_reverse=self.sort_reverse, where=tuple(self.where), ci=self.ci)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="ranking-pane", classes="pane"):
+                yield Static(id="answer")  # the ranking's answer in words
                 with Container(id="table-and-plot"):
                     yield FrameTable(id="ranking", zebra_stripes=True, header_height=2, null_text=NA)
                     yield TradeOffPlot(id="plot")
                 yield Static(id="row-details")
+                yield ConstraintsInput(id="constraints", placeholder="power_w<=5, kld<0.05  (enter: apply · "
+                                       "empty: none · escape: close)")
             with Vertical(id="weights-pane", classes="pane"):
                 yield DataTable(id="weights", cursor_type="row", cell_padding=0)
                 yield Static(id="weights-hint")
@@ -286,8 +321,24 @@ class ResultsScreen(Screen):
             if not worker.is_cancelled:
                 self.post_message(self.NotRanked(request, str(exc) if loading else exc.message, loading))
             return
-        if not worker.is_cancelled:
-            self.post_message(self.Ranked(request, view))
+        if worker.is_cancelled:
+            return
+        self.post_message(self.Ranked(request, view))
+        # then the rank intervals (a second or more at 100,000 rows): the table is shown meanwhile, and a
+        # newer ranking stops this one between blocks of resamples. After a key (not a load) they wait
+        # for the keys to pause: a burst of weight changes is not slowed by intervals no one will see
+        def cancelled() -> bool:
+            return worker.is_cancelled or request != self._request
+
+        if not loading:
+            deadline = time.monotonic() + INTERVALS_AFTER_KEYS_S
+            while time.monotonic() < deadline:
+                if cancelled():
+                    return
+                time.sleep(0.05)
+        intervals = interval_columns(view, cancelled=cancelled)
+        if intervals is not None and not worker.is_cancelled:
+            self.post_message(self.IntervalsReady(request, intervals))
 
     def on_results_screen_ranked(self, message: Ranked) -> None:
         if message.request != self._request:
@@ -301,6 +352,14 @@ class ResultsScreen(Screen):
         self.show_policy()
         self.post_message(self.RankingChanged(message.view, self.highlighted_row()))
 
+    def on_results_screen_intervals_ready(self, message: IntervalsReady) -> None:
+        if message.request != self._request or self.view is None:
+            return
+        row = self.highlighted_row()
+        self.view = with_intervals(self.view, message.intervals)
+        self.draw_table(keep=f"{row.get('source') or ''}|{row.get('config_id')}" if row else None)
+        self.show_policy()
+
     def on_results_screen_not_ranked(self, message: NotRanked) -> None:
         if message.request != self._request:
             return
@@ -313,6 +372,7 @@ class ResultsScreen(Screen):
 
     def show_error(self, message: str) -> None:
         self.query_one("#ranking", FrameTable).show(self.query_one("#ranking", FrameTable).frame.clear(), [])
+        self._update("#answer", "")
         self._update("#row-details", Text(message, style="bold red"))
         self._update("#policy", "")
         self._update("#policy-weights", "", layout=False)
@@ -371,6 +431,7 @@ class ResultsScreen(Screen):
             self._reranked_from = None
         table.show(view.frame, self.fit_columns().columns, view.order, cursor=cursor)
         self._keep = None
+        self._update("#answer", Text(view.answer, style="bold", no_wrap=True, overflow="ellipsis"), layout=False)
         n = len(view.order)
         n_failed = view.n_failed
         shown = f"{n:,} row(s)" + (f", {n_failed} not done" if n_failed else "")
@@ -385,7 +446,8 @@ class ResultsScreen(Screen):
             f"{shown}{self._rank_note} · sorted by {header}{' (reversed)' if self.sort_reverse else ''}"
             + (f" · filter {filt}" if filt else "") + (f" · columns: {' '.join(more)}" if more else ""))
         if not n:
-            why = "no row matches the filters" if self.filters else "no finished configuration to rank"
+            why = ("no row meets the constraints" if view.ranking.constraints else
+                   "no row matches the filters" if self.filters else "no finished configuration to rank")
             self._update("#row-details", Text(why + " (i shows failed rows)", style="yellow"))
         else:
             self.show_row_details()
@@ -446,6 +508,14 @@ class ResultsScreen(Screen):
         t.append(norm)
         t.append("\nmissing values: ", style="bold")
         t.append(miss)
+        if self.ranking.constraints:
+            t.append("\nconstraints: ", style="bold")
+            t.append(constraints_text(self.ranking.constraints))
+            t.append(f" ({left_out_text(self.ranking.left_out) or 'every row meets them'})")
+        t.append("\n95% rank: ", style="bold")
+        t.append(f"rank interval over {self.ranking.resamples} resamples of the figures within their noise; "
+                 f"{TIED_MARK.strip()} tied for best (the interval includes 1)" if self.ranking.resamples
+                 else "being computed")
         self._update("#policy", t)
         weights = Text(f"weights: {format_weights(self.ranking.weights)} · ★ Pareto-optimal on them", style="dim",
                        no_wrap=True, overflow="ellipsis")
@@ -571,7 +641,7 @@ class ResultsScreen(Screen):
                                          f"CRITERION=WEIGHT, comma separated; criteria: {keys}", check), done)
 
     def action_sort_next(self) -> None:
-        keys = [k for k, _ in self.columns() if k != "missing"]
+        keys = [k for k, _ in self.columns() if k not in ("missing", INTERVAL)]  # intervals follow the rank
         i = keys.index(self.sort_key) if self.sort_key in keys else -1
         self.sort_key = keys[(i + 1) % len(keys)]
         self.sort_reverse = False
@@ -612,11 +682,50 @@ class ResultsScreen(Screen):
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("export", "filter", "sort_next", "sort_reverse", "include_failed") and self.loaded is None:
+        if action in ("export", "filter", "sort_next", "sort_reverse", "include_failed", "constraints", "toggle_ci",
+                      "compare") and self.loaded is None:
             return False
         if action.split("(")[0] == "plot_axis":  # the palette asks with the binding's whole action text
             return self.plot_on
         return True
+
+    def action_constraints(self) -> None:
+        line = self.query_one("#constraints", ConstraintsInput)
+        line.value = ", ".join(self.where)
+        self.set_class(True, "constraining")
+        line.focus()
+
+    def close_constraints(self) -> None:
+        self.set_class(False, "constraining")
+        self.query_one("#ranking", FrameTable).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "constraints":
+            return
+        event.stop()
+        texts = split_line(event.value)
+        try:
+            parsed = parse_constraints(texts)
+            if self.loaded is not None:
+                for c in parsed:
+                    check(c, self.loaded.df.schema)
+        except UserError as exc:
+            self.notify(exc.message, title="Constraint not understood", severity="error", timeout=8)
+            return  # the line stays open to be corrected
+        before = list(self.where)
+        self.where = texts
+        if not self.rerank():
+            self.where = before
+            return
+        self.close_constraints()
+
+    def action_toggle_ci(self) -> None:
+        self.ci = not self.ci
+        self.rerank()
+        self.notify("figures shown as mean ± 95% half-width" if self.ci else "figures shown as means", timeout=3)
+
+    def action_compare(self) -> None:
+        self.compares.start()
 
     def action_export(self) -> None:
         if self.ranking is not None:

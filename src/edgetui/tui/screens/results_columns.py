@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from edgetui.fmt import figure
 from edgetui.ranking.criteria import CRITERIA
-from edgetui.tui.screens.results_view import criterion_key
+from edgetui.tui.screens.results_view import INTERVAL, criterion_key
 from edgetui.tui.widgets.frame_table import CELL_PADDING, TableColumn
 
 # Short column headers for the criteria (the full label is in the weights pane and the help).
@@ -27,7 +27,7 @@ FIXED_COLUMNS = 2  # rank and score stay in view when the other columns scroll
 NAME_WIDTHS = {"board": (22, 8), "config": (24, 6), "model": (40, 12), "fleet_host": (16, 6)}
 # the names before the first criterion give room, in this order, so that it stays in view
 MAKE_ROOM = ("config", "model")
-LEFT = {"model", "board", "fleet_host", "config", "status", "missing"}
+LEFT = {"model", "board", "fleet_host", "config", "status", "missing", "interval"}
 STYLES = {"score": "bold", "missing": "yellow"}
 
 
@@ -42,8 +42,8 @@ def catalogue(weights: dict[str, float], include_failed: bool, with_config: bool
               with_host: bool = False) -> list[tuple[str, str]]:
     """Every (column key, header) in display order: rank (with the Pareto mark) and score, the
     model and its configuration (the parameters that vary), the status when failed rows are
-    shown, the criteria that count, the board (and a fleet's inventory host), the other
-    criteria, what is missing."""
+    shown, the criteria that count, the 95% rank interval (marked where tied for best), the board
+    (and a fleet's inventory host), the other criteria, what is missing."""
     cols = [("rank", "#\n"), ("score", "score\n"), ("model", "model\n")]
     if with_config:
         cols.append(("config", "configuration\n"))
@@ -53,6 +53,7 @@ def catalogue(weights: dict[str, float], include_failed: bool, with_config: bool
     for key in selected:
         c = CRITERIA[key]
         cols.append((criterion_key(key), f"{SHORT.get(key, c.label)} ×{weights[key]:g}\n{c.unit}"))
+    cols.append((INTERVAL, "95%\nrank"))
     cols.append(("board", "board\n"))
     if with_host:  # a fleet's rows: two identical boards told apart by their inventory host
         cols.append(("fleet_host", "host\n"))

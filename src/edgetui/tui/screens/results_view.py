@@ -13,6 +13,7 @@ No Textual here: the screen and the table widget draw what this module computes.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,10 +23,14 @@ import numpy as np
 import polars as pl
 
 from edgetui.fmt import NA, figure
+from edgetui.ranking.ci import ci95_columns, ci95_of
 from edgetui.ranking.configuration import configuration_labels, varying_parameters
+from edgetui.ranking.constraints import parse_constraints
 from edgetui.ranking.criteria import CRITERIA
+from edgetui.ranking.noise import rank_intervals, read_repetitions
 from edgetui.ranking.rank import Ranking, rank, value_expr
 from edgetui.ranking.sources import load_results
+from edgetui.ranking.summary import answer_line
 from edgetui.rundir.columns import PARAM_LABELS
 
 FILTER_COLUMNS = ("model", "board", "engine")
@@ -34,7 +39,12 @@ FILTER_COLUMNS = ("model", "board", "engine")
 # every criterion's column (the trade-off plot reads them too) and the board's volume.
 TEXT_COLUMNS = ("model", "board", "fleet_host")  # names shown as they are
 CONSOLE_COLUMNS = ("config_id", "source", "status", "error", *TEXT_COLUMNS, "engine", "volume_cm3",
-                   *PARAM_LABELS, *dict.fromkeys(c.column for c in CRITERIA.values()), "energy_j_per_token")
+                   *PARAM_LABELS, *dict.fromkeys(c.column for c in CRITERIA.values()), "energy_j_per_token",
+                   # the spread of each mean: rank intervals and mean ± ci95 (absent ones are skipped)
+                   *dict.fromkeys(c for k in CRITERIA for c in ci95_columns(k)))
+INTERVAL = "interval"  # the table's column of 95% rank intervals
+TIED_MARK = " ="  # after the interval of a row tied for best
+PENDING = "…"  # the interval while it is being computed
 # What a console ranking's table carries besides its own columns (it is made on every weight key;
 # RankedView.row adds the rest of the row from the loaded frame).
 RANKED_COLUMNS = ("config_id", "source", "status")
@@ -112,11 +122,13 @@ class Settings:
     include_failed: bool = False
     sort_key: str = "rank"
     sort_reverse: bool = False
+    where: tuple[str, ...] = ()  # constraints, as typed (each checked before it is asked for)
+    ci: bool = False  # figures shown as mean ± ci95
 
     @property
     def rowset(self) -> tuple[Any, ...]:
         """What decides which rows are shown (the weights only reorder them)."""
-        return tuple(sorted(self.filters.items())), self.include_failed
+        return tuple(sorted(self.filters.items())), self.include_failed, self.where
 
 
 @dataclass(frozen=True)
@@ -159,7 +171,25 @@ class Loaded:
         self.keys = df.select(pl.concat_str([pl.col("source").fill_null(""), pl.col("config_id")], separator="|")
                               ).to_series().to_numpy()
         self._rowsets: dict[tuple[Any, ...], RowSet] = {}
+        self._ci: pl.DataFrame | None = None
         self._lock = threading.Lock()
+        # each run folder's repetitions by configuration, read once per load (rank intervals)
+        self.reps: dict[Any, dict[str, list[dict[str, Any]]]] = {}
+
+    def ci_suffixes(self) -> pl.DataFrame:
+        """Per loaded row and criterion, " ± half-width" (null where no interval is known): made on
+        the first ± toggle, then kept."""
+        with self._lock:
+            if self._ci is not None:
+                return self._ci
+        halves = [ci95_of(self.df, key).alias(criterion_key(key)) for key in CRITERIA]
+        halves = [h for h in halves if h.is_not_null().any()]
+        out = pl.DataFrame(halves).select((pl.lit(" ± ") + _short_figure(pl.col(h.name))).alias(h.name)
+                                                     for h in halves) if halves \
+            else pl.DataFrame()
+        with self._lock:
+            self._ci = out
+        return out
 
     def choices(self, column: str) -> list[str]:
         if column not in self.df.columns:
@@ -193,6 +223,13 @@ class Loaded:
         return int(hits[0]) if hits.size else None
 
 
+def _short_figure(v: pl.Expr) -> pl.Expr:
+    """A half-width as text with about three significant digits (vectorised, for every row; null stays null)."""
+    a = v.abs()
+    return (pl.when(a >= 100).then(v.round(0).cast(pl.Int64).cast(pl.String))
+            .when(a >= 10).then(_fixed(v, 1)).when(a >= 1).then(_fixed(v, 2)).otherwise(_fixed(v, 3)))
+
+
 def text_widths(frame: pl.DataFrame) -> dict[str, int]:
     """The longest text of each column (0 for none)."""
     if frame.height == 0 or frame.width == 0:
@@ -221,6 +258,11 @@ class RankedView:
     widths: dict[str, int]
     varying: list[str]  # the parameters in the configuration column
     position_in_ranking: np.ndarray = field(repr=False)  # loaded row number -> row of ranking.table
+    answer: str = ""  # the ranking's answer in words (ranking.summary), the screen's top line
+
+    @property
+    def has_intervals(self) -> bool:
+        return "rank_lo" in self.ranking.table.columns
 
     @property
     def n_failed(self) -> int:
@@ -247,9 +289,11 @@ class RankedView:
 
 
 def build_view(loaded: Loaded, settings: Settings) -> RankedView:
-    """Rank with these settings and make the table's columns (runs in the ranking worker)."""
+    """Rank with these settings and make the table's columns (runs in the ranking worker); the
+    rank intervals follow (interval_columns), the table shows them pending till then."""
     ranking = rank(loaded.df, settings.weights, filters=settings.filters or None,
-                   include_failed=settings.include_failed, columns=RANKED_COLUMNS)
+                   include_failed=settings.include_failed, columns=RANKED_COLUMNS,
+                   where=parse_constraints(settings.where))
     t = ranking.table
     rows = ranking.rows
     rowset = loaded.rowset(settings, ranking)
@@ -257,22 +301,92 @@ def build_view(loaded: Loaded, settings: Settings) -> RankedView:
         pl.col("rank").cast(pl.String) + pl.when(pl.col("pareto")).then(pl.lit("★")).otherwise(pl.lit("")))
     ranked = t.select(rank_text.alias("rank"), _fixed(pl.col("score"), 3).alias("score"),
                       pl.col("missing").fill_null(""),
-                      pl.when(pl.col("pareto")).then(pl.lit("yellow")).otherwise(None).alias("rank:style"))
+                      pl.when(pl.col("pareto")).then(pl.lit("yellow")).otherwise(None).alias("rank:style"),
+                      pl.lit(PENDING).alias(INTERVAL))
     frame = loaded.cells.with_columns(*(scatter(loaded.n, rows, ranked[c]) for c in ranked.columns),
                                       rowset.config.alias("config"))
-    widths = {**rowset.widths, **text_widths(ranked.select("rank", "score", "missing"))}
+    widths = {**rowset.widths, **text_widths(ranked.select("rank", "score", "missing", INTERVAL))}
+    if settings.ci:
+        frame, widths = _with_ci(loaded, frame, widths, rows)
     position = np.zeros(loaded.n, dtype=np.int64)
     position[rows] = np.arange(len(rows))
     order = display_order(loaded, ranking, frame, settings)
     return RankedView(ranking=ranking, settings=settings, loaded=loaded, frame=frame, order=order,
-                      widths=widths, varying=rowset.varying, position_in_ranking=position)
+                      widths=widths, varying=rowset.varying, position_in_ranking=position,
+                      answer=answer_line(ranking, [best_label(loaded, ranking, rowset.config)], pending=True))
+
+
+def _with_ci(loaded: Loaded, frame: pl.DataFrame, widths: dict[str, int],
+             rows: np.ndarray) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Each criterion's cells followed by " ± half-width" where it is known (before a " (gross)")."""
+    ci = loaded.ci_suffixes()
+    if ci.width == 0:
+        return frame, widths
+    widths = dict(widths)
+    cols = []
+    for key in ci.columns:
+        suffix = key + ":suffix"
+        parts = [pl.col(key + ":ci"), *([pl.col(suffix)] if suffix in frame.columns else [])]
+        cols.append(pl.concat_str(parts, ignore_nulls=True).alias(suffix))
+        longest = ci[key].gather(rows).str.len_chars().max() if len(rows) else 0
+        widths[key] = widths.get(key, 0) + (longest if isinstance(longest, int) else 0)
+    frame = frame.with_columns(ci.rename({c: c + ":ci" for c in ci.columns})).with_columns(cols)
+    return frame.drop([c + ":ci" for c in ci.columns]), widths
+
+
+def best_label(loaded: Loaded, ranking: Ranking, config: pl.Series) -> str:
+    """The model and configuration of the row ranked first ("smollm2 t2"), for the answer line."""
+    if not len(ranking.rows):
+        return ""
+    i = int(ranking.rows[0])
+    model = loaded.df["model"][i] if "model" in loaded.df.columns else None
+    return " ".join(str(p) for p in (model, config[i]) if p) or str(loaded.df["config_id"][i])
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """The rank intervals of a view's ranking, as the table shows them (from interval_columns)."""
+
+    ranking: Ranking  # with rank_lo, rank_hi, tied_best
+    columns: list[pl.Series]  # per loaded row: the interval text and its style
+    width: int
+    answer: str
+
+
+def interval_columns(view: RankedView, cancelled: Any = None) -> Intervals | None:
+    """Compute the rank intervals of the view's ranking (ranking.noise; in the ranking worker,
+    after the table is shown); None when `cancelled()` says a newer ranking was asked for."""
+    loaded = view.loaded
+    ranking = rank_intervals(view.ranking, loaded.df, repetitions=read_repetitions(view.ranking, loaded.reps),
+                             cancelled=cancelled)
+    if ranking is None:
+        return None
+    t = ranking.table
+    text = t.select(pl.concat_str([pl.col("rank_lo").cast(pl.String), pl.lit(".."), pl.col("rank_hi").cast(pl.String),
+                                   pl.when(pl.col("tied_best")).then(pl.lit(TIED_MARK)).otherwise(pl.lit(""))])
+                    .alias(INTERVAL)).to_series()
+    style = t.select(pl.when(pl.col("tied_best")).then(pl.lit("bold green")).otherwise(None)
+                     .alias(INTERVAL + ":style")).to_series()
+    longest = text.str.len_chars().max()
+    rowset = loaded.rowset(view.settings, view.ranking)
+    return Intervals(ranking=ranking, columns=[scatter(loaded.n, ranking.rows, text),
+                                               scatter(loaded.n, ranking.rows, style)],
+                     width=longest if isinstance(longest, int) else 0,
+                     answer=answer_line(ranking, [best_label(loaded, ranking, rowset.config)]))
+
+
+def with_intervals(view: RankedView, intervals: Intervals) -> RankedView:
+    """The view (as sorted now) with its rank intervals shown."""
+    frame = view.frame.with_columns(intervals.columns)
+    return dataclasses.replace(view, ranking=intervals.ranking, frame=frame,
+                               widths={**view.widths, INTERVAL: intervals.width}, answer=intervals.answer)
 
 
 def display_order(loaded: Loaded, ranking: Ranking, frame: pl.DataFrame, settings: Settings) -> np.ndarray:
     """Row numbers in display order: numbers largest first (rank smallest first), text A to Z,
     reversed on request; a missing value always last; ties in rank order."""
     rows = ranking.rows
-    key = settings.sort_key
+    key = "rank" if settings.sort_key == INTERVAL else settings.sort_key  # an interval sorts as its rank
     if key == "rank" and not settings.sort_reverse:
         return rows
     if key in ("rank", "score"):

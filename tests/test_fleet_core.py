@@ -53,7 +53,7 @@ def _apply(mirror: Mirror, frames) -> None:
         if "truncate" in header:
             mirror.truncate(header["f"], header["truncate"])
         elif header.get("whole"):
-            mirror.whole(header["f"], payload)
+            mirror.whole(header["f"], payload, offset=header.get("o", 0), size=header.get("size"))
         elif "o" in header:
             mirror.append(header["f"], header["o"], payload)
 
@@ -167,20 +167,76 @@ def test_streamer_gives_up_on_a_run_that_never_appears(tmp_path):
 
 
 def test_ssh_command_line_is_ansibles_connection_with_host_keys_checked():
+    from edgetui.fleet.mirror import RemoteFollower
+
     host = FleetHost("pi5", {"ansible_host": "10.0.0.5", "ansible_port": 2222, "ansible_user": "pi",
                              "ansible_ssh_private_key_file": "~/.ssh/pi", "ansible_ssh_common_args": "-o ProxyJump=gw",
-                             "edgetui_env": {"A": "1 2"}})
-    argv = ssh_argv(host, ["/opt/e/bin/python", "-m", "edgetui.fleet.stream", "/runs/x y"], env=host.env)
+                             "edgetui_env": {"A": "1 2", "HF_TOKEN": "hf_secret"}})
+    argv = ssh_argv(host, ["/opt/e/bin/python", "-m", "edgetui.fleet.stream", "/runs/x y"])
     assert argv[0] == "ssh" and "BatchMode=yes" in argv
-    assert not any("StrictHostKeyChecking" in a or "UserKnownHostsFile=/dev/null" in a for a in argv)
+    # forced, after the inventory's own options (ssh takes the first value given: those win)
+    assert argv.index("ProxyJump=gw") < argv.index("StrictHostKeyChecking=yes")
+    assert not any("UserKnownHostsFile=/dev/null" in a for a in argv)
     assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "pi"
     assert argv[argv.index("-i") + 1] == os.path.expanduser("~/.ssh/pi")
     assert "ProxyJump=gw" in argv
     assert argv[-3:-1] == ["--", "10.0.0.5"]
-    assert argv[-1] == "env 'A=1 2' /opt/e/bin/python -m edgetui.fleet.stream '/runs/x y'"
+    assert argv[-1] == "/opt/e/bin/python -m edgetui.fleet.stream '/runs/x y'"
     # a bare inventory name is an ssh alias: ~/.ssh/config decides, as it does for Ansible
     bare = ssh_argv(FleetHost("jetson"), ["true"])
     assert bare[-2:] == ["jetson", "true"] and "-p" not in bare and "-l" not in bare
+    # the inventory may say otherwise, and then its word stands
+    said = ssh_argv(FleetHost("x", {"ansible_ssh_common_args": "-o StrictHostKeyChecking=no"}), ["true"])
+    assert said.index("StrictHostKeyChecking=no") < said.index("StrictHostKeyChecking=yes")
+    off = ssh_argv(FleetHost("x", {"ansible_host_key_checking": False}), ["true"])
+    assert "StrictHostKeyChecking=no" in off and "StrictHostKeyChecking=yes" not in off
+    # the environment (API keys) goes on stdin, never on a command line `ps` shows
+    follower = RemoteFollower(host, "/opt/e/bin/python", "/runs/r", Path("/nonexistent"),
+                              on_state=lambda *a: None, on_status=lambda *a: None)
+    assert not any("hf_secret" in a for a in follower.argv())
+    env_line, offsets_line = follower.stdin_bytes().splitlines()
+    assert json.loads(env_line) == {"A": "1 2", "HF_TOKEN": "hf_secret"} and json.loads(offsets_line) == {}
+
+
+def test_the_remote_bootstrap_sets_the_environment_from_stdin_and_leaves_the_rest_for_the_command(tmp_path):
+    import subprocess
+    import sys
+
+    from edgetui.fleet.ssh import remote_command, stdin_preamble
+
+    argv = remote_command(sys.executable, ["-c", "import os, sys; print(os.environ['HF_TOKEN'], sys.stdin.read())"])
+    out = subprocess.run(argv, input=stdin_preamble({"HF_TOKEN": "a b'c"}) + b"the offsets\n", capture_output=True,
+                         timeout=60)
+    assert out.stdout.decode() == "a b'c the offsets\n\n", out.stderr
+
+
+def test_offsets_of_thousands_of_log_files_go_on_stdin(tmp_path):
+    """A run with more log files than one command-line argument can list (Linux: 128 KiB each)."""
+    import subprocess
+    import sys
+
+    from edgetui.fleet.mirror import RemoteFollower
+
+    run, local = tmp_path / "board-run", tmp_path / "mirror"
+    _fake_run(run)
+    mirror = Mirror(local)
+    for i in range(5000):
+        (local / "logs").mkdir(parents=True, exist_ok=True)
+        (local / "logs" / f"{i:012x}{'0' * 20}.log").write_text("x")
+    follower = RemoteFollower(FleetHost("b"), sys.executable, str(run), local, on_state=lambda *a: None,
+                              on_status=lambda *a: None)
+    assert len(follower.stdin_bytes()) > 128 << 10  # would not pass as one argument
+    remote = follower.argv()[follower.argv().index("--") + 2]  # what ssh would run there
+    import shlex
+
+    proc = subprocess.run(shlex.split(remote) + ["--wait-start", "1"], input=follower.stdin_bytes(),
+                          capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    frames = _frames(proc.stdout)
+    assert frames[-1][0] == {"end": "finished"}, proc.stderr
+    sent = {h["f"] for h, _ in frames if "f" in h and "o" in h and not h.get("whole")}
+    assert "logs/abc.log" in sent and not any(n.startswith("logs/0") for n in sent)  # held already: not sent
+    _apply(mirror, frames)
+    assert (local / "events.jsonl").read_bytes() == (run / "events.jsonl").read_bytes()
 
 
 def test_hosts_of_walks_groups_in_order():

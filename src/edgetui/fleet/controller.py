@@ -106,6 +106,7 @@ class FleetController:
         self.allow_remote_resume = False
         self._control_seen: dict[str, int | None] = {}  # host -> mtime of the mirror's control.json sent
         self._control_generation: dict[str, int] = {}  # host -> number of the newest request taken
+        self._unreadable: set[str] = set()  # hosts whose mirrored run could not be folded
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -268,9 +269,11 @@ class FleetController:
 
     def _follower_done(self, host: str, f: RemoteFollower) -> None:
         """A follower has returned: record how the board's run ended, or that contact was lost."""
+        if host in self._unreadable:
+            return  # failed already, with its reason
         if f.end is None:
-            if not self.stop.is_set() and self.dir.hosts().get(host, {}).get("state") != "lost":
-                self.dir.set_host(host, "lost", f.last_error)
+            if not self.stop.is_set() and self.dir.hosts().get(host, {}).get("state") not in ("lost", "failed"):
+                self.dir.set_host(host, "lost", f.last_error or "the follower ended with no reason given")
             return
         mirror = self.dir.mirror(host)
         n, done, bad = run_counts(mirror)
@@ -307,15 +310,15 @@ class FleetController:
             while True:
                 self._print_board_lines(view)
                 self._forward_controls()
-                for host, f in list(self.followers.items()):
-                    if not f.is_alive() and id(f) not in reported:
-                        reported.add(id(f))
-                        self._follower_done(host, f)
+                # whether anything is still under way is asked before the ended followers are
+                # reported: one that ends in between is reported on the next round, not skipped
+                busy = any(t.is_alive() for t in list(self._deploys)) or any(f.is_alive() for f in list(self.followers.values()))
+                self._report_ended(reported)
                 if self._pending_resume and not any(t.is_alive() for t in self._deploys):
                     plan = {h: "resume" for h in self._pending_resume}
                     self._pending_resume = []
                     self._spawn_deploy(plan, install=False)
-                busy = any(t.is_alive() for t in self._deploys) or any(f.is_alive() for f in self.followers.values())
+                    busy = True
                 if not busy and not self._pending_resume:
                     break
                 time.sleep(TICK_S)
@@ -323,6 +326,15 @@ class FleetController:
             self.stop.set()
         self._print_board_lines(view)
         return self.collect()
+
+    def _report_ended(self, reported: set[int]) -> None:
+        for host, f in list(self.followers.items()):
+            if not f.is_alive() and id(f) not in reported:
+                reported.add(id(f))
+                try:
+                    self._follower_done(host, f)
+                except Exception as exc:  # this host's, with the reason; the others go on
+                    self.dir.set_host(host, "failed", f"its run could not be read: {type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ pause, skip, abort
     def _control_mtime(self, host: str) -> int | None:
@@ -367,15 +379,15 @@ class FleetController:
     def _send_control_once(self, host: str, request: str) -> tuple[bool, str]:
         import subprocess
 
-        from edgetui.fleet.ssh import ssh_argv
+        from edgetui.fleet.ssh import remote_command, ssh_argv, stdin_preamble
 
         entry = self.dir.hosts().get(host, {})
         code = ("import json, sys; from edgetui.rundir.control import write_control; "
                 "write_control(sys.argv[1], **json.loads(sys.argv[2]))")
-        argv = ssh_argv(self.hosts[host], [entry["python"], "-c", code, entry["remote_run"], request],
-                        env=self.hosts[host].env)
+        argv = ssh_argv(self.hosts[host], remote_command(entry["python"], ["-c", code, entry["remote_run"], request]))
         try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+            proc = subprocess.run(argv, input=stdin_preamble(self.hosts[host].env).decode(), capture_output=True,
+                                  text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, str(exc)
         return proc.returncode == 0, (proc.stderr.strip().splitlines() or [""])[-1]
@@ -390,10 +402,22 @@ class FleetController:
         for host, board in view.boards.items():
             for line in board.new_lines():
                 self.dir.say(host, line)
+            if board.error is not None and host not in self._unreadable:
+                # a broken or hostile board is that board's failure: no longer followed, not merged
+                self._unreadable.add(host)
+                f = self.followers.get(host)
+                if f is not None:
+                    f.halt()
+                self.dir.set_host(host, "failed", f"its run could not be read: {board.error}")
 
     def collect(self) -> int:
         """Merge every host's rows; 0 when every configuration on every host is done, else 1."""
-        rows = merge(self.dir.root, list(self.hosts))
+        problems: dict[str, list[str]] = {}
+        hosts_merged = [h for h in self.hosts if h not in self._unreadable]
+        rows = merge(self.dir.root, hosts_merged, problems)
+        for host, left_out in problems.items():
+            self.dir.say(host, f"{len(left_out)} row(s) left out of the merge: {left_out[0]}"
+                         + (f" (and {len(left_out) - 1} more)" if len(left_out) > 1 else ""))
         self.dir.update_manifest(merged=now_iso(), merged_rows=len(rows))
         hosts = self.dir.hosts()
         ok = True

@@ -269,6 +269,12 @@ def test_inventory_is_read_by_ansible(tmp_path):
     ("[pis]\npi5 edgetui_pyhton=/x\n", 'unknown variable edgetui_pyhton (did you mean "edgetui_python"?)'),
     ("[pis]\npi5 ansible_connection=local\n", "SSH only"),
     ("[pis]\n", "no hosts in this inventory"),
+    ("[pis]\nresults.csv\n", "the name is one of the fleet folder's own files"),
+    ("[pis]\nHOSTS.json\n", "the name is one of the fleet folder's own files"),
+    ("[pis]\npi5 edgetui_pip_args=\"{{ lookup('pipe', 'id') }}\"\n", "edgetui_pip_args is a template"),
+    ("[pis]\npi5 edgetui_env='{\"K\": \"{% if 1 %}x{% endif %}\"}'\n", "edgetui_env is a template"),
+    ("[pis]\npi5 edgetui_env='{\"A B\": \"1\"}'\n", "'A B' is not an environment variable name"),
+    ("[pis]\npi5 ansible_ssh_common_args=\"-o X={{ x }}\"\n", "ansible_ssh_common_args is a template"),
 ])
 def test_bad_inventory_is_refused_naming_the_host(tmp_path, text, expect):
     from edgetui.fleet.inventory import load_inventory
@@ -308,7 +314,10 @@ def test_fleet_run_refuses_bad_input_before_anything_runs(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\nrepetitons = 3\n')
     smoke = str(REPO / "profiles" / "smoke.toml")
+    templated = tmp_path / "{{ lookup('pipe', 'id') }}.toml"
+    templated.write_text((REPO / "profiles" / "smoke.toml").read_text())
     cases = [
+        (["fleet", "run", str(inv), str(templated), "--headless"], "may not hold {{, {% or {#"),
         (["fleet", "run", str(tmp_path / "none.ini"), smoke, "--headless"], "no such inventory"),
         (["fleet", "run", str(inv), str(bad), "--headless"], "repetitons"),
         (["fleet", "run", str(inv), smoke, "--headless", "--wheel", str(tmp_path)], "no edgetui 0.1.0 wheel"),
@@ -320,6 +329,29 @@ def test_fleet_run_refuses_bad_input_before_anything_runs(tmp_path):
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert expect in proc.stderr, (args, proc.stderr)
     assert not (tmp_path / "out" / "fleet.json").exists()
+
+
+def test_names_from_profiles_become_slugs_and_every_string_for_ansible_is_unsafe(tmp_path, monkeypatch):
+    import yaml
+
+    from edgetui.fleet.controller import RUN_NAME, default_fleet_dir, slug
+    from edgetui.fleet.deploy import untrusted_yaml
+
+    monkeypatch.setenv("EDGETUI_RUNS_DIR", str(tmp_path))
+    name = default_fleet_dir(["{{ lookup('pipe', 'id > pwned.txt') }}", "smoke/x"]).name
+    assert RUN_NAME.match(name) and "{" not in name and "'" not in name, name
+    assert slug("Pi 5 (fan) ünï") == "Pi_5_fan_n" and slug("{{}}") == "run"
+    text = untrusted_yaml({"edgetui_fleet": {"pi5": {"env": {"K": "{{ x }}"}, "profiles": ["{% x %}.toml"],
+                                                     "install": True, "n": 3}}})
+
+    class Tags(yaml.SafeLoader):
+        pass
+
+    tagged: list[str] = []
+    Tags.add_constructor("!unsafe", lambda loader, node: tagged.append(node.value) or node.value)
+    assert yaml.load(text, Tags) == {"edgetui_fleet": {"pi5": {"env": {"K": "{{ x }}"}, "profiles": ["{% x %}.toml"],
+                                                                 "install": True, "n": 3}}}
+    assert {"{{ x }}", "{% x %}.toml", "K", "env", "pi5", "edgetui_fleet"} <= set(tagged)  # every string, keys too
 
 
 def test_readme_lists_every_host_variable():

@@ -57,8 +57,12 @@ class HostCheck:
         return out
 
 
+CHECK_DEADLINE_S = 600.0  # the probe asks `edgetui sensors --json` (60 s at most) and little else
+
+
 def check_fleet(inventory: str | Path, *, limit: list[str] | None = None,
-                on_host: Callable[[HostCheck], None] | None = None) -> list[HostCheck]:
+                on_host: Callable[[HostCheck], None] | None = None,
+                deadline_s: float = CHECK_DEADLINE_S) -> list[HostCheck]:
     """Probe every host in parallel; each host's answer is handed to on_host as it comes."""
     hosts: list[FleetHost] = load_inventory(inventory, limit=limit)
     results = {h.name: HostCheck(h.name) for h in hosts}
@@ -75,9 +79,13 @@ def check_fleet(inventory: str | Path, *, limit: list[str] | None = None,
         if on_host is not None:
             on_host(c)
 
-    extravars = {"edgetui_fleet": {h.name: {"probe": deploy.probe_request(h, sensors=True), "env": h.env}
-                                   for h in hosts}}
-    deploy.run_playbook("check", inventory, [h.name for h in hosts], extravars, on_task)
+    extravars = {"edgetui_fleet": {h.name: {"probe": deploy.probe_request(h, sensors=True), "env": h.env,
+                                            "ssh_extra_args": deploy.ssh_extra_args(h)} for h in hosts}}
+    outcome = deploy.run_playbook("check", inventory, [h.name for h in hosts], extravars, on_task,
+                                  deadline_s=deadline_s)
+    for name, result in outcome.items():
+        if result == "timeout" and not results[name].reachable and results[name].error is None:
+            results[name].error = f"no answer within {deadline_s:g} s"
     for c in results.values():
         if not c.reachable and c.error is None:
             c.error = "no answer from Ansible"

@@ -30,9 +30,11 @@ def add_parser(sub) -> None:
     r.add_argument("--headless", action="store_true", help="no console: one line per board event, then the ranking")
     r.add_argument("--limit", metavar="HOST,...", help="only these inventory hosts")
     r.add_argument("--wheel", metavar="PATH", help="an edgetui wheel (or a folder of wheels) to copy to boards that "
-                                                   "need an install, instead of installing from PyPI")
+                                                   "need an install (required for those: edgetui is not on PyPI yet)")
     r.add_argument("--reconnect-for", type=float, default=600.0, metavar="SECONDS",
                    help="how long a board may stay unreachable before the controller stops waiting (default 600)")
+    r.add_argument("--deploy-deadline", type=float, default=3600.0, metavar="SECONDS",
+                   help="a deploy (install and launch) not done by then is that host's failure (default 3600)")
 
     s = fs.add_parser("status", help="where a fleet run stands, host by host")
     s.add_argument("fleet_dir", metavar="FLEET_RUN")
@@ -40,6 +42,7 @@ def add_parser(sub) -> None:
     u = fs.add_parser("resume", help="follow, collect and continue a fleet run whose controller was closed or crashed")
     u.add_argument("fleet_dir", metavar="FLEET_RUN")
     u.add_argument("--reconnect-for", type=float, default=600.0, metavar="SECONDS")
+    u.add_argument("--deploy-deadline", type=float, default=3600.0, metavar="SECONDS")
 
 
 def _limit(text: str | None) -> list[str] | None:
@@ -77,7 +80,7 @@ def cmd_check(args: argparse.Namespace, say: Say) -> int:
 def _options(args):
     from edgetui.fleet.controller import FleetOptions
 
-    return FleetOptions(reconnect_for_s=args.reconnect_for)
+    return FleetOptions(reconnect_for_s=args.reconnect_for, deploy_deadline_s=args.deploy_deadline)
 
 
 def cmd_run(args: argparse.Namespace, say: Say) -> int:

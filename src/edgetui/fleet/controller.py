@@ -10,6 +10,7 @@ to the hosts that never started."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -40,13 +41,28 @@ CONTROL_RETRY_S = 2.0
 class FleetOptions:
     reconnect_for_s: float = 600.0  # how long a board may stay out of reach before it is "lost"
     stream_interval_s: float = 0.5  # how often the board's side looks for new bytes
+    # a deploy round (probe, install, launch on its hosts) is stopped past this: an install that
+    # compiles llama-cpp-python on a slow board takes tens of minutes, a hung one forever
+    deploy_deadline_s: float = 3600.0
+
+
+# What names built from profiles become before they name folders or reach Ansible: a profile's
+# name is anyone's text (a shared profile), and Ansible would render "{{ ... }}" in it.
+_NOT_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+RUN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+TEMPLATE_MARKS = ("{{", "{%", "{#")
+
+
+def slug(text: str, limit: int = 50) -> str:
+    """text reduced to letters, digits and . _ - (a run of anything else is one "_")."""
+    return _NOT_SLUG.sub("_", text)[:limit].strip("._-") or "run"
 
 
 def default_fleet_dir(profile_names: list[str]) -> Path:
     from edgetui.rundir.layout import default_runs_dir
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return default_runs_dir() / f"fleet-{stamp}-{'+'.join(profile_names)[:50].replace('/', '_')}"
+    return default_runs_dir() / f"fleet-{stamp}-{slug('+'.join(profile_names))}"
 
 
 def _wheel_folder(wheel: str | None) -> Path | None:
@@ -60,12 +76,23 @@ def _wheel_folder(wheel: str | None) -> Path | None:
         candidates = sorted(p.glob("*.whl"))
     else:
         raise UserError("no such wheel file or folder of wheels", where=wheel)
-    ours = [c for c in candidates if c.name.startswith(f"edgetui-{__version__}-")]
+    ours = [c for c in candidates if c.name.startswith(f"edgetui-{__version__}-") and "{" not in c.name]
     if not ours:
         raise UserError(f"no edgetui {__version__} wheel here; build one with `pip wheel --no-deps -w dist .` "
                         "(and, for boards without the internet, every dependency: `pip wheel -w dist .` on a "
                         "board of the same kind)", where=wheel)
     return p
+
+
+def _our_wheel(wheels: Path | None) -> str:
+    """The file name of this edgetui's wheel among those given (a file, or the newest of a folder);
+    "" when none is (then a board without this edgetui is refused: nothing comes from an index)."""
+    if wheels is None:
+        return ""
+    if wheels.is_file():
+        return wheels.name
+    ours = sorted(wheels.glob(f"edgetui-{__version__}-*.whl"), key=lambda p: p.stat().st_mtime)
+    return ours[-1].name if ours else ""
 
 
 def _stage_profiles(staged: Path, hosts: list[FleetHost], profiles: list[Path], wheels: Path | None) -> None:
@@ -121,6 +148,9 @@ class FleetController:
         profiles = load_profiles(list(profile_paths))
         names: dict[str, Path] = {}
         for p in profiles:
+            if any(mark in p.path.name for mark in TEMPLATE_MARKS):  # it is copied to the boards by this name
+                raise UserError("a profile's file name may not hold {{, {% or {# (Ansible would take it for a "
+                                "template); rename the file", where=str(p.path))
             if p.path.name in names:
                 raise UserError(f"two profiles share the file name {p.path.name} ({names[p.path.name]}); "
                                 "rename one: they are copied side by side to each board", where=str(p.path))
@@ -139,7 +169,7 @@ class FleetController:
             "kind": "edgetui-fleet", "created": now_iso(), "edgetui_version": __version__,
             "inventory": str(Path(inventory).resolve()), "limit": limit or None,
             "profiles": [str(Path(p.path).resolve()) for p in profiles],
-            "run_name": f"{root.resolve().name}-{created}",  # the runs' folder name on every board
+            "run_name": f"{slug(root.resolve().name, 100)}-{created}",  # the runs' folder name on every board
             "wheel": str(wheels) if wheels else None,
             "hosts": [h.name for h in hosts],
         }
@@ -159,6 +189,9 @@ class FleetController:
         if not inventory or not Path(inventory).exists():
             raise UserError(f"the inventory this fleet ran on is gone ({inventory}); the hosts cannot be reached "
                             "without it", where=str(fleet_dir))
+        if not isinstance(manifest.get("run_name"), str) or not RUN_NAME.match(manifest["run_name"]):
+            raise UserError(f"fleet.json's run_name {str(manifest.get('run_name'))[:80]!r} is not a folder name of "
+                            "letters, digits and . _ - (written by another edgetui, or edited)", where=str(fleet_dir))
         names = manifest.get("hosts") or []
         found = {h.name: h for h in load_inventory(inventory)}
         missing = [n for n in names if n not in found]
@@ -192,7 +225,8 @@ class FleetController:
                               else "resuming the board's run")
         per_host = {h.name: {"probe": deploy.probe_request(h), "env": h.env, "pip_args": h.pip_args,
                              "install": install and plan[h.name] == "new", "launch": plan[h.name],
-                             "profiles": [p.name for p in profiles]} for h in hosts}
+                             "profiles": [p.name for p in profiles], "ssh_extra_args": deploy.ssh_extra_args(h)}
+                    for h in hosts}
         staged_wheels = ""
 
         def staging(folder: Path) -> None:
@@ -203,10 +237,11 @@ class FleetController:
                 extravars["edgetui_wheels"] = staged_wheels
 
         extravars: dict[str, Any] = {"edgetui_fleet": per_host, "edgetui_version": __version__,
-                                     "edgetui_run_name": self.manifest["run_name"], "edgetui_wheels": ""}
+                                     "edgetui_run_name": self.manifest["run_name"], "edgetui_wheels": "",
+                                     "edgetui_wheel_file": _our_wheel(wheels)}
         try:
             outcome = deploy.run_playbook("deploy", self.manifest["inventory"], list(plan), extravars,
-                                          self._on_task, staging=staging)
+                                          self._on_task, staging=staging, deadline_s=self.options.deploy_deadline_s)
         except Exception as exc:  # Ansible itself could not start: every host of this round fails
             for h in plan:
                 self.dir.set_host(h, "failed", f"Ansible could not run: {exc}")
@@ -214,7 +249,9 @@ class FleetController:
         for h, result in outcome.items():
             entry = self.dir.hosts().get(h, {})
             if entry.get("state") == "deploying":  # the playbook ended with no launch for this host
-                self.dir.set_host(h, "failed", f"not started ({result})")
+                why = (f"the deploy did not finish within {self.options.deploy_deadline_s:g} s" if result == "timeout"
+                       else result)
+                self.dir.set_host(h, "failed", f"not started ({why})")
 
     def _on_task(self, r: deploy.TaskResult) -> None:
         host = r.host

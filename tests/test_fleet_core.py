@@ -198,6 +198,15 @@ def test_ssh_command_line_is_ansibles_connection_with_host_keys_checked():
     assert json.loads(env_line) == {"A": "1 2", "HF_TOKEN": "hf_secret"} and json.loads(offsets_line) == {}
 
 
+def test_ansibles_ssh_gets_keepalives_and_host_key_checks_after_the_inventorys_own_options():
+    from edgetui.fleet.deploy import ssh_extra_args
+
+    args = ssh_extra_args(FleetHost("pi5", {"ansible_ssh_extra_args": "-o StrictHostKeyChecking=no"}))
+    assert args.index("StrictHostKeyChecking=no") < args.index("StrictHostKeyChecking=yes")  # the first given wins
+    assert "ServerAliveInterval=10" in args and "ServerAliveCountMax=3" in args
+    assert ssh_extra_args(FleetHost("bare")).startswith("-o StrictHostKeyChecking=yes")
+
+
 def test_the_remote_bootstrap_sets_the_environment_from_stdin_and_leaves_the_rest_for_the_command(tmp_path):
     import subprocess
     import sys

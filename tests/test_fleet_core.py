@@ -440,3 +440,22 @@ def test_a_request_never_confirmed_is_reported_and_a_newer_one_replaces_a_stale_
     fleet._control_generation["pi5"] = 3  # the console asked again since: this request is stale
     fleet._send_control("pi5", '{"pause": true}', 2)
     assert tries == [] and lines == []
+
+
+def test_a_failed_tasks_message_says_what_the_boards_interpreter_printed():
+    """Ansible's own words for a module that never ran ("MODULE FAILURE", "non-zero return code")
+    say nothing: the interpreter's output does (a pyenv shim without the Python it names)."""
+    from edgetui.fleet.deploy import TaskResult
+
+    shim = "pyenv: python3.13: command not found\n\nThe `python3.13' command exists in these Python versions:\n  3.13.0\n"
+    module = TaskResult("pi5", "create venv", "failed", {
+        "msg": "MODULE FAILURE\nSee stdout/stderr for the exact error", "module_stdout": "", "module_stderr": shim,
+        "rc": 127})
+    assert module.message.startswith("the module did not run there: pyenv: python3.13: command not found"), module.message
+    assert module.message.endswith("(exit code 127)")
+    script = TaskResult("pi5", "probe", "failed", {"msg": "non-zero return code", "stdout": shim, "rc": 127,
+                                                   "stderr": "Shared connection to 127.0.0.1 closed.\r\n"})
+    assert script.message.startswith("pyenv: python3.13: command not found"), script.message
+    own = TaskResult("pi5", "install", "failed", {"msg": "non-zero return code", "stderr": "ERROR: no wheel found"})
+    assert own.message == "ERROR: no wheel found"
+    assert TaskResult("pi5", "probe", "failed", {"rc": 3}).message == "probe failed (exit code 3)"

@@ -162,18 +162,32 @@ def test_check_reports_each_host_and_keeps_host_keys_checked(tmp_path, sshd, fle
     hosts = {h: board_vars(tmp_path, h, fx) for h, (fx, _) in BOARDS.items()}
     hosts["gone"] = {"ansible_port": str(free_port())}
     hosts["stranger"] = {**sshd.ssh_vars(known_hosts=wrong), "ansible_host": "localhost"}
+    # a board whose python3 is a pyenv shim without the Python it names
+    shim = tmp_path / "shim" / "python3"
+    shim.parent.mkdir()
+    shim.write_text("#!/bin/sh\necho 'pyenv: python3.13: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    hosts["shim"] = {**board_vars(tmp_path, "shim", "rpi5"), "ansible_python_interpreter": str(shim)}
     inv = write_inventory(tmp_path, sshd, hosts)
     proc = run_cli("fleet", "check", str(inv), env=fleet_env, timeout=LONG)
     out = proc.stdout
     assert proc.returncode == 1, out + proc.stderr
+    import platform
+
     for host, (_, board) in BOARDS.items():
-        line = next(ln for ln in out.splitlines() if ln.startswith(f"{host}: "))
+        lines = out.splitlines()
+        line = next(ln for ln in lines if ln.startswith(f"{host}: "))
         assert "reachable, Python" in line and "edgetui 0.1.0 (this version)" in line and "GB free" in line, line
-        board_line = out.splitlines()[out.splitlines().index(line) + 1]
+        board_line = lines[lines.index(line) + 1]
         assert board in board_line, (host, board_line)
+        block = lines[lines.index(line):lines.index(line) + 7]
+        assert any(f"CPU {platform.machine()}; the probe ran with" in ln for ln in block), block
+        assert any("llama-cpp-python" in ln and "there: nothing to compile" in ln for ln in block), block
     assert "gone: NOT REACHABLE" in out and "Connection refused" in out
     assert "stranger: NOT REACHABLE" in out and "Host key verification failed" in out
-    assert "3 of 5 host(s) reachable; not: gone, stranger" in out
+    assert (f"shim: NOT USABLE: reached over SSH, but the probe did not run with {shim} (ansible_python_interpreter): "
+            "pyenv: python3.13: command not found (exit code 127)") in out, out
+    assert "3 of 6 host(s) reachable; not: gone, stranger, shim" in out
 
 
 def test_smoke_across_three_boards_through_an_sshd_restart_with_one_host_unreachable(tmp_path, sshd, fleet_env):
@@ -262,12 +276,20 @@ def test_controller_killed_mid_run_then_resume_collects(tmp_path, sshd, fleet_en
                  lambda m=manifest: json.loads(m.read_text()).get("status") == "finished", timeout=LONG)
     status = run_cli("fleet", "status", str(fleet))
     assert "controller: not running" in status.stdout and "edgetui fleet resume" in status.stdout, status.stdout
+    for h in two:  # what was last known, and when: no live state that nobody holds
+        line = next(ln for ln in status.stdout.splitlines() if ln.startswith(f"{h} "))
+        assert "last known at " in line and ": following" in line and "no controller follows it now" in line, line
     assert not (fleet / "results.json").exists()
-    resumed = run_cli("fleet", "resume", str(fleet), env=fleet_env, timeout=LONG)
+    resumed = run_cli("fleet", "resume", str(fleet), "--headless", env=fleet_env, timeout=LONG)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    from edgetui.tomlread import tomllib
+
+    asked = tomllib.loads(SMOKE.read_text())["repetitions"]
     for h in two:
         assert f"[{h}] collected: finished on the board: 1 of 1 configurations done" in resumed.stdout
         assert_mirror_is_the_boards_run(fleet, h)
+        reps = [json.loads(ln) for ln in (fleet / h / "repetitions.jsonl").read_text().splitlines()]
+        assert sum(1 for r in reps if not r.get("warmup")) == asked, (h, reps)  # the kill lost no repetition
     assert sorted(r["fleet_host"] for r in merged_rows(fleet)) == sorted(two)
     again = run_cli("fleet", "resume", str(fleet), env=fleet_env, timeout=LONG)  # nothing left: nothing twice
     assert again.returncode == 0 and sorted(r["fleet_host"] for r in merged_rows(fleet)) == sorted(two)

@@ -34,6 +34,11 @@ LAUNCH_PID = re.compile(r"running in the background, pid (\d+)")
 SSH_EXTRA_ARGS = "-o StrictHostKeyChecking=yes -o ServerAliveInterval=10 -o ServerAliveCountMax=3"
 
 
+SSH_NOISE = re.compile(r"^Shared connection to \S+ closed\.$")
+# Ansible's messages that say nothing of the failure itself
+GENERIC_MESSAGES = ("MODULE FAILURE", "non-zero return code", "See stdout/stderr")
+
+
 @dataclass
 class TaskResult:
     """One task's outcome on one host, as ansible-runner's event told it."""
@@ -46,16 +51,37 @@ class TaskResult:
     @property
     def message(self) -> str:
         """Why it failed, in a few lines: the command's own error first, then Ansible's; of a long
-        text the first line and the last two (ssh and pip put the point last)."""
-        res = self.res
-        for key in ("stderr", "msg", "stdout", "module_stderr", "module_stdout"):
-            text = res.get(key)
-            if isinstance(text, str) and text.strip():
-                lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip().strip("@")]
-                if len(lines) > 3:
-                    lines = [lines[0], "...", *lines[-2:]]
-                return " | ".join(lines)[:600]
-        return f"{self.task} {self.status}"
+        text the first line and the last two (ssh and pip put the point last). Ansible's generic
+        "MODULE FAILURE" (the module never ran: a broken interpreter on the board) is followed by
+        what the module's interpreter itself printed."""
+        res = {k: _quiet(v) if isinstance(v, str) else v for k, v in self.res.items()}
+        own = res.get("stderr")
+        if isinstance(own, str) and own.strip():
+            return _gist(own)[:600]
+        raw_msg = res.get("msg")
+        msg: str = raw_msg if isinstance(raw_msg, str) else ""
+        if msg.strip() and not any(g in msg for g in GENERIC_MESSAGES):
+            return _gist(msg)[:600]
+        # Ansible's words say nothing of their own: what ran there (its interpreter, say) does
+        outputs = [t for t in (res.get(k) for k in ("stdout", "module_stderr", "module_stdout"))
+                   if isinstance(t, str) and t.strip()]
+        rc = f" (exit code {res['rc']})" if isinstance(res.get("rc"), int) else ""
+        if not outputs:
+            return _gist(msg)[:600] + rc if msg.strip() else f"{self.task} {self.status}{rc}"
+        head = "the module did not run there: " if msg.startswith("MODULE FAILURE") else ""
+        return (head + " | ".join(_gist(t) for t in dict.fromkeys(outputs)) + rc)[:600]
+
+
+def _quiet(text: str) -> str:
+    """text without ssh's own closing line (which a task's stderr ends with over a shared connection)."""
+    return "\n".join(ln for ln in text.splitlines() if not SSH_NOISE.match(ln.strip()))
+
+
+def _gist(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip().strip("@")]
+    if len(lines) > 3:
+        lines = [lines[0], "...", *lines[-2:]]
+    return " | ".join(lines)
 
 
 TaskCallback = Callable[[TaskResult], None]

@@ -345,8 +345,11 @@ class FleetController:
         reported: set[int] = set()  # followers whose end was recorded
         try:
             while True:
-                self._print_board_lines(view)
-                self._forward_controls()
+                try:
+                    self._print_board_lines(view)
+                    self._forward_controls()
+                except Exception as exc:  # the lines and requests of one tick: following goes on regardless
+                    self.dir.say(None, f"controller: {type(exc).__name__}: {exc} (following goes on)")
                 # whether anything is still under way is asked before the ended followers are
                 # reported: one that ends in between is reported on the next round, not skipped
                 busy = any(t.is_alive() for t in list(self._deploys)) or any(f.is_alive() for f in list(self.followers.values()))

@@ -253,8 +253,12 @@ class RemoteFollower(threading.Thread):
         try:
             self._follow()
         except Exception as exc:  # this host's follower only: the others and the controller go on
+            import traceback
+
+            where = traceback.extract_tb(exc.__traceback__)[-1]
             self.end = None
-            self.last_error = f"the controller could not follow this board: {type(exc).__name__}: {exc}"
+            self.last_error = (f"the controller could not follow this board: {type(exc).__name__}: {exc} "
+                               f"({Path(where.filename).name}:{where.lineno})")
             try:
                 self.on_state("lost", self.last_error)
             except Exception:

@@ -53,7 +53,7 @@ def _apply(mirror: Mirror, frames) -> None:
         if "truncate" in header:
             mirror.truncate(header["f"], header["truncate"])
         elif header.get("whole"):
-            mirror.whole(header["f"], payload)
+            mirror.whole(header["f"], payload, offset=header.get("o", 0), size=header.get("size"))
         elif "o" in header:
             mirror.append(header["f"], header["o"], payload)
 
@@ -167,20 +167,85 @@ def test_streamer_gives_up_on_a_run_that_never_appears(tmp_path):
 
 
 def test_ssh_command_line_is_ansibles_connection_with_host_keys_checked():
+    from edgetui.fleet.mirror import RemoteFollower
+
     host = FleetHost("pi5", {"ansible_host": "10.0.0.5", "ansible_port": 2222, "ansible_user": "pi",
                              "ansible_ssh_private_key_file": "~/.ssh/pi", "ansible_ssh_common_args": "-o ProxyJump=gw",
-                             "edgetui_env": {"A": "1 2"}})
-    argv = ssh_argv(host, ["/opt/e/bin/python", "-m", "edgetui.fleet.stream", "/runs/x y"], env=host.env)
+                             "edgetui_env": {"A": "1 2", "HF_TOKEN": "hf_secret"}})
+    argv = ssh_argv(host, ["/opt/e/bin/python", "-m", "edgetui.fleet.stream", "/runs/x y"])
     assert argv[0] == "ssh" and "BatchMode=yes" in argv
-    assert not any("StrictHostKeyChecking" in a or "UserKnownHostsFile=/dev/null" in a for a in argv)
+    # forced, after the inventory's own options (ssh takes the first value given: those win)
+    assert argv.index("ProxyJump=gw") < argv.index("StrictHostKeyChecking=yes")
+    assert not any("UserKnownHostsFile=/dev/null" in a for a in argv)
     assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "pi"
     assert argv[argv.index("-i") + 1] == os.path.expanduser("~/.ssh/pi")
     assert "ProxyJump=gw" in argv
     assert argv[-3:-1] == ["--", "10.0.0.5"]
-    assert argv[-1] == "env 'A=1 2' /opt/e/bin/python -m edgetui.fleet.stream '/runs/x y'"
+    assert argv[-1] == "/opt/e/bin/python -m edgetui.fleet.stream '/runs/x y'"
     # a bare inventory name is an ssh alias: ~/.ssh/config decides, as it does for Ansible
     bare = ssh_argv(FleetHost("jetson"), ["true"])
     assert bare[-2:] == ["jetson", "true"] and "-p" not in bare and "-l" not in bare
+    # the inventory may say otherwise, and then its word stands
+    said = ssh_argv(FleetHost("x", {"ansible_ssh_common_args": "-o StrictHostKeyChecking=no"}), ["true"])
+    assert said.index("StrictHostKeyChecking=no") < said.index("StrictHostKeyChecking=yes")
+    off = ssh_argv(FleetHost("x", {"ansible_host_key_checking": False}), ["true"])
+    assert "StrictHostKeyChecking=no" in off and "StrictHostKeyChecking=yes" not in off
+    # the environment (API keys) goes on stdin, never on a command line `ps` shows
+    follower = RemoteFollower(host, "/opt/e/bin/python", "/runs/r", Path("/nonexistent"),
+                              on_state=lambda *a: None, on_status=lambda *a: None)
+    assert not any("hf_secret" in a for a in follower.argv())
+    env_line, offsets_line = follower.stdin_bytes().splitlines()
+    assert json.loads(env_line) == {"A": "1 2", "HF_TOKEN": "hf_secret"} and json.loads(offsets_line) == {}
+
+
+def test_ansibles_ssh_gets_keepalives_and_host_key_checks_after_the_inventorys_own_options():
+    from edgetui.fleet.deploy import ssh_extra_args
+
+    args = ssh_extra_args(FleetHost("pi5", {"ansible_ssh_extra_args": "-o StrictHostKeyChecking=no"}))
+    assert args.index("StrictHostKeyChecking=no") < args.index("StrictHostKeyChecking=yes")  # the first given wins
+    assert "ServerAliveInterval=10" in args and "ServerAliveCountMax=3" in args
+    assert ssh_extra_args(FleetHost("bare")).startswith("-o StrictHostKeyChecking=yes")
+
+
+def test_the_remote_bootstrap_sets_the_environment_from_stdin_and_leaves_the_rest_for_the_command(tmp_path):
+    import subprocess
+    import sys
+
+    from edgetui.fleet.ssh import remote_command, stdin_preamble
+
+    argv = remote_command(sys.executable, ["-c", "import os, sys; print(os.environ['HF_TOKEN'], sys.stdin.read())"])
+    out = subprocess.run(argv, input=stdin_preamble({"HF_TOKEN": "a b'c"}) + b"the offsets\n", capture_output=True,
+                         timeout=60)
+    assert out.stdout.decode() == "a b'c the offsets\n\n", out.stderr
+
+
+def test_offsets_of_thousands_of_log_files_go_on_stdin(tmp_path):
+    """A run with more log files than one command-line argument can list (Linux: 128 KiB each)."""
+    import subprocess
+    import sys
+
+    from edgetui.fleet.mirror import RemoteFollower
+
+    run, local = tmp_path / "board-run", tmp_path / "mirror"
+    _fake_run(run)
+    mirror = Mirror(local)
+    for i in range(5000):
+        (local / "logs").mkdir(parents=True, exist_ok=True)
+        (local / "logs" / f"{i:012x}{'0' * 20}.log").write_text("x")
+    follower = RemoteFollower(FleetHost("b"), sys.executable, str(run), local, on_state=lambda *a: None,
+                              on_status=lambda *a: None)
+    assert len(follower.stdin_bytes()) > 128 << 10  # would not pass as one argument
+    remote = follower.argv()[follower.argv().index("--") + 2]  # what ssh would run there
+    import shlex
+
+    proc = subprocess.run(shlex.split(remote) + ["--wait-start", "1"], input=follower.stdin_bytes(),
+                          capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    frames = _frames(proc.stdout)
+    assert frames[-1][0] == {"end": "finished"}, proc.stderr
+    sent = {h["f"] for h, _ in frames if "f" in h and "o" in h and not h.get("whole")}
+    assert "logs/abc.log" in sent and not any(n.startswith("logs/0") for n in sent)  # held already: not sent
+    _apply(mirror, frames)
+    assert (local / "events.jsonl").read_bytes() == (run / "events.jsonl").read_bytes()
 
 
 def test_hosts_of_walks_groups_in_order():
@@ -213,6 +278,12 @@ def test_inventory_is_read_by_ansible(tmp_path):
     ("[pis]\npi5 edgetui_pyhton=/x\n", 'unknown variable edgetui_pyhton (did you mean "edgetui_python"?)'),
     ("[pis]\npi5 ansible_connection=local\n", "SSH only"),
     ("[pis]\n", "no hosts in this inventory"),
+    ("[pis]\nresults.csv\n", "the name is one of the fleet folder's own files"),
+    ("[pis]\nHOSTS.json\n", "the name is one of the fleet folder's own files"),
+    ("[pis]\npi5 edgetui_pip_args=\"{{ lookup('pipe', 'id') }}\"\n", "edgetui_pip_args is a template"),
+    ("[pis]\npi5 edgetui_env='{\"K\": \"{% if 1 %}x{% endif %}\"}'\n", "edgetui_env is a template"),
+    ("[pis]\npi5 edgetui_env='{\"A B\": \"1\"}'\n", "'A B' is not an environment variable name"),
+    ("[pis]\npi5 ansible_ssh_common_args=\"-o X={{ x }}\"\n", "ansible_ssh_common_args is a template"),
 ])
 def test_bad_inventory_is_refused_naming_the_host(tmp_path, text, expect):
     from edgetui.fleet.inventory import load_inventory
@@ -252,7 +323,10 @@ def test_fleet_run_refuses_bad_input_before_anything_runs(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\nrepetitons = 3\n')
     smoke = str(REPO / "profiles" / "smoke.toml")
+    templated = tmp_path / "{{ lookup('pipe', 'id') }}.toml"
+    templated.write_text((REPO / "profiles" / "smoke.toml").read_text())
     cases = [
+        (["fleet", "run", str(inv), str(templated), "--headless"], "may not hold {{, {% or {#"),
         (["fleet", "run", str(tmp_path / "none.ini"), smoke, "--headless"], "no such inventory"),
         (["fleet", "run", str(inv), str(bad), "--headless"], "repetitons"),
         (["fleet", "run", str(inv), smoke, "--headless", "--wheel", str(tmp_path)], "no edgetui 0.1.0 wheel"),
@@ -264,6 +338,29 @@ def test_fleet_run_refuses_bad_input_before_anything_runs(tmp_path):
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert expect in proc.stderr, (args, proc.stderr)
     assert not (tmp_path / "out" / "fleet.json").exists()
+
+
+def test_names_from_profiles_become_slugs_and_every_string_for_ansible_is_unsafe(tmp_path, monkeypatch):
+    import yaml
+
+    from edgetui.fleet.controller import RUN_NAME, default_fleet_dir, slug
+    from edgetui.fleet.deploy import untrusted_yaml
+
+    monkeypatch.setenv("EDGETUI_RUNS_DIR", str(tmp_path))
+    name = default_fleet_dir(["{{ lookup('pipe', 'id > pwned.txt') }}", "smoke/x"]).name
+    assert RUN_NAME.match(name) and "{" not in name and "'" not in name, name
+    assert slug("Pi 5 (fan) ünï") == "Pi_5_fan_n" and slug("{{}}") == "run"
+    text = untrusted_yaml({"edgetui_fleet": {"pi5": {"env": {"K": "{{ x }}"}, "profiles": ["{% x %}.toml"],
+                                                     "install": True, "n": 3}}})
+
+    class Tags(yaml.SafeLoader):
+        pass
+
+    tagged: list[str] = []
+    Tags.add_constructor("!unsafe", lambda loader, node: tagged.append(node.value) or node.value)
+    assert yaml.load(text, Tags) == {"edgetui_fleet": {"pi5": {"env": {"K": "{{ x }}"}, "profiles": ["{% x %}.toml"],
+                                                                 "install": True, "n": 3}}}
+    assert {"{{ x }}", "{% x %}.toml", "K", "env", "pi5", "edgetui_fleet"} <= set(tagged)  # every string, keys too
 
 
 def test_readme_lists_every_host_variable():
@@ -343,3 +440,22 @@ def test_a_request_never_confirmed_is_reported_and_a_newer_one_replaces_a_stale_
     fleet._control_generation["pi5"] = 3  # the console asked again since: this request is stale
     fleet._send_control("pi5", '{"pause": true}', 2)
     assert tries == [] and lines == []
+
+
+def test_a_failed_tasks_message_says_what_the_boards_interpreter_printed():
+    """Ansible's own words for a module that never ran ("MODULE FAILURE", "non-zero return code")
+    say nothing: the interpreter's output does (a pyenv shim without the Python it names)."""
+    from edgetui.fleet.deploy import TaskResult
+
+    shim = "pyenv: python3.13: command not found\n\nThe `python3.13' command exists in these Python versions:\n  3.13.0\n"
+    module = TaskResult("pi5", "create venv", "failed", {
+        "msg": "MODULE FAILURE\nSee stdout/stderr for the exact error", "module_stdout": "", "module_stderr": shim,
+        "rc": 127})
+    assert module.message.startswith("the module did not run there: pyenv: python3.13: command not found"), module.message
+    assert module.message.endswith("(exit code 127)")
+    script = TaskResult("pi5", "probe", "failed", {"msg": "non-zero return code", "stdout": shim, "rc": 127,
+                                                   "stderr": "Shared connection to 127.0.0.1 closed.\r\n"})
+    assert script.message.startswith("pyenv: python3.13: command not found"), script.message
+    own = TaskResult("pi5", "install", "failed", {"msg": "non-zero return code", "stderr": "ERROR: no wheel found"})
+    assert own.message == "ERROR: no wheel found"
+    assert TaskResult("pi5", "probe", "failed", {"rc": 3}).message == "probe failed (exit code 3)"

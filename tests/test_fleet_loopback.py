@@ -162,18 +162,32 @@ def test_check_reports_each_host_and_keeps_host_keys_checked(tmp_path, sshd, fle
     hosts = {h: board_vars(tmp_path, h, fx) for h, (fx, _) in BOARDS.items()}
     hosts["gone"] = {"ansible_port": str(free_port())}
     hosts["stranger"] = {**sshd.ssh_vars(known_hosts=wrong), "ansible_host": "localhost"}
+    # a board whose python3 is a pyenv shim without the Python it names
+    shim = tmp_path / "shim" / "python3"
+    shim.parent.mkdir()
+    shim.write_text("#!/bin/sh\necho 'pyenv: python3.13: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    hosts["shim"] = {**board_vars(tmp_path, "shim", "rpi5"), "ansible_python_interpreter": str(shim)}
     inv = write_inventory(tmp_path, sshd, hosts)
     proc = run_cli("fleet", "check", str(inv), env=fleet_env, timeout=LONG)
     out = proc.stdout
     assert proc.returncode == 1, out + proc.stderr
+    import platform
+
     for host, (_, board) in BOARDS.items():
-        line = next(ln for ln in out.splitlines() if ln.startswith(f"{host}: "))
+        lines = out.splitlines()
+        line = next(ln for ln in lines if ln.startswith(f"{host}: "))
         assert "reachable, Python" in line and "edgetui 0.1.0 (this version)" in line and "GB free" in line, line
-        board_line = out.splitlines()[out.splitlines().index(line) + 1]
+        board_line = lines[lines.index(line) + 1]
         assert board in board_line, (host, board_line)
+        block = lines[lines.index(line):lines.index(line) + 7]
+        assert any(f"CPU {platform.machine()}; the probe ran with" in ln for ln in block), block
+        assert any("llama-cpp-python" in ln and "there: nothing to compile" in ln for ln in block), block
     assert "gone: NOT REACHABLE" in out and "Connection refused" in out
     assert "stranger: NOT REACHABLE" in out and "Host key verification failed" in out
-    assert "3 of 5 host(s) reachable; not: gone, stranger" in out
+    assert (f"shim: NOT USABLE: reached over SSH, but the probe did not run with {shim} (ansible_python_interpreter): "
+            "pyenv: python3.13: command not found (exit code 127)") in out, out
+    assert "3 of 6 host(s) reachable; not: gone, stranger, shim" in out
 
 
 def test_smoke_across_three_boards_through_an_sshd_restart_with_one_host_unreachable(tmp_path, sshd, fleet_env):
@@ -262,12 +276,20 @@ def test_controller_killed_mid_run_then_resume_collects(tmp_path, sshd, fleet_en
                  lambda m=manifest: json.loads(m.read_text()).get("status") == "finished", timeout=LONG)
     status = run_cli("fleet", "status", str(fleet))
     assert "controller: not running" in status.stdout and "edgetui fleet resume" in status.stdout, status.stdout
+    for h in two:  # what was last known, and when: no live state that nobody holds
+        line = next(ln for ln in status.stdout.splitlines() if ln.startswith(f"{h} "))
+        assert "last known at " in line and ": following" in line and "no controller follows it now" in line, line
     assert not (fleet / "results.json").exists()
-    resumed = run_cli("fleet", "resume", str(fleet), env=fleet_env, timeout=LONG)
+    resumed = run_cli("fleet", "resume", str(fleet), "--headless", env=fleet_env, timeout=LONG)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    from edgetui.tomlread import tomllib
+
+    asked = tomllib.loads(SMOKE.read_text())["repetitions"]
     for h in two:
         assert f"[{h}] collected: finished on the board: 1 of 1 configurations done" in resumed.stdout
         assert_mirror_is_the_boards_run(fleet, h)
+        reps = [json.loads(ln) for ln in (fleet / h / "repetitions.jsonl").read_text().splitlines()]
+        assert sum(1 for r in reps if not r.get("warmup")) == asked, (h, reps)  # the kill lost no repetition
     assert sorted(r["fleet_host"] for r in merged_rows(fleet)) == sorted(two)
     again = run_cli("fleet", "resume", str(fleet), env=fleet_env, timeout=LONG)  # nothing left: nothing twice
     assert again.returncode == 0 and sorted(r["fleet_host"] for r in merged_rows(fleet)) == sorted(two)
@@ -305,3 +327,154 @@ def test_install_from_a_copied_wheel_then_nothing_installed_the_second_time(tmp_
                      "--wheel", str(wheel), env=fleet_env, timeout=LONG)
     assert "[fresh] edgetui 0.1.0 already there: nothing installed" in second.stdout, second.stdout
     assert "installed edgetui" not in second.stdout
+
+
+# ------------------------------------------------------------------ hostile input (issue 22)
+def _script(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def test_a_profile_or_a_board_answering_with_a_template_runs_nothing_on_the_controller(tmp_path, sshd, fleet_env):
+    """Ansible renders the text of its variables as templates: a profile's name (which names the
+    fleet folder without --out, and the runs on the boards) and a board's answer must stay text."""
+    profile = tmp_path / "shared.toml"  # a profile someone shared
+    # ($M: the test's folder; a lookup runs in the playbook's folder, and a "/" would not survive
+    # into the fleet folder's name)
+    profile.write_text(SMOKE.read_text().replace('name = "smoke"', "name = \"{{ lookup('pipe', 'cd $M; id > pwned.txt') }}\"",
+                                                 1))
+    assert "lookup('pipe'" in profile.read_text()
+    # a board whose Python answers the probe with a template of its own
+    real = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+    answer = tmp_path / "answer.json"
+    answer.write_text(json.dumps({"dir": "{{ lookup('pipe', 'cd $M; id > pwned-by-board.txt') }}", "python": "/x"}))
+    evil_python = _script(tmp_path / "evil-python", f"""#!/bin/sh
+case "$1" in *probe*) cat {answer}; exit 0 ;; esac
+exec {real} "$@"
+""")
+    hosts = {"pi5": board_vars(tmp_path, "pi5", "rpi5"),
+             "evil": {**board_vars(tmp_path, "evil", "rock5b"), "ansible_python_interpreter": str(evil_python)}}
+    inv = write_inventory(tmp_path, sshd, hosts)
+    runs = tmp_path / "runs"
+    env = {**fleet_env, "EDGETUI_RUNS_DIR": str(runs), "M": str(tmp_path)}
+    proc = subprocess.run([*EDGETUI, "fleet", "run", str(inv), str(profile), "--headless"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=LONG, env=dict(os.environ, **env))
+    out = proc.stdout + proc.stderr
+    from edgetui.fleet.deploy import PLAYBOOKS
+
+    assert not list(tmp_path.rglob("pwned*")) and not list(PLAYBOOKS.rglob("pwned*")), out  # no command ran here
+    assert proc.returncode == 1, out  # the hostile board's failure; the other finished
+    assert "[evil] failed: check probe failed: the board's answer to the probe holds a template mark" in out, out
+    (fleet,) = runs.glob("fleet-*")
+    assert "{" not in fleet.name and "'" not in fleet.name
+    assert "[pi5] collected: finished on the board: 1 of 1 configurations done" in out, out
+    remote = remote_run_dir(fleet, "pi5")
+    assert remote.name.startswith(fleet.name) and remote.is_dir()
+
+
+HOSTILE_STREAM = r'''
+import json, sys
+from pathlib import Path
+sys.stdin.buffer.read()
+count = Path(sys.argv[1])
+n = int(count.read_text()) + 1 if count.exists() else 1
+count.write_text(str(n))
+out = sys.stdout.buffer
+def frame(header, payload=b""):
+    out.write((header if isinstance(header, bytes) else json.dumps(header).encode()) + b"\n" + payload)
+frame({"status": "running", "pid": 1, "mono": 1.0})
+if n == 1:  # records of the wrong types, then a header that is not one
+    for name, payload in (("events.jsonl", b'{"ev":"rep_end","t":1,"config_id":"c1","decode_tps":"fast"}\n'),
+                          ("configs.jsonl", b'"config_id"\n')):
+        frame({"f": name, "o": 0, "n": len(payload)}, payload)
+    run = b'{"schema": 1, "status": "running", "configs": [1]}'
+    frame({"f": "run.json", "whole": True, "n": len(run)}, run)
+    frame(b'{"f":"events.jsonl","o":0,"n":"x"}')
+elif n == 2:
+    frame(b'{"f":"events.jsonl","o":0,"n":1e999}')
+elif n == 3:
+    frame(b"[" * 50000)
+else:
+    frame(b'{"n": [1]}')
+out.flush()
+'''
+
+
+def test_one_hostile_board_of_three_and_the_other_two_finish_and_are_ranked(tmp_path, sshd, fleet_env):
+    real = sys.executable
+    stream = tmp_path / "hostile_stream.py"
+    stream.write_text(HOSTILE_STREAM)
+    # the hostile board's edgetui Python: its run is only said to start, its stream is the script above
+    evil_python = _script(tmp_path / "evil-python", f"""#!/bin/sh
+case "$*" in
+  *edgetui.fleet.stream*) exec {real} {stream} {tmp_path / 'connections'} ;;
+  *"-m edgetui run"*) echo "started: running in the background, pid 999999"; exit 0 ;;
+esac
+exec {real} "$@"
+""")
+    hosts = {h: board_vars(tmp_path, h, fx) for h, (fx, _) in BOARDS.items() if h in ("pi5", "orin")}
+    hosts["evil"] = {**board_vars(tmp_path, "evil", "rock5b"), "edgetui_python": str(evil_python)}
+    inv = write_inventory(tmp_path, sshd, hosts)
+    fleet = tmp_path / "fleet"
+    proc = run_cli("fleet", "run", str(inv), str(SMOKE), "--out", str(fleet), "--headless", env=fleet_env, timeout=LONG)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "Traceback" not in out, out
+    states = hosts_state(fleet)
+    for good in ("pi5", "orin"):
+        assert states[good]["state"] == "collected" and states[good]["remote_status"] == "finished", (good, out)
+    assert states["evil"]["state"] == "lost", states["evil"]
+    assert "in a row" in states["evil"]["detail"] and "a frame of [1] bytes" in states["evil"]["detail"]
+    assert "[evil] warning: skipped a record that is not edgetui's" in out, out
+    assert int((tmp_path / "connections").read_text()) >= 5
+    events = [e["detail"] or "" for e in fleet_events(fleet, "evil")]
+    for why in ("a frame of x bytes", "a frame of inf bytes", "not a frame header"):
+        assert any(why in d for d in events), (why, events)  # each told, as it happened
+    assert sorted(r["fleet_host"] for r in merged_rows(fleet)) == ["orin", "pi5"]
+    assert "fleet_host" in out and "merged results:" in out  # the ranking printed
+
+
+def test_unknown_host_keys_fail_whatever_the_users_ssh_config_says(tmp_path, sshd, fleet_env):
+    """A `StrictHostKeyChecking accept-new` in the ssh configuration would take any key on first
+    contact: edgetui's ssh and Ansible's refuse an unknown key all the same."""
+    from edgetui.fleet.inventory import FleetHost
+    from edgetui.fleet.ssh import ssh_argv
+
+    config = tmp_path / "ssh_config"
+    config.write_text("Host *\n  StrictHostKeyChecking accept-new\n")
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    vars_ = {**sshd.ssh_vars(known_hosts=empty), "ansible_host": "localhost"}  # a name ControlPersist has not seen
+    vars_["ansible_ssh_common_args"] = f"-F {config} " + vars_["ansible_ssh_common_args"]
+    argv = ssh_argv(FleetHost("newkey", vars_), ["true"])
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 255 and "Host key verification failed" in proc.stderr, proc.stderr
+    assert empty.read_text() == ""  # nothing was accepted
+    inv = write_inventory(tmp_path, sshd, {"newkey": vars_})
+    check = run_cli("fleet", "check", str(inv), env=fleet_env, timeout=LONG)
+    assert "newkey: NOT REACHABLE" in check.stdout and "Host key verification failed" in check.stdout, check.stdout
+    assert empty.read_text() == ""
+
+
+def test_a_board_without_edgetui_is_refused_without_a_wheel_and_a_hung_deploy_ends_at_its_deadline(
+        tmp_path, sshd, fleet_env):
+    real = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+    hung = _script(tmp_path / "hung-python", f"""#!/bin/sh
+case "$1" in *probe*) exec sleep 120 ;; esac
+exec {real} "$@"
+""")
+    fresh = {"edgetui_dir": str(tmp_path / "boards" / "fresh")}
+    hosts = {"fresh": fresh, "hung": {"edgetui_dir": str(tmp_path / "boards" / "hung"),
+                                      "ansible_python_interpreter": str(hung)}}
+    inv = write_inventory(tmp_path, sshd, hosts)
+    started = time.monotonic()
+    proc = run_cli("fleet", "run", str(inv), str(SMOKE), "--out", str(tmp_path / "f"), "--headless",
+                   "--deploy-deadline", "45", env=fleet_env, timeout=LONG)
+    took = time.monotonic() - started
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "[fresh] failed: no wheel failed: edgetui 0.1.0 is not on this board, and edgetui is not published" in out, out
+    assert not (tmp_path / "boards" / "fresh" / "venv").exists()  # refused before anything was made there
+    assert "[hung] failed: not started (the deploy did not finish within 45 s)" in out, out
+    assert took < 45 + 120, took  # the deadline, not the hung probe, ended it

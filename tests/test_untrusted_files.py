@@ -61,3 +61,11 @@ def test_json_lines_that_are_not_objects_are_skipped(tmp_path):
     store.configs_path.write_text("".join(line + "\n" for line in lines) + '{"config_id": "c", "sta')  # torn tail
     assert list(read_jsonl(store.configs_path)) == good
     assert set(store.config_statuses()) == {"a", "b"}
+
+
+def test_a_followed_line_nested_past_the_parsers_depth_is_skipped(tmp_path):
+    from edgetui.rundir.follow import JsonlTail
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("[" * 100_000 + "]" * 100_000 + "\n" + '{"ev": "run_end", "t": 1.0}\n')
+    assert JsonlTail(path).read() == [{"ev": "run_end", "t": 1.0}]

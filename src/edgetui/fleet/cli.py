@@ -31,16 +31,21 @@ def add_parser(sub) -> None:
     r.add_argument("--headless", action="store_true", help="no console: one line per board event, then the ranking")
     r.add_argument("--limit", metavar="HOST,...", help="only these inventory hosts")
     r.add_argument("--wheel", metavar="PATH", help="an edgetui wheel (or a folder of wheels) to copy to boards that "
-                                                   "need an install, instead of installing from PyPI")
+                                                   "need an install (required for those: edgetui is not on PyPI yet)")
     r.add_argument("--reconnect-for", type=float, default=600.0, metavar="SECONDS",
                    help="how long a board may stay unreachable before the controller stops waiting (default 600)")
+    r.add_argument("--deploy-deadline", type=float, default=3600.0, metavar="SECONDS",
+                   help="a deploy (install and launch) not done by then is that host's failure (default 3600)")
 
     s = fs.add_parser("status", help="where a fleet run stands, host by host")
     s.add_argument("fleet_dir", metavar="FLEET_RUN")
 
     u = fs.add_parser("resume", help="follow, collect and continue a fleet run whose controller was closed or crashed")
     u.add_argument("fleet_dir", metavar="FLEET_RUN")
+    u.add_argument("--headless", action="store_true",
+                   help="as for `fleet run` (a resume from here is always headless: one line per board event)")
     u.add_argument("--reconnect-for", type=float, default=600.0, metavar="SECONDS")
+    u.add_argument("--deploy-deadline", type=float, default=3600.0, metavar="SECONDS")
 
 
 def _limit(text: str | None) -> list[str] | None:
@@ -78,7 +83,7 @@ def cmd_check(args: argparse.Namespace, say: Say) -> int:
 def _options(args):
     from edgetui.fleet.controller import FleetOptions
 
-    return FleetOptions(reconnect_for_s=args.reconnect_for)
+    return FleetOptions(reconnect_for_s=args.reconnect_for, deploy_deadline_s=args.deploy_deadline)
 
 
 def cmd_run(args: argparse.Namespace, say: Say) -> int:
@@ -147,8 +152,23 @@ def ranking_text(fleet_dir: Path) -> str | None:
     return format_ranking(ranking)
 
 
-def fleet_summary(fleet_dir: str | Path) -> str:
-    """One line per host: its state and why, its progress, when last heard from."""
+# States only a running controller keeps true: with none running they are what was last known.
+LIVE_STATES = ("pending", "deploying", "launched", "following", "reconnecting", "ended")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def fleet_summary(fleet_dir: str | Path, *, controller_alive: bool = True) -> str:
+    """One line per host: its state and why, its progress, when last heard from. With no
+    controller running, a live state (following, ...) is told as what was last known, and when."""
+    from datetime import datetime
+
     from edgetui.fleet.layout import FleetDir
     from edgetui.fleet.view import run_counts
 
@@ -162,10 +182,22 @@ def fleet_summary(fleet_dir: str | Path) -> str:
         n, done, bad = run_counts(fd.mirror(name))
         progress = f"{done}/{n} done" + (f", {bad} failed or skipped" if bad else "") if n is not None else "no run yet"
         seen = entry.get("last_seen")
-        ago = f", heard {time.time() - seen:.0f} s ago" if isinstance(seen, (int, float)) and \
-            entry.get("state") not in ("collected", "failed") else ""
+        state = entry.get("state", "pending")
         detail = f" ({entry['detail']})" if entry.get("detail") else ""
-        lines.append(f"{name:<{width}}  {entry.get('state', 'pending')}{detail}; {progress}{ago}")
+        if not controller_alive and state in LIVE_STATES:
+            when = ""
+            try:
+                since = datetime.fromisoformat(str(entry["since"])).astimezone()
+                when = f" at {since:%Y-%m-%d %H:%M:%S}"
+            except (KeyError, ValueError):
+                pass
+            heard = f", last heard from {_ago(time.time() - seen)}" if isinstance(seen, (int, float)) else ""
+            lines.append(f"{name:<{width}}  last known{when}: {state}{detail}; {progress}{heard} "
+                         "(no controller follows it now)")
+            continue
+        ago = f", heard {time.time() - seen:.0f} s ago" if isinstance(seen, (int, float)) and \
+            state not in ("collected", "failed") else ""
+        lines.append(f"{name:<{width}}  {state}{detail}; {progress}{ago}")
     return "\n".join(lines)
 
 
@@ -180,7 +212,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(printable(f"fleet run {args.fleet_dir}: {len(manifest.get('hosts', []))} host(s), profiles "
                     f"{', '.join(Path(p).name for p in manifest.get('profiles', []))}, inventory {manifest.get('inventory')}"))
     print(f"controller: {'running, pid ' + str(pid) if alive else 'not running'}")
-    print(printable(fleet_summary(args.fleet_dir)))  # hosts' states and reasons come from boards
+    print(printable(fleet_summary(args.fleet_dir, controller_alive=alive)))  # hosts' states and reasons come from boards
     hosts = fd.hosts()
     unfinished = [h for h in manifest.get("hosts", []) if not (hosts.get(h, {}).get("state") == "collected"
                   and hosts[h].get("remote_status") in ("finished", "aborted"))]

@@ -10,6 +10,7 @@ to the hosts that never started."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -40,13 +41,28 @@ CONTROL_RETRY_S = 2.0
 class FleetOptions:
     reconnect_for_s: float = 600.0  # how long a board may stay out of reach before it is "lost"
     stream_interval_s: float = 0.5  # how often the board's side looks for new bytes
+    # a deploy round (probe, install, launch on its hosts) is stopped past this: an install that
+    # compiles llama-cpp-python on a slow board takes tens of minutes, a hung one forever
+    deploy_deadline_s: float = 3600.0
+
+
+# What names built from profiles become before they name folders or reach Ansible: a profile's
+# name is anyone's text (a shared profile), and Ansible would render "{{ ... }}" in it.
+_NOT_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+RUN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+TEMPLATE_MARKS = ("{{", "{%", "{#")
+
+
+def slug(text: str, limit: int = 50) -> str:
+    """text reduced to letters, digits and . _ - (a run of anything else is one "_")."""
+    return _NOT_SLUG.sub("_", text)[:limit].strip("._-") or "run"
 
 
 def default_fleet_dir(profile_names: list[str]) -> Path:
     from edgetui.rundir.layout import default_runs_dir
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return default_runs_dir() / f"fleet-{stamp}-{'+'.join(profile_names)[:50].replace('/', '_')}"
+    return default_runs_dir() / f"fleet-{stamp}-{slug('+'.join(profile_names))}"
 
 
 def _wheel_folder(wheel: str | None) -> Path | None:
@@ -60,12 +76,23 @@ def _wheel_folder(wheel: str | None) -> Path | None:
         candidates = sorted(p.glob("*.whl"))
     else:
         raise UserError("no such wheel file or folder of wheels", where=wheel)
-    ours = [c for c in candidates if c.name.startswith(f"edgetui-{__version__}-")]
+    ours = [c for c in candidates if c.name.startswith(f"edgetui-{__version__}-") and "{" not in c.name]
     if not ours:
         raise UserError(f"no edgetui {__version__} wheel here; build one with `pip wheel --no-deps -w dist .` "
                         "(and, for boards without the internet, every dependency: `pip wheel -w dist .` on a "
                         "board of the same kind)", where=wheel)
     return p
+
+
+def _our_wheel(wheels: Path | None) -> str:
+    """The file name of this edgetui's wheel among those given (a file, or the newest of a folder);
+    "" when none is (then a board without this edgetui is refused: nothing comes from an index)."""
+    if wheels is None:
+        return ""
+    if wheels.is_file():
+        return wheels.name
+    ours = sorted(wheels.glob(f"edgetui-{__version__}-*.whl"), key=lambda p: p.stat().st_mtime)
+    return ours[-1].name if ours else ""
 
 
 def _stage_profiles(staged: Path, hosts: list[FleetHost], profiles: list[Path], wheels: Path | None) -> None:
@@ -106,6 +133,7 @@ class FleetController:
         self.allow_remote_resume = False
         self._control_seen: dict[str, int | None] = {}  # host -> mtime of the mirror's control.json sent
         self._control_generation: dict[str, int] = {}  # host -> number of the newest request taken
+        self._unreadable: set[str] = set()  # hosts whose mirrored run could not be folded
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -120,6 +148,9 @@ class FleetController:
         profiles = load_profiles(list(profile_paths))
         names: dict[str, Path] = {}
         for p in profiles:
+            if any(mark in p.path.name for mark in TEMPLATE_MARKS):  # it is copied to the boards by this name
+                raise UserError("a profile's file name may not hold {{, {% or {# (Ansible would take it for a "
+                                "template); rename the file", where=str(p.path))
             if p.path.name in names:
                 raise UserError(f"two profiles share the file name {p.path.name} ({names[p.path.name]}); "
                                 "rename one: they are copied side by side to each board", where=str(p.path))
@@ -138,7 +169,7 @@ class FleetController:
             "kind": "edgetui-fleet", "created": now_iso(), "edgetui_version": __version__,
             "inventory": str(Path(inventory).resolve()), "limit": limit or None,
             "profiles": [str(Path(p.path).resolve()) for p in profiles],
-            "run_name": f"{root.resolve().name}-{created}",  # the runs' folder name on every board
+            "run_name": f"{slug(root.resolve().name, 100)}-{created}",  # the runs' folder name on every board
             "wheel": str(wheels) if wheels else None,
             "hosts": [h.name for h in hosts],
         }
@@ -158,6 +189,9 @@ class FleetController:
         if not inventory or not Path(inventory).exists():
             raise UserError(f"the inventory this fleet ran on is gone ({inventory}); the hosts cannot be reached "
                             "without it", where=str(fleet_dir))
+        if not isinstance(manifest.get("run_name"), str) or not RUN_NAME.match(manifest["run_name"]):
+            raise UserError(f"fleet.json's run_name {str(manifest.get('run_name'))[:80]!r} is not a folder name of "
+                            "letters, digits and . _ - (written by another edgetui, or edited)", where=str(fleet_dir))
         names = manifest.get("hosts") or []
         found = {h.name: h for h in load_inventory(inventory)}
         missing = [n for n in names if n not in found]
@@ -191,7 +225,8 @@ class FleetController:
                               else "resuming the board's run")
         per_host = {h.name: {"probe": deploy.probe_request(h), "env": h.env, "pip_args": h.pip_args,
                              "install": install and plan[h.name] == "new", "launch": plan[h.name],
-                             "profiles": [p.name for p in profiles]} for h in hosts}
+                             "profiles": [p.name for p in profiles], "ssh_extra_args": deploy.ssh_extra_args(h)}
+                    for h in hosts}
         staged_wheels = ""
 
         def staging(folder: Path) -> None:
@@ -202,10 +237,11 @@ class FleetController:
                 extravars["edgetui_wheels"] = staged_wheels
 
         extravars: dict[str, Any] = {"edgetui_fleet": per_host, "edgetui_version": __version__,
-                                     "edgetui_run_name": self.manifest["run_name"], "edgetui_wheels": ""}
+                                     "edgetui_run_name": self.manifest["run_name"], "edgetui_wheels": "",
+                                     "edgetui_wheel_file": _our_wheel(wheels)}
         try:
             outcome = deploy.run_playbook("deploy", self.manifest["inventory"], list(plan), extravars,
-                                          self._on_task, staging=staging)
+                                          self._on_task, staging=staging, deadline_s=self.options.deploy_deadline_s)
         except Exception as exc:  # Ansible itself could not start: every host of this round fails
             for h in plan:
                 self.dir.set_host(h, "failed", f"Ansible could not run: {exc}")
@@ -213,7 +249,9 @@ class FleetController:
         for h, result in outcome.items():
             entry = self.dir.hosts().get(h, {})
             if entry.get("state") == "deploying":  # the playbook ended with no launch for this host
-                self.dir.set_host(h, "failed", f"not started ({result})")
+                why = (f"the deploy did not finish within {self.options.deploy_deadline_s:g} s" if result == "timeout"
+                       else result)
+                self.dir.set_host(h, "failed", f"not started ({why})")
 
     def _on_task(self, r: deploy.TaskResult) -> None:
         host = r.host
@@ -268,9 +306,11 @@ class FleetController:
 
     def _follower_done(self, host: str, f: RemoteFollower) -> None:
         """A follower has returned: record how the board's run ended, or that contact was lost."""
+        if host in self._unreadable:
+            return  # failed already, with its reason
         if f.end is None:
-            if not self.stop.is_set() and self.dir.hosts().get(host, {}).get("state") != "lost":
-                self.dir.set_host(host, "lost", f.last_error)
+            if not self.stop.is_set() and self.dir.hosts().get(host, {}).get("state") not in ("lost", "failed"):
+                self.dir.set_host(host, "lost", f.last_error or "the follower ended with no reason given")
             return
         mirror = self.dir.mirror(host)
         n, done, bad = run_counts(mirror)
@@ -305,17 +345,20 @@ class FleetController:
         reported: set[int] = set()  # followers whose end was recorded
         try:
             while True:
-                self._print_board_lines(view)
-                self._forward_controls()
-                for host, f in list(self.followers.items()):
-                    if not f.is_alive() and id(f) not in reported:
-                        reported.add(id(f))
-                        self._follower_done(host, f)
+                try:
+                    self._print_board_lines(view)
+                    self._forward_controls()
+                except Exception as exc:  # the lines and requests of one tick: following goes on regardless
+                    self.dir.say(None, f"controller: {type(exc).__name__}: {exc} (following goes on)")
+                # whether anything is still under way is asked before the ended followers are
+                # reported: one that ends in between is reported on the next round, not skipped
+                busy = any(t.is_alive() for t in list(self._deploys)) or any(f.is_alive() for f in list(self.followers.values()))
+                self._report_ended(reported)
                 if self._pending_resume and not any(t.is_alive() for t in self._deploys):
                     plan = {h: "resume" for h in self._pending_resume}
                     self._pending_resume = []
                     self._spawn_deploy(plan, install=False)
-                busy = any(t.is_alive() for t in self._deploys) or any(f.is_alive() for f in self.followers.values())
+                    busy = True
                 if not busy and not self._pending_resume:
                     break
                 time.sleep(TICK_S)
@@ -323,6 +366,15 @@ class FleetController:
             self.stop.set()
         self._print_board_lines(view)
         return self.collect()
+
+    def _report_ended(self, reported: set[int]) -> None:
+        for host, f in list(self.followers.items()):
+            if not f.is_alive() and id(f) not in reported:
+                reported.add(id(f))
+                try:
+                    self._follower_done(host, f)
+                except Exception as exc:  # this host's, with the reason; the others go on
+                    self.dir.set_host(host, "failed", f"its run could not be read: {type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ pause, skip, abort
     def _control_mtime(self, host: str) -> int | None:
@@ -367,15 +419,15 @@ class FleetController:
     def _send_control_once(self, host: str, request: str) -> tuple[bool, str]:
         import subprocess
 
-        from edgetui.fleet.ssh import ssh_argv
+        from edgetui.fleet.ssh import remote_command, ssh_argv, stdin_preamble
 
         entry = self.dir.hosts().get(host, {})
         code = ("import json, sys; from edgetui.rundir.control import write_control; "
                 "write_control(sys.argv[1], **json.loads(sys.argv[2]))")
-        argv = ssh_argv(self.hosts[host], [entry["python"], "-c", code, entry["remote_run"], request],
-                        env=self.hosts[host].env)
+        argv = ssh_argv(self.hosts[host], remote_command(entry["python"], ["-c", code, entry["remote_run"], request]))
         try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+            proc = subprocess.run(argv, input=stdin_preamble(self.hosts[host].env).decode(), capture_output=True,
+                                  text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, str(exc)
         return proc.returncode == 0, (proc.stderr.strip().splitlines() or [""])[-1]
@@ -390,10 +442,22 @@ class FleetController:
         for host, board in view.boards.items():
             for line in board.new_lines():
                 self.dir.say(host, line)
+            if board.error is not None and host not in self._unreadable:
+                # a broken or hostile board is that board's failure: no longer followed, not merged
+                self._unreadable.add(host)
+                f = self.followers.get(host)
+                if f is not None:
+                    f.halt()
+                self.dir.set_host(host, "failed", f"its run could not be read: {board.error}")
 
     def collect(self) -> int:
         """Merge every host's rows; 0 when every configuration on every host is done, else 1."""
-        rows = merge(self.dir.root, list(self.hosts))
+        problems: dict[str, list[str]] = {}
+        hosts_merged = [h for h in self.hosts if h not in self._unreadable]
+        rows = merge(self.dir.root, hosts_merged, problems)
+        for host, left_out in problems.items():
+            self.dir.say(host, f"{len(left_out)} row(s) left out of the merge: {left_out[0]}"
+                         + (f" (and {len(left_out) - 1} more)" if len(left_out) > 1 else ""))
         self.dir.update_manifest(merged=now_iso(), merged_rows=len(rows))
         hosts = self.dir.hosts()
         ok = True

@@ -33,6 +33,14 @@ HOST_VARS = {
 }
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")  # a host's folder name in the fleet run
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TEMPLATE_MARKS = ("{{", "{%", "{#")
+# Ansible's connection variables the follower's own ssh reads as they are (fleet/ssh.py): a
+# template in one would mean one thing to Ansible and another to ssh, so it is refused
+RAW_CONNECTION_VARS = ("ansible_host", "ansible_ssh_host", "ansible_port", "ansible_ssh_port", "ansible_user",
+                       "ansible_ssh_user", "ansible_ssh_private_key_file", "ansible_private_key_file",
+                       "ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_ssh_executable")
+
 
 
 def ansible_bin_path() -> str:
@@ -88,10 +96,25 @@ class FleetHost:
         return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
 
 
+def _template_in(value: Any) -> bool:
+    if isinstance(value, str):
+        return any(mark in value for mark in TEMPLATE_MARKS)
+    if isinstance(value, dict):
+        return any(_template_in(k) or _template_in(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_template_in(v) for v in value)
+    return False
+
+
 def _check_host(name: str, hostvars: dict[str, Any], where: str) -> FleetHost:
+    from edgetui.fleet.layout import RESERVED
+
     if not _SAFE_NAME.match(name):
         raise UserError(f'host "{name}": the name must be letters, digits and . _ - @ + (it names a folder '
                         f"of the fleet run)", where=where)
+    if name.lower() in {r.lower() for r in RESERVED}:
+        raise UserError(f'host "{name}": the name is one of the fleet folder\'s own files '
+                        f"({', '.join(sorted(RESERVED))}); rename the host", where=where)
     for key in ("edgetui_dir", "edgetui_python", "edgetui_board"):
         value = hostvars.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -101,6 +124,9 @@ def _check_host(name: str, hostvars: dict[str, Any], where: str) -> FleetHost:
         if not isinstance(env, dict) or not all(isinstance(v, (str, int, float, bool)) for v in env.values()):
             raise UserError(f"host {name}: edgetui_env must be a mapping of variable names to values, "
                             f"got {env!r}", where=where)
+        bad = [k for k in env if not _ENV_NAME.match(str(k))]
+        if bad:
+            raise UserError(f"host {name}: edgetui_env: {bad[0]!r} is not an environment variable name", where=where)
     pip_args = hostvars.get("edgetui_pip_args")
     if pip_args is not None and not isinstance(pip_args, (str, list)):
         raise UserError(f"host {name}: edgetui_pip_args must be a string or a list, got {pip_args!r}", where=where)
@@ -108,9 +134,11 @@ def _check_host(name: str, hostvars: dict[str, Any], where: str) -> FleetHost:
     if connection not in (None, "ssh", "smart"):
         raise UserError(f"host {name}: ansible_connection={connection}; a fleet reaches its boards over SSH only",
                         where=where)
-    for key in ("edgetui_dir", "edgetui_python", "ansible_host", "ansible_port", "ansible_user"):
-        if "{{" in str(hostvars.get(key, "")):
-            raise UserError(f"host {name}: {key} is a template ({hostvars[key]}); give the value itself",
+    # edgetui's variables are passed to the playbooks as text (deploy.untrusted_yaml), never
+    # rendered: a template there would stay a template
+    for key in (*HOST_VARS, *RAW_CONNECTION_VARS):
+        if _template_in(hostvars.get(key)):
+            raise UserError(f"host {name}: {key} is a template ({str(hostvars[key])[:200]}); give the value itself",
                             where=where)
     unknown = [k for k in hostvars if k.startswith("edgetui_") and k not in HOST_VARS]
     if unknown:

@@ -5,11 +5,17 @@ The mirror's own file sizes are the offsets: a reconnection, or a controller sta
 a crash (`edgetui fleet resume`), asks for the bytes after what is on disk here, so only new bytes
 cross the network and none is lost or written twice. A frame is written only once wholly read; a
 frame cut by a crash mid-write leaves a shorter file, which the next connection simply continues.
+
+Everything a board sends is untrusted: a header is checked for its types before it is used
+(`decode_header`), a board writes only the files a run folder has (never control.json or
+runner.lock, which are the controller's), and a board that sends the same broken stream on every
+connection is given up ("lost", with the reason) instead of being reconnected to forever.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import select
@@ -22,22 +28,81 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.fleet.inventory import FleetHost
-from edgetui.rundir.layout import CONTROL, SEEN_MARK
-from edgetui.fleet.ssh import ssh_argv
-from edgetui.fleet.stream import WHOLE_FILES
-from edgetui.rundir.store import atomic_write
+from edgetui.fleet.ssh import remote_command, ssh_argv, stdin_preamble
+from edgetui.fleet.stream import APPEND_FILES, WHOLE_FILES
 
-MAX_PAYLOAD = 64 << 20  # appends come in 256 KiB frames; a whole results.json of a long sweep stays far below
+MAX_PAYLOAD = 64 << 20  # one frame: boards send 256 KiB (an older edgetui sent a whole file in one)
+MAX_WHOLE = 4 << 30  # one file sent whole, in parts
+MAX_NAME = 200
 STALL_S = 30.0  # no frame for this long (heartbeats come every 5 s): the connection is dead
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
-_NAME = re.compile(r"^(logs/)?[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-# written into a mirror here, never fetched: the console's requests (sent to the board by the
-# controller) and its "outcome shown" mark
-LOCAL_ONLY = (CONTROL, SEEN_MARK)
+SAME_FAILURE_LOST = 3  # the same broken stream on this many connections in a row: the host is lost
+_LOG_NAME = re.compile(r"^logs/[A-Za-z0-9_][A-Za-z0-9_.+-]*\.log$")
+_WORD = re.compile(r"^[a-z][a-z_]{0,31}$")  # a status or an end, as the board's edgetui names them
 
 
 class ProtocolError(Exception):
     pass
+
+
+def mirrored_name(name: str) -> bool:
+    """Whether a board may write this file into its mirror: the files of a run folder the streamer
+    sends, nothing else (not control.json or runner.lock, the controller's; nothing outside)."""
+    return name in APPEND_FILES or name in WHOLE_FILES or (bool(_LOG_NAME.match(name)) and ".." not in name)
+
+
+def _int(header: dict[str, Any], key: str, *, low: int = 0, high: int | None = None) -> int:
+    v = header.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or v < low or (high is not None and v > high):
+        raise ProtocolError(f"frame field {key!r} = {str(v)[:40]!r} is not a whole number"
+                            + (f" in {low}..{high}" if high is not None else f" of at least {low}"))
+    return v
+
+
+def decode_header(line: bytes) -> dict[str, Any]:
+    """One frame header, its fields checked for their types (stream.py lists them); ProtocolError
+    for anything else, with what was wrong."""
+    try:
+        header = json.loads(line)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than any header of ours
+        raise ProtocolError(f"not a frame header: {bytes(line[:80])!r}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(f"not a frame header: {bytes(line[:80])!r}")
+    if "n" in header:
+        n = header["n"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_PAYLOAD:
+            # the board never sends one like this: the stream is not ours, or is torn
+            raise ProtocolError(f"a frame of {str(n)[:40]} bytes announced (a whole number, at most "
+                                f"{MAX_PAYLOAD >> 20} MiB)")
+    if "f" in header:
+        name = header["f"]
+        if not isinstance(name, str) or len(name) > MAX_NAME:
+            raise ProtocolError(f"refused file name {str(name)[:80]!r}")
+        if "truncate" in header:
+            _int(header, "truncate")
+        elif "whole" in header:
+            if header["whole"] is not True:
+                raise ProtocolError("frame field 'whole' is not true")
+            if "size" in header:  # in parts (an older edgetui sent the file in one frame)
+                _int(header, "size", high=MAX_WHOLE)
+                _int(header, "o", high=header["size"])
+        else:
+            _int(header, "o")
+    elif "status" in header:
+        if not isinstance(header["status"], str) or not _WORD.match(header["status"]):
+            raise ProtocolError(f"a status that is not one: {str(header['status'])[:40]!r}")
+        pid, mono = header.get("pid"), header.get("mono")
+        if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
+            raise ProtocolError(f"a pid that is not one: {str(pid)[:40]!r}")
+        if mono is not None and (not isinstance(mono, (int, float)) or isinstance(mono, bool)
+                                 or not math.isfinite(mono)):
+            raise ProtocolError(f"a clock reading that is not one: {str(mono)[:40]!r}")
+    elif "end" in header:
+        if not isinstance(header["end"], str) or not _WORD.match(header["end"]):
+            raise ProtocolError(f"an end that is not one: {str(header['end'])[:40]!r}")
+    elif "error" in header:
+        header["error"] = str(header["error"])[:500]
+    return header
 
 
 class Mirror:
@@ -47,8 +112,8 @@ class Mirror:
         self.root = Path(root)
 
     def path(self, name: str) -> Path:
-        if not _NAME.match(name) or ".." in name:  # a board never writes outside its mirror
-            raise ProtocolError(f"refused file name {name!r}")
+        if not mirrored_name(name):  # a board never writes outside its mirror, nor the controller's files
+            raise ProtocolError(f"refused file name {name[:80]!r}")
         return self.root / name
 
     def offsets(self) -> dict[str, int]:
@@ -58,7 +123,7 @@ class Mirror:
             return out
         for p in [*self.root.iterdir(), *((self.root / "logs").iterdir() if (self.root / "logs").is_dir() else [])]:
             name = p.relative_to(self.root).as_posix()
-            if p.is_file() and name not in WHOLE_FILES and name not in LOCAL_ONLY and _NAME.match(name):
+            if p.is_file() and name not in WHOLE_FILES and mirrored_name(name):
                 out[name] = p.stat().st_size
         return out
 
@@ -79,8 +144,28 @@ class Mirror:
             with path.open("rb+") as f:
                 f.truncate(size)
 
-    def whole(self, name: str, data: bytes) -> None:
-        atomic_write(self.path(name), data)
+    def whole(self, name: str, data: bytes, *, offset: int = 0, size: int | None = None) -> None:
+        """Part of one version of a file sent whole (bytes offset.. of size in all); the file is
+        replaced once every part has come. A part that does not continue the parts held starts
+        nothing: the next connection sends the file again from its start."""
+        path = self.path(name)
+        size = len(data) if size is None else size
+        part = path.with_name(f".{path.name}.part")  # a dot name: never a mirrored file's
+        if offset + len(data) > size:
+            raise ProtocolError(f"{name}: {offset + len(data)} bytes of a file of {size} sent")
+        if offset == 0:
+            part.unlink(missing_ok=True)
+        elif not part.exists() or part.stat().st_size != offset:
+            raise ProtocolError(f"{name}: a part from byte {offset} sent, {part.stat().st_size if part.exists() else 0} "
+                                "held")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with part.open("ab") as f:
+            f.write(data)
+            if offset + len(data) == size:
+                f.flush()
+                os.fsync(f.fileno())
+        if offset + len(data) == size:
+            os.replace(part, path)
 
 
 class FrameReader:
@@ -110,15 +195,8 @@ class FrameReader:
             if len(self.buf) > 1 << 16:
                 raise ProtocolError("a header line longer than 64 KiB")
             return None
-        try:
-            header = json.loads(self.buf[:nl])
-        except ValueError:
-            raise ProtocolError(f"not a frame header: {bytes(self.buf[:80])!r}") from None
-        if not isinstance(header, dict):
-            raise ProtocolError("not a frame header")
-        n = int(header.get("n") or 0)
-        if not 0 <= n <= MAX_PAYLOAD:  # the board never sends one this size: the stream is not ours, or is torn
-            raise ProtocolError(f"a frame of {n} bytes announced (at most {MAX_PAYLOAD >> 20} MiB)")
+        header = decode_header(bytes(self.buf[:nl]))
+        n = header.get("n", 0)
         if len(self.buf) < nl + 1 + n:
             return None
         payload = bytes(self.buf[nl + 1:nl + 1 + n])
@@ -152,21 +230,57 @@ class RemoteFollower(threading.Thread):
         self.connections = 0
         self.last_error: str | None = None
         self.proc: subprocess.Popen | None = None
+        self._protocol_error = False  # the last connection ended on a stream that is not ours
+        self._halt = threading.Event()  # this host alone is no longer followed (halt())
+
+    def halt(self) -> None:
+        """Stop following this board (the controller gave up on it); the others go on."""
+        self._halt.set()
+
+    def _stopping(self) -> bool:
+        return self.stop_event.is_set() or self._halt.is_set()
 
     def argv(self) -> list[str]:
-        remote = [self.python, "-m", "edgetui.fleet.stream", self.run_dir,
-                  "--offsets", json.dumps(self.mirror.offsets(), separators=(",", ":")),
-                  "--interval", str(self.interval_s)]
-        return ssh_argv(self.host, remote, env=self.host.env)
+        remote = remote_command(self.python, ["-m", "edgetui.fleet.stream", self.run_dir, "--offsets-stdin",
+                                              "--interval", str(self.interval_s)])
+        return ssh_argv(self.host, remote)
+
+    def stdin_bytes(self) -> bytes:
+        """What the remote side reads first: its environment, then the offsets held here."""
+        return stdin_preamble(self.host.env) + json.dumps(self.mirror.offsets(), separators=(",", ":")).encode() + b"\n"
 
     def run(self) -> None:
+        try:
+            self._follow()
+        except Exception as exc:  # this host's follower only: the others and the controller go on
+            import traceback
+
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            self.end = None
+            self.last_error = (f"the controller could not follow this board: {type(exc).__name__}: {exc} "
+                               f"({Path(where.filename).name}:{where.lineno})")
+            try:
+                self.on_state("lost", self.last_error)
+            except Exception:
+                pass
+
+    def _follow(self) -> None:
         self.mirror.root.mkdir(parents=True, exist_ok=True)
         failing_since: float | None = None
         attempt = 0
-        while not self.stop_event.is_set():
+        same: tuple[str | None, int] = (None, 0)  # the last protocol failure, and how often in a row
+        while not self._stopping():
             got_frames = self._connect_once()
-            if self.end is not None or self.stop_event.is_set():
+            if self.end is not None or self._stopping():
                 return
+            if self._protocol_error:
+                same = (self.last_error, same[1] + 1 if same[0] == self.last_error else 1)
+                if same[1] >= SAME_FAILURE_LOST:
+                    self.on_state("lost", f"{self.last_error} (the same on {same[1]} connections in a row: "
+                                          "the board's stream is broken, not the network)")
+                    return
+            else:
+                same = (None, 0)
             now = time.monotonic()
             if got_frames:
                 failing_since, attempt = None, 0
@@ -179,18 +293,23 @@ class RemoteFollower(threading.Thread):
             attempt += 1
             self.on_state("reconnecting", f"{self.last_error or 'connection closed'}; again in {delay:g} s, "
                                           f"from the {sum(self.mirror.offsets().values())} bytes held")
-            self.stop_event.wait(delay)
+            until = time.monotonic() + delay
+            while not self._stopping() and time.monotonic() < until:
+                self.stop_event.wait(min(0.5, until - time.monotonic()))
 
     def _connect_once(self) -> bool:
         """One connection, until the run ends, the connection drops or stalls; True if frames came."""
         self.connections += 1
+        self._protocol_error = False
         try:
-            proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(self.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
             self.last_error = f"could not start ssh: {exc}"
             return False
         self.proc = proc
+        threading.Thread(target=self._send_stdin, args=(proc, self.stdin_bytes()), daemon=True,
+                         name=f"follow-{self.host.name}-stdin").start()
         assert proc.stdout is not None and proc.stderr is not None
         out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
         reader = FrameReader(out_fd)
@@ -200,7 +319,7 @@ class RemoteFollower(threading.Thread):
         why: str | None = None
         last = time.monotonic()
         try:
-            while not self.stop_event.is_set():
+            while not self._stopping():
                 ready, _, _ = select.select(watched, [], [], 1.0)
                 if err_fd in ready:
                     chunk = os.read(err_fd, 65536)
@@ -224,7 +343,10 @@ class RemoteFollower(threading.Thread):
                 elif time.monotonic() - last > STALL_S:
                     why = f"nothing heard for {STALL_S:g} s"
                     break
-        except (ProtocolError, OSError) as exc:
+        except ProtocolError as exc:
+            why = str(exc)
+            self._protocol_error = True
+        except OSError as exc:
             why = str(exc)
         finally:
             self._stop_proc(proc)
@@ -234,23 +356,34 @@ class RemoteFollower(threading.Thread):
         self.last_error = why
         return got
 
+    @staticmethod
+    def _send_stdin(proc: subprocess.Popen, data: bytes) -> None:
+        """Written beside the reading loop: offsets past a pipe's buffer must not hold it up."""
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(data)
+            proc.stdin.close()
+        except (OSError, ValueError):  # ssh has gone (its reason comes on stderr)
+            pass
+
     def _apply(self, header: dict[str, Any], payload: bytes) -> None:
+        """One frame, its header checked already (decode_header)."""
         if "f" in header:
-            name = str(header["f"])
+            name = header["f"]
             if "truncate" in header:
-                self.mirror.truncate(name, int(header["truncate"]))
+                self.mirror.truncate(name, header["truncate"])
             elif header.get("whole"):
-                self.mirror.whole(name, payload)
+                self.mirror.whole(name, payload, offset=header.get("o", 0), size=header.get("size"))
             else:
-                self.mirror.append(name, int(header["o"]), payload)
+                self.mirror.append(name, header["o"], payload)
         elif "status" in header:
             mono = header.get("mono")
-            offset = float(mono) - time.monotonic() if isinstance(mono, (int, float)) else 0.0
-            self.on_status(str(header["status"]), header.get("pid"), offset)
+            offset = mono - time.monotonic() if mono is not None else 0.0
+            self.on_status(header["status"], header.get("pid"), offset)
         elif "end" in header:
-            self.end = str(header["end"])
+            self.end = header["end"]
         elif "error" in header:
-            raise ProtocolError(str(header["error"]))
+            raise ProtocolError(header["error"])
 
     def _stop_proc(self, proc: subprocess.Popen) -> None:
         if proc.poll() is None:
@@ -263,6 +396,6 @@ class RemoteFollower(threading.Thread):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for stream in (proc.stdout, proc.stderr):
+        for stream in (proc.stdout, proc.stderr, proc.stdin):
             if stream is not None:
                 stream.close()

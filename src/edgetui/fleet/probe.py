@@ -5,16 +5,21 @@ library only and nothing newer.
 One argument, a JSON object: {"python": PATH or null, "dir": PATH, "env": {NAME: VALUE},
 "sensors": true/false}. Prints one JSON object: the interpreter running the probe, the edgetui
 folder and Python resolved on the board (a "~" is the board user's home), whether that Python
-exists and which edgetui it holds, the free disk there, and `edgetui sensors --json` when asked.
+exists and which edgetui it holds, the free disk there, the CPU architecture, whether
+llama-cpp-python is there or would be compiled by pip (and whether a C/C++ compiler and cmake
+are there to do it), and `edgetui sensors --json` when asked.
 """
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
 
 VERSION_SNIPPET = "import edgetui, sys; print(edgetui.__version__); print('.'.join(map(str, sys.version_info[:3])))"
+LLAMA_SNIPPET = "import llama_cpp; print(llama_cpp.__version__)"
+COMPILERS = ("c++", "g++", "clang++")
 SENSORS_TIMEOUT_S = 60
 
 
@@ -66,6 +71,10 @@ def probe(request):
         "free_bytes": _free_bytes(folder),
         "sensors": None,
         "sensors_error": None,
+        "machine": platform.machine(),
+        "llama_cpp_version": None,
+        "compiler": next((c for c in COMPILERS if shutil.which(c)), None),
+        "cmake": shutil.which("cmake") is not None,
     }
     if not report["python_exists"]:
         report["edgetui_error"] = f"no Python at {python}"
@@ -83,6 +92,12 @@ def probe(request):
     else:
         report["python_version"] = _python_version(python, env)
         report["edgetui_error"] = _last_line(out.stderr) or f"exit code {out.returncode}"
+    try:
+        out = subprocess.run([python, "-c", LLAMA_SNIPPET], capture_output=True, env=env, timeout=60, text=True)
+        if out.returncode == 0:
+            report["llama_cpp_version"] = _last_line(out.stdout) or None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
     if request.get("sensors") and report["edgetui_version"]:
         try:
             out = subprocess.run([python, "-m", "edgetui", "sensors", "--json"], capture_output=True,

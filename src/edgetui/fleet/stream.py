@@ -1,5 +1,6 @@
-"""The board's side of following a run over SSH: `python -m edgetui.fleet.stream RUN_DIR --offsets
-JSON`, started by the controller through `ssh HOST ...`, writes the run folder's new bytes to its
+"""The board's side of following a run over SSH: `python -m edgetui.fleet.stream RUN_DIR
+--offsets-stdin`, started by the controller through `ssh HOST ...`, reads the offsets (below) as
+one JSON line on its stdin and writes the run folder's new bytes to its
 stdout as frames and exits when the run has ended and everything was sent (or when the connection
 goes: a write fails, or the hang-up ends it). It never writes into the run folder; the run itself
 is a detached process of its own and does not know it is followed.
@@ -7,7 +8,10 @@ is a detached process of its own and does not know it is followed.
 A frame is one JSON header line, followed by exactly `n` bytes when the header has "n":
 
     {"f": NAME, "o": OFFSET, "n": N}   bytes OFFSET..OFFSET+N of an append-only file
-    {"f": NAME, "whole": true, "n": N} the whole content of a file rewritten atomically
+    {"f": NAME, "whole": true, "o": O, "size": S, "n": N}
+                                       bytes O..O+N of one version of a file rewritten
+                                       atomically, S bytes in all: sent in parts of at most
+                                       FRAME_BYTES, the mirror puts it in place once whole
     {"f": NAME, "truncate": SIZE}      the file is now shorter than the offset asked (a torn line cut)
     {"status": S, "pid": P, "mono": T, "wall": W}  the run's status here, its runner's pid and the
                                        board's clocks; sent at start, on change and as a heartbeat
@@ -15,7 +19,8 @@ A frame is one JSON header line, followed by exactly `n` bytes when the header h
                                        interrupted, or "missing": no run appeared) and all was sent
 
 OFFSETS tells, per append-only file, how many bytes the controller already holds: a reconnection
-resumes there, so nothing is sent twice and nothing is lost.
+resumes there, so nothing is sent twice and nothing is lost. It comes on stdin, never on the
+command line: a run of thousands of log files has more offsets than one argument may hold.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from edgetui.rundir.layout import MANIFEST, RESULTS_CSV, RESULTS_JSON, RUNNER_LOG
+from edgetui.rundir.layout import EVENTS, MANIFEST, OUTCOMES, REPETITIONS, RESULTS_CSV, RESULTS_JSON, RUNNER_LOG, SAMPLES
 from edgetui.rundir.lock import FolderBusy, RunFolderLock
 from edgetui.rundir.state import effective_status
 from edgetui.rundir.store import RunStore
@@ -38,13 +43,13 @@ COLLECT_WAIT_S = 2.0  # for the runner that wrote the run's end to close its fil
 TICK_BYTES = 4 << 20  # per file per tick: a late follower catches up over a few ticks, interleaved
 HEARTBEAT_S = 5.0
 WHOLE_FILES = (MANIFEST, RESULTS_CSV, RESULTS_JSON)
+APPEND_FILES = (EVENTS, SAMPLES, REPETITIONS, OUTCOMES, RUNNER_LOG)  # and logs/*.log
 
 
 def append_files(root: Path) -> list[str]:
     """The append-only files of a run folder, as names relative to it."""
     store = RunStore(root)
-    names = [p.name for p in (store.events_path, store.samples_path, store.reps_path, store.configs_path)]
-    names.append(RUNNER_LOG)
+    names = list(APPEND_FILES)
     if store.logs.is_dir():
         names += sorted(f"logs/{p.name}" for p in store.logs.glob("*.log"))
     return names
@@ -98,14 +103,23 @@ class Streamer:
         for name in WHOLE_FILES:
             path = self.root / name
             try:
-                st = path.stat()
+                f = path.open("rb")  # rewritten by rename: what this opened is one version, never half of two
+            except OSError:
+                continue
+            with f:
+                st = os.fstat(f.fileno())
                 signature = (st.st_mtime_ns, st.st_size)
                 if self._whole_sent.get(name) == signature:
                     continue
-                data = path.read_bytes()  # rewritten by rename: this is one version, never half of two
-            except OSError:
-                continue
-            self.frame({"f": name, "whole": True, "n": len(data)}, data)
+                offset = 0
+                while True:  # in parts: a results.json of a long sweep passes any one frame's size
+                    chunk = f.read(FRAME_BYTES)
+                    if offset + len(chunk) > st.st_size:
+                        chunk = chunk[:st.st_size - offset]
+                    self.frame({"f": name, "whole": True, "o": offset, "size": st.st_size, "n": len(chunk)}, chunk)
+                    offset += len(chunk)
+                    if offset >= st.st_size or not chunk:
+                        break
             self._whole_sent[name] = signature
             sent = True
         return sent
@@ -172,12 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edgetui.fleet.stream")
     p.add_argument("run_dir")
     p.add_argument("--offsets", default="{}", help="JSON: bytes already held per append-only file")
+    p.add_argument("--offsets-stdin", action="store_true", help="read the offsets' JSON from one line of stdin")
     p.add_argument("--interval", type=float, default=0.5)
     p.add_argument("--wait-start", type=float, default=120.0)
     args = p.parse_args(argv)
     out = sys.stdout.buffer
+    offsets = json.loads(sys.stdin.buffer.readline() or b"{}") if args.offsets_stdin else json.loads(args.offsets)
     try:
-        return Streamer(Path(os.path.expanduser(args.run_dir)), json.loads(args.offsets), out,
+        return Streamer(Path(os.path.expanduser(args.run_dir)), offsets, out,
                         interval_s=args.interval, wait_start_s=args.wait_start).run()
     except (BrokenPipeError, ConnectionResetError):  # the controller or the connection went away
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # exit quietly: nobody reads

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from edgetui.fleet.layout import read_hosts
-from edgetui.rundir.events import RAW_PROGRESS
+from edgetui.rundir.events import RAW_PROGRESS, decode_manifest
 from edgetui.rundir.samples import Sample
-from edgetui.rundir.follow import JsonlTail, LiveState
+from edgetui.rundir.follow import JsonlTail, LiveState, number_or_none
 from edgetui.rundir.store import RunStore, read_jsonl
 
 
@@ -40,11 +40,13 @@ def run_counts(run_dir: Path) -> tuple[int | None, int, int]:
     """(configurations planned, done, failed or skipped) of a (mirrored) run folder."""
     store = RunStore(run_dir)
     try:
-        manifest = store.read_manifest()
-    except Exception:  # a manifest from another edgetui, or mid-copy: counts unknown
+        manifest = decode_manifest(store.read_manifest())
+    except Exception:  # a manifest from another edgetui, mid-copy or not one at all: counts unknown
         manifest = None
-    n = len(manifest.get("configs", [])) if manifest else None
-    outcomes = {r["config_id"]: r.get("status") for r in read_jsonl(store.configs_path) if "config_id" in r}
+    n = len(manifest.get("configs") or []) if manifest else None
+    # a board's lines: any JSON value, of which only objects with a text config_id are outcomes
+    outcomes = {r["config_id"]: r.get("status") for r in read_jsonl(store.configs_path)
+                if isinstance(r, dict) and isinstance(r.get("config_id"), str)}
     done = sum(1 for s in outcomes.values() if s == "done")
     return n, done, len(outcomes) - done
 
@@ -62,11 +64,21 @@ class BoardFollower:
         self._manifest_mtime: float | None = None
         self.printed = 0
         self.board: str | None = None
+        self.error: str | None = None  # why this board's run could not be folded (then it no longer is)
         if from_end:  # what was already there is folded in, but not told again
             self.poll()
             self.printed = self.state._seq
 
     def poll(self) -> None:
+        """Fold what is new; an error is this board's alone: kept in `error`, and folding stops."""
+        if self.error is not None:
+            return
+        try:
+            self._poll()
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def _poll(self) -> None:
         try:
             mtime = self.store.manifest_path.stat().st_mtime
         except OSError:
@@ -91,7 +103,7 @@ class BoardFollower:
         if self.board is None and self.store.json_path.is_file():
             from edgetui.fleet.merge import run_rows
 
-            self.board = next((r.get("board") for r in run_rows(self.mirror) if r.get("board")), None)
+            self.board = next((r["board"] for r in run_rows(self.mirror) if r.get("board")), None)
 
     def new_lines(self) -> list[str]:
         lines = [ln.text for ln in self.state.log if ln.seq > self.printed]
@@ -131,12 +143,13 @@ class FleetView:
             index = cur.index if cur is not None else None
             if s.run_end is not None and n_configs is not None:
                 index = n_configs
-            host_board = (s.manifest.get("host") or {}).get("board_model") if s.manifest else None
+            host_info = s.manifest.get("host") if s.manifest else None
+            host_board = host_info.get("board_model") if isinstance(host_info, dict) else None
             rows.append(BoardRow(
                 host=host, board=entry.get("board") or b.board or host_board,
                 state=str(entry.get("state", "pending")), detail=entry.get("detail"),
                 config_index=index, n_configs=n_configs, decode_tps=decode,
-                power_w=sample.get("power_w"), temp_c=sample.get("temp_c_max"),
+                power_w=number_or_none(sample.get("power_w")), temp_c=number_or_none(sample.get("temp_c_max")),
                 remote_status=entry.get("remote_status"),
             ))
         return rows

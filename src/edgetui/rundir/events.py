@@ -6,8 +6,11 @@ a field left None is not written, and a field an older edgetui did not write rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from functools import cache
+from typing import Any, ClassVar, Union
 
 from edgetui.fmt import NA, figure, number
 from edgetui.sensors.base import PowerSource
@@ -176,19 +179,137 @@ KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
 RAW_PROGRESS = b'"ev":"progress"'  # how a progress line starts on disk: a late attach skips them unparsed
 
 
-def decode_event(rec: dict[str, Any]) -> Event | None:
-    """The typed event of one events.jsonl record; None for a kind this edgetui does not know."""
+class MalformedRecord(ValueError):
+    """A record from a run folder (perhaps a board's, over the network) that is not what this
+    edgetui writes: a field of the wrong type, a required one missing, not an object at all."""
+
+
+_MAX_DEPTH = 8  # lists and objects inside a record's values: more is not ours
+
+
+def _matches(value: Any, hint: Any, depth: int = 0) -> bool:
+    """Whether a decoded JSON value is of the annotated type (bool is no number here, as in JSON)."""
+    if hint is Any:
+        return depth <= _MAX_DEPTH
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, h, depth) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:  # (a whole number written as 3.0 is one)
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple):
+        args = typing.get_args(hint)
+        return isinstance(value, list) and depth < _MAX_DEPTH and (
+            not args or all(_matches(v, args[0], depth + 1) for v in value))
+    if origin is dict or hint is dict:
+        args = typing.get_args(hint)
+        return isinstance(value, dict) and depth < _MAX_DEPTH and all(
+            isinstance(k, str) and (not args or _matches(v, args[1], depth + 1)) for k, v in value.items())
+    if isinstance(hint, type) and is_dataclass(hint):  # a record of its own (PowerSource)
+        if not isinstance(value, dict) or depth >= _MAX_DEPTH:
+            return False
+        hints = _hints(hint)
+        return all(_matches(value[f.name], hints[f.name], depth + 1) for f in fields(hint)
+                   if value.get(f.name) is not None)
+    return False
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def typed_fields(cls: type, rec: Any, what: str) -> dict[str, Any]:
+    """The fields of dataclass `cls` in a decoded JSON object, each checked against its
+    annotation; MalformedRecord naming the first field that is not. Keys the class does not have
+    are left out (a newer edgetui's); a None is a field not given."""
+    if not isinstance(rec, dict):
+        raise MalformedRecord(f"{what}: not a JSON object ({type(rec).__name__})")
+    hints = _hints(cls)
+    out: dict[str, Any] = {}
+    for f in fields(cls):
+        if not f.init:
+            continue
+        required = f.default is MISSING and f.default_factory is MISSING
+        if required and f.name not in rec:
+            raise MalformedRecord(f"{what}: {f.name} is missing")
+        v = rec.get(f.name)
+        if v is None:
+            if required:
+                out[f.name] = None  # as written (a field an older edgetui left empty)
+            continue
+        if not _matches(v, hints[f.name]):
+            raise MalformedRecord(f"{what}: {f.name} = {_short(v)} is not of type {_type_name(hints[f.name])}")
+        out[f.name] = v
+    return out
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def decode_event_checked(rec: Any) -> Event | None:
+    """The typed event of one events.jsonl record; None for a kind this edgetui does not know;
+    MalformedRecord for a known kind whose fields are not of their types (`"decode_tps": "fast"`)."""
+    if not isinstance(rec, dict):
+        raise MalformedRecord(f"event: not a JSON object ({type(rec).__name__})")
     kind = rec.get("ev")
     cls = KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         return None
-    names = {f.name for f in fields(cls)}
-    kwargs = {k: v for k, v in rec.items() if k in names and v is not None}
-    if not isinstance(kwargs.get("t"), (int, float)):
-        kwargs.pop("t", None)
+    if not isinstance(rec.get("t"), (int, float)) or isinstance(rec.get("t"), bool):
+        rec = {k: v for k, v in rec.items() if k != "t"}  # a time that is not one is no time
+    kwargs = typed_fields(cls, rec, cls.KIND)
     if "power" in kwargs:
         kwargs["power"] = PowerSource.from_dict(kwargs["power"])
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise MalformedRecord(f"{cls.KIND}: {exc}") from None
+
+
+def decode_event(rec: Any) -> Event | None:
+    """decode_event_checked(), with a malformed record skipped like an unknown kind (for readers
+    that only look for some kinds; the console's fold tells what it skipped)."""
+    try:
+        return decode_event_checked(rec)
+    except MalformedRecord:
+        return None
+
+
+def decode_manifest(data: Any, what: str = "run.json") -> dict[str, Any]:
+    """run.json as read back (perhaps from a board): the fields consumers use checked for their
+    types, its configurations decodable; MalformedRecord otherwise."""
+    from edgetui.profiles.plan import Configuration
+
+    if not isinstance(data, dict):
+        raise MalformedRecord(f"{what}: not a JSON object ({type(data).__name__})")
+    configs = data.get("configs")
+    if configs is not None:
+        if not isinstance(configs, list):
+            raise MalformedRecord(f"{what}: configs is not a list")
+        for i, c in enumerate(configs):
+            typed_fields(Configuration, c, f"{what}: configs[{i}]")
+    checks = {"status": str, "runner_pid": int, "power_source": str, "power_w_idle": float, "power": dict,
+              "host": dict, "schema": int}
+    for key, hint in checks.items():
+        v = data.get(key)
+        if v is not None and not _matches(v, hint):
+            raise MalformedRecord(f"{what}: {key} = {_short(v)} is not of type {hint.__name__}")
+    return data
 
 
 def rep_label(rep: int | None, of: int | None, auto_max: int | None = None) -> str:

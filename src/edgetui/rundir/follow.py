@@ -7,20 +7,23 @@ same memory as a run of one minute."""
 
 from __future__ import annotations
 
+import math
+
 import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from edgetui.fmt import number
 from edgetui.profiles.estimate import History, estimate_seconds
 from edgetui.profiles.plan import Configuration
 from edgetui.rundir.series import QUANTITIES, LiveSeries
-from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Phase, Progress, QualityEnd, RepEnd, RepStart,
-                                   RunEnd, RunStart, RunWarning, decode_event, phase_progress_line)
+from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, MalformedRecord, Phase, Progress, QualityEnd,
+                                   RepEnd, RepStart, RunEnd, RunStart, RunWarning, decode_event_checked, decode_manifest,
+                                   phase_progress_line)
 from edgetui.rundir.samples import Sample, readings_of
 from edgetui.sensors.base import PowerSource
 from edgetui.stats import mean
@@ -30,6 +33,22 @@ LOG_LINES = 300  # log lines kept for the log pane
 MAX_READ_BYTES = 1 << 20  # per file per tick: a late attach catches up over a few ticks, never in one stall
 SAMPLES_TAIL_BYTES = 256 << 10  # on attach, older samples only matter for energy, which events carry
 TOP_N = 3  # rails and zones listed in a pane
+MALFORMED_TOLD = 3  # records skipped as malformed that the log tells one by one (then only counted)
+
+
+def number_or_none(v: Any) -> float | None:
+    """A reading from a record another process wrote (perhaps a board): a number, or None."""
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _count(v: Any, default: int = 0) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else default
+
+
+def _seconds(v: Any) -> float | None:
+    """A positive finite number of seconds from a file (anything else: None)."""
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    return float(v) if ok else None
 
 
 class JsonlTail:
@@ -93,7 +112,7 @@ class JsonlTail:
                 continue
             try:
                 rec = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # undecodable, or nested past the parser's depth
                 continue
             if isinstance(rec, dict):
                 out.append(rec)
@@ -215,6 +234,9 @@ class LiveState:
         # log
         self.log: deque[LogLine] = deque(maxlen=LOG_LINES)
         self._seq = 0
+        # records skipped because they are not what edgetui writes (a torn or hostile run folder)
+        self.malformed = 0
+        self.last_malformed: str | None = None
         self.changed = True
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
             RunStart: self._run_start, Phase: self._phase, Idle: self._idle, ConfigStart: self._config_start,
@@ -226,6 +248,11 @@ class LiveState:
 
     # ------------------------------------------------------------------ inputs
     def set_manifest(self, manifest: dict[str, Any]) -> None:
+        try:
+            decode_manifest(manifest)
+        except MalformedRecord as exc:
+            self.skip_malformed(str(exc))
+            return
         self.manifest = manifest
         if manifest.get("configs") and manifest["configs"] != self._configs_read:
             # the ids hashed once per plan, not per refresh (57 ms a second at 10,000 configurations);
@@ -251,6 +278,15 @@ class LiveState:
         elif label:
             self.power_source = label
 
+    def skip_malformed(self, why: str) -> None:
+        """A record that is not edgetui's was left out: told in the log (the first few), counted."""
+        self.malformed += 1
+        self.last_malformed = why
+        if self.malformed <= MALFORMED_TOLD:
+            self.add_log(f"warning: skipped a record that is not edgetui's: {why}", "warn")
+        elif self.malformed == MALFORMED_TOLD + 1:
+            self.add_log("warning: more records skipped (counted, no longer told)", "warn")
+
     def add_log(self, text: str, style: str = "") -> None:
         self._seq += 1
         self.log.append(LogLine(self._seq, text, style))
@@ -262,7 +298,14 @@ class LiveState:
 
     def feed_event(self, rec: dict[str, Any] | Event) -> None:
         """Fold one event (a record of events.jsonl, or the typed event) into the state."""
-        ev = decode_event(rec) if isinstance(rec, dict) else rec
+        if isinstance(rec, Event):
+            ev: Event | None = rec
+        else:
+            try:
+                ev = decode_event_checked(rec)
+            except MalformedRecord as exc:
+                self.skip_malformed(str(exc))
+                return
         if ev is None:
             return  # a kind this edgetui does not know
         if ev.t is not None:
@@ -304,8 +347,9 @@ class LiveState:
         cfg = ev.config
         self.current = ConfigProgress(
             config_id=ev.config_id, index=ev.index, n=ev.n, describe=ev.describe,
-            repetitions=cfg.get("repetitions", 0), warmup=cfg.get("warmup", 0), gen_tokens=cfg.get("gen_tokens"),
-            started_t=ev.t, soak_s=cfg.get("soak_s"), auto=cfg.get("target_ci_pct") is not None,
+            repetitions=_count(cfg.get("repetitions")), warmup=_count(cfg.get("warmup")),
+            gen_tokens=cfg["gen_tokens"] if _count(cfg.get("gen_tokens"), -1) >= 0 else None,
+            started_t=ev.t, soak_s=_seconds(cfg.get("soak_s")), auto=cfg.get("target_ci_pct") is not None,
         )
         self.n_configs = ev.n or self.n_configs
         self.rss_peak = None
@@ -426,30 +470,39 @@ class LiveState:
             self.feed_sample(s)
 
     def feed_sample(self, s: Sample) -> None:
+        if not isinstance(s, dict):
+            self.skip_malformed(f"sample: not a JSON object ({type(s).__name__})")
+            return
         if "error" in s and "phase" not in s:
             self.sensor_error = str(s["error"])
             return
+        readings, flat = s.get("readings"), s.get("v")
+        if (readings is not None and not (isinstance(readings, dict) and all(
+                isinstance(kinds, dict) and all(isinstance(named, dict) for named in kinds.values())
+                for kinds in readings.values()))) or (flat is not None and not isinstance(flat, dict)):
+            self.skip_malformed("sample: readings are not objects of objects")
+            s = cast(Sample, {k: v for k, v in s.items() if k not in ("readings", "v")})
         self.sample = s
         self.samples_seen += 1
         self.changed = True
-        t = s.get("t") if isinstance(s.get("t"), (int, float)) else None
+        t = number_or_none(s.get("t"))
         # a late attach reads events before samples: a sample from before the configuration in
         # flight started belongs to the run's series only
         started = self.current.started_t if self.current is not None else None
         here = t is not None and (started is None or t >= started)
-        if s.get("phase"):
+        if isinstance(s.get("phase"), str) and s["phase"]:
             self.phase = s["phase"]
-        p = s.get("power_w")
+        p = number_or_none(s.get("power_w"))
         if p is not None:
             self.power_seen = True
             self.power_history.append(p)
             self._sample_point("power", t, p, here)
-        temp = s.get("temp_c_max")
+        temp = number_or_none(s.get("temp_c_max"))
         if temp is not None:
             self.temp_history.append(temp)
             self._sample_point("temp", t, temp, here)
             self.temp_peak = temp if self.temp_peak is None else max(self.temp_peak, temp)
-        rss = s.get("rss_mb")
+        rss = number_or_none(s.get("rss_mb"))
         if rss is not None:
             self.rss_history.append(rss)
             self._sample_point("rss", t, rss, here)

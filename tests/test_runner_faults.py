@@ -171,7 +171,8 @@ def test_the_inference_child_dies_with_its_runner(tmp_path, smollm2_path):
     try:
         wait_for(lambda: any(e["ev"] == "progress" and e.get("phase") == "prefill" for e in events(out)),
                  what="the prefill to begin")
-        child = json.loads((out / "child.json").read_text())["pid"]
+        child = next(e["pid"] for e in events(out) if e["ev"] == "phase" and e.get("phase") == "load")
+        assert json.loads((out / "child.json").read_text())["pid"] == child  # for a resume to check
         assert psutil.Process(child).ppid() == proc.pid
         proc.send_signal(signal.SIGKILL)  # the runner only: its child is on its own now
         proc.wait()

@@ -165,6 +165,7 @@ class Runner:
         self.aborted = False
         self.crash: str | None = None  # the summary of an error that stopped the queue unexpectedly
         self.folder_changed = False
+        self.children: list[InferenceChild] = []  # every inference child started, to stop those an error left behind
         self.control = Control.of(self.store.root)
         self.config_started_at: str | None = None
         self.failed = 0
@@ -371,15 +372,13 @@ class Runner:
                     except OSError as exc:
                         # not the store's (those are StoreWriteFailed): this configuration's own file
                         # or process (a model file gone mid-queue): it fails with that reason, the queue goes on
-                        if worker is not None:
-                            worker.kill()
-                            worker = None
+                        self._kill_children()
+                        worker = None
                         self.current = None
                         self.on_line(f"  failed: {config_os_error(exc)}")
                         self._finish(c, "failed", config_os_error(exc))
             except BaseException:
-                if worker is not None:
-                    worker.kill()
+                self._kill_children()  # the worker, or one started for this configuration and not yet returned
                 raise
             if worker is not None:
                 worker.quit()
@@ -595,11 +594,18 @@ class Runner:
             self.on_line(f"  {note}")
         return found.pids
 
+    def _kill_children(self) -> None:
+        for child in self.children:
+            if child.proc.poll() is None:
+                child.kill()
+        self.children = []
+
     def _new_child(self, c: Configuration) -> InferenceChild:
         """An inference child logging to c's log (in this runner's folder), recorded in child.json so
         that a resume never measures beside it should this runner be killed."""
         log = self.store.open_append(f"{LOGS}/{c.config_id}.log", binary=True)
         child = InferenceChild(self.store.log_path(c.config_id), log=log)
+        self.children = [ch for ch in self.children if ch.proc.poll() is None] + [child]
         try:
             try:
                 started = psutil.Process(child.pid).create_time()

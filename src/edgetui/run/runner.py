@@ -259,6 +259,8 @@ class Runner:
             self.control.path.unlink(missing_ok=True)  # a pause or abort asked of an earlier pass is over
             self.events = self.store.open_append(EVENTS)
             samples = self.store.open_samples()
+        except FolderChanged as exc:
+            raise StoreWriteError(self.store.root, message=str(exc)) from None
         except (StoreWriteFailed, OSError) as exc:
             raise StoreWriteError(self.store.root, exc.exc if isinstance(exc, StoreWriteFailed) else exc) from None
         self.sampler.out = cast(IO[str], samples)

@@ -281,15 +281,33 @@ class RunStore:
         if self._lock is not None:
             self._lock.check_same_folder()
 
+    def _open_append_fd(self, name: str) -> int:
+        self.check_same_folder()
+        try:
+            return os.open(self.rel(name), _APPEND_FLAGS, FILE_MODE, dir_fd=self.dir_fd)
+        except OSError as exc:
+            raise StoreWriteFailed(self.root / name, exc) from None
+
     def open_append(self, name: str, *, binary: bool = False) -> IO[Any]:
         """A file of the folder (a name relative to it), opened for appending: never through a
         symlink, and in the folder locked when bound. StoreWriteFailed when it cannot be."""
-        self.check_same_folder()
+        fd = self._open_append_fd(name)
+        return os.fdopen(fd, "ab") if binary else os.fdopen(fd, "a", encoding="utf-8")
+
+    def append_bytes(self, name: str, data: bytes, *, sync: bool) -> None:
+        """Append data whole (one write of an O_APPEND descriptor, unbuffered: a failure is raised
+        once, as StoreWriteFailed, never again by a buffer flushed on close)."""
+        fd = self._open_append_fd(name)
         try:
-            fd = os.open(self.rel(name), _APPEND_FLAGS, FILE_MODE, dir_fd=self.dir_fd)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if sync:
+                os.fsync(fd)
         except OSError as exc:
             raise StoreWriteFailed(self.root / name, exc) from None
-        return os.fdopen(fd, "ab") if binary else os.fdopen(fd, "a", encoding="utf-8")
+        finally:
+            os.close(fd)
 
     def open_samples(self, **kw: Any) -> SegmentedSamples:
         self.check_same_folder()
@@ -324,11 +342,7 @@ class RunStore:
         self._atomic(CHILD, json.dumps({"pid": pid, "started": started, "runner_pid": runner_pid}))
 
     def append_runner_log(self, text: str) -> None:
-        with self.open_append(RUNNER_LOG) as f:
-            try:
-                f.write(text if text.endswith("\n") else text + "\n")
-            except OSError as exc:
-                raise StoreWriteFailed(self.root / RUNNER_LOG, exc) from None
+        self.append_bytes(RUNNER_LOG, (text if text.endswith("\n") else text + "\n").encode(), sync=False)
 
     # --------------------------------------------------------------- paths
     @property
@@ -421,14 +435,7 @@ class RunStore:
     # --------------------------------------------------------------- appends
     def _append(self, path: Path, record: dict[str, Any], *, sync: bool) -> None:
         line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
-        with self.open_append(path.name) as f:
-            try:
-                f.write(line)
-                f.flush()
-                if sync:
-                    os.fsync(f.fileno())
-            except OSError as exc:
-                raise StoreWriteFailed(path, exc) from None
+        self.append_bytes(path.name, line.encode(), sync=sync)
 
     def append_rep(self, row: dict[str, Any]) -> None:
         """On disk (flushed and fsync'd) before the next repetition begins."""

@@ -91,6 +91,9 @@ def test_an_unexpected_error_records_crashed_with_its_traceback_and_the_run_resu
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert run_state(out).status == "finished"
     assert sorted(r["rep"] for r in counted(out)) == [0, 1, 2]
+    while follower.poll() or follower.events.pending:  # a console that watched it: the resume is no crash
+        pass
+    assert follower.died is None and follower.state.run_end.status == "finished"
 
 
 def test_the_command_line_says_a_crash_in_one_line_with_exit_1(tmp_path, smollm2_path):

@@ -68,6 +68,7 @@ class RunFollower:
             self.samples.start_near_end(SAMPLES_TAIL_BYTES)
         self.state = LiveState()
         self.died: str | None = None  # why the runner is gone though the run did not end
+        self._died_of_crash = False  # died says the run crashed (its end event), rather than that its runner vanished
         self._manifest_mtime: float | None = None
         self._manifest_read: dict[str, Any] = {}  # the reader's own copy: the state's is the drawing loop's
         self._last_liveness = -1e9
@@ -117,9 +118,14 @@ class RunFollower:
         self.state.feed_events(batch.events)
         self.state.feed_samples(batch.samples)
         end = self.state.run_end
-        if end is not None and end.status == "crashed" and self.died is None:  # ended, but to be resumed
+        crashed = end is not None and end.status == "crashed"
+        if crashed and self.died is None:  # the run ended, but is to be resumed like an interrupted one
             self.died = f"the runner crashed: {end.error or 'an unexpected error'} (traceback in {RUNNER_LOG})"
+            self._died_of_crash = True
             self.state.add_log(self.died, "error")
+            self.state.changed = True
+        elif self._died_of_crash and not crashed:  # resumed since (from here or elsewhere): at work again
+            self.died, self._died_of_crash = None, False
             self.state.changed = True
         if batch.gone is not None and not self.ended and self.died is None:
             tail = batch.log_tail

@@ -119,7 +119,7 @@ class RunFollower:
         self.state.feed_samples(batch.samples)
         end = self.state.run_end
         crashed = end is not None and end.status == "crashed"
-        if crashed and self.died is None:  # the run ended, but is to be resumed like an interrupted one
+        if end is not None and crashed and self.died is None:  # ended, but to be resumed like an interrupted run
             self.died = f"the runner crashed: {end.error or 'an unexpected error'} (traceback in {RUNNER_LOG})"
             self._died_of_crash = True
             self.state.add_log(self.died, "error")

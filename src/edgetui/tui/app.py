@@ -108,9 +108,10 @@ class EdgeApp(App[int]):
         elif info.resumable:  # interrupted, or crashed
             mark_seen(info.path)
             self.show_live()
-            why = f"its runner crashed ({info.error})" if info.error else "it stopped before its queue ended"
-            self.notify(f"this run {info.status}: {why}. u resumes it", title=f"{info.status.capitalize()} run",
-                        severity="warning", timeout=10)
+            what = (f"this run's runner crashed ({info.error})" if info.status == "crashed"
+                    else "this run stopped before its queue ended")
+            self.notify(f"{what}: u resumes it", title=f"{info.status.capitalize()} run", severity="warning",
+                        timeout=10)
         else:
             self._results_shown_for = info.path
             mark_seen(info.path)

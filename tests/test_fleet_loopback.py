@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from edgetui.rundir.layout import CONTROL, RUNNER_LOCK
+from edgetui.rundir.layout import CHILD, CONTROL, RUNNER_LOCK
 
 from conftest import EDGETUI, REPO, run_cli
 from sshd import LoopbackSshd, ansible_missing, board_env, find_sshd, free_port
@@ -121,8 +121,9 @@ def remote_run_dir(fleet: Path, host: str) -> Path:
 def assert_mirror_is_the_boards_run(fleet: Path, host: str) -> None:
     """Nothing lost, nothing twice: every file of the board's run folder, byte for byte."""
     remote = remote_run_dir(fleet, host)
-    # control.json is the console's own; runner.lock is the board's runner's (its flock means nothing here)
-    local = {CONTROL, RUNNER_LOCK}
+    # control.json is the console's own; runner.lock and child.json are the board's runner's (a flock
+    # and a pid mean nothing here)
+    local = {CONTROL, RUNNER_LOCK, CHILD}
     theirs = {p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file()} - local
     mine = {p.relative_to(fleet / host).as_posix() for p in (fleet / host).rglob("*") if p.is_file()} - local
     assert theirs == mine, (host, theirs ^ mine)

@@ -23,6 +23,7 @@ from typing import Any
 from edgetui import __version__
 from edgetui.errors import EXIT_FAILED_CONFIGS, EXIT_OK, UserError
 from edgetui.rundir.layout import CONTROL, RUNNER_LOG, is_run_folder
+from edgetui.rundir.state import RESUMABLE
 from edgetui.fleet import deploy
 from edgetui.fleet.inventory import FleetHost, load_inventory
 from edgetui.fleet.layout import FleetDir, is_fleet_dir, now_iso
@@ -321,13 +322,13 @@ class FleetController:
             last = f": {tail.splitlines()[-1]}" if tail else ""
             self.dir.set_host(host, "failed", f"no run appeared on the board{last}")
             return
-        if f.end == "interrupted" and self.allow_remote_resume and host not in self._resumed:
+        if f.end in RESUMABLE and self.allow_remote_resume and host not in self._resumed:
             self._resumed.add(host)
             self.dir.set_host(host, "ended",
-                              f"interrupted on the board after {done + bad}/{n} configurations; resuming it")
+                              f"{f.end} on the board after {done + bad}/{n} configurations; resuming it")
             self._pending_resume.append(host)
             return
-        hint = "; `edgetui fleet resume` continues it" if f.end == "interrupted" else ""
+        hint = "; `edgetui fleet resume` continues it" if f.end in RESUMABLE else ""
         self.dir.set_host(host, "collected", f"{f.end} on the board: {done} of {n} configurations done"
                                              + (f", {bad} failed or skipped" if bad else "") + hint,
                           remote_status=f.end)

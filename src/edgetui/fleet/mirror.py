@@ -30,6 +30,7 @@ from typing import Any
 from edgetui.fleet.inventory import FleetHost
 from edgetui.fleet.ssh import remote_command, ssh_argv, stdin_preamble
 from edgetui.fleet.stream import APPEND_FILES, WHOLE_FILES
+from edgetui.rundir.store import samples_segment_number
 
 MAX_PAYLOAD = 64 << 20  # one frame: boards send 256 KiB (an older edgetui sent a whole file in one)
 MAX_WHOLE = 4 << 30  # one file sent whole, in parts
@@ -48,7 +49,8 @@ class ProtocolError(Exception):
 def mirrored_name(name: str) -> bool:
     """Whether a board may write this file into its mirror: the files of a run folder the streamer
     sends, nothing else (not control.json or runner.lock, the controller's; nothing outside)."""
-    return name in APPEND_FILES or name in WHOLE_FILES or (bool(_LOG_NAME.match(name)) and ".." not in name)
+    return name in APPEND_FILES or name in WHOLE_FILES or samples_segment_number(name) is not None \
+        or (bool(_LOG_NAME.match(name)) and ".." not in name)
 
 
 def _int(header: dict[str, Any], key: str, *, low: int = 0, high: int | None = None) -> int:

@@ -15,7 +15,7 @@ A frame is one JSON header line, followed by exactly `n` bytes when the header h
     {"f": NAME, "truncate": SIZE}      the file is now shorter than the offset asked (a torn line cut)
     {"status": S, "pid": P, "mono": T, "wall": W}  the run's status here, its runner's pid and the
                                        board's clocks; sent at start, on change and as a heartbeat
-    {"end": S}                         the run is no longer running (S: finished, aborted,
+    {"end": S}                         the run is no longer running (S: finished, aborted, crashed,
                                        interrupted, or "missing": no run appeared) and all was sent
 
 OFFSETS tells, per append-only file, how many bytes the controller already holds: a reconnection
@@ -49,7 +49,8 @@ APPEND_FILES = (EVENTS, SAMPLES, REPETITIONS, OUTCOMES, RUNNER_LOG)  # and logs/
 def append_files(root: Path) -> list[str]:
     """The append-only files of a run folder, as names relative to it."""
     store = RunStore(root)
-    names = list(APPEND_FILES)
+    names = [p.name for p in (store.events_path, *store.samples_segments(), store.reps_path, store.configs_path)]
+    names.append(RUNNER_LOG)
     if store.logs.is_dir():
         names += sorted(f"logs/{p.name}" for p in store.logs.glob("*.log"))
     return names

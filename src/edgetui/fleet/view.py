@@ -13,6 +13,7 @@ from edgetui.fleet.layout import read_hosts
 from edgetui.rundir.events import RAW_PROGRESS, decode_manifest
 from edgetui.rundir.samples import Sample
 from edgetui.rundir.follow import JsonlTail, LiveState, number_or_none
+from edgetui.rundir.samples_tail import SamplesTail
 from edgetui.rundir.store import RunStore, read_jsonl
 
 
@@ -59,7 +60,7 @@ class BoardFollower:
         self.state = LiveState()
         self.store = RunStore(mirror)
         self.events = JsonlTail(self.store.events_path)
-        self.samples = JsonlTail(self.store.samples_path)
+        self.samples = SamplesTail(mirror)
         self.samples.start_near_end(64 << 10)
         self._manifest_mtime: float | None = None
         self.printed = 0

@@ -1,5 +1,10 @@
 """The inference child as the runner sees it: a process with a command pipe, an event pipe
-and a log, and the words for how it ended (exit code, signal, out of memory)."""
+and a log, and the words for how it ended (exit code, signal, out of memory).
+
+The child must never outlive its runner (a `kill -9` of the runner would leave it computing beside
+whatever is measured next): on Linux the kernel kills it when the runner dies (PR_SET_PDEATHSIG,
+set by the child itself, run.inference), and everywhere it watches a lifeline pipe whose other end
+only the runner holds: end of file there means the runner is gone, and the child exits."""
 
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from edgetui.childenv import child_env
 
 LOG_TAIL_LINES = 8
+LIFELINE_FD_ENV = "EDGETUI_LIFELINE_FD"  # the child's end of the lifeline (read; EOF: the runner is gone)
+PARENT_PID_ENV = "EDGETUI_PARENT_PID"  # the runner's pid, for the child to tell it died before it looked
 
 
 def oom_kills() -> int | None:
@@ -61,16 +68,27 @@ class ChildDied(Exception):
 class InferenceChild:
     """One inference child process and its two pipes."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, *, log: IO[bytes] | None = None) -> None:
+        """log: the log file, opened for appending (the runner opens it in its own folder); else
+        log_path is opened."""
         self.log_path = log_path
+        self.log = log if log is not None else log_path.open("ab")
         read_fd, write_fd = os.pipe()
-        env = child_env(EDGETUI_EVENTS_FD=str(write_fd))
-        self.log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgetui.run.inference"], stdin=subprocess.PIPE, stdout=self.log,
-            stderr=subprocess.STDOUT, pass_fds=(write_fd,), env=env,
-        )
+        life_read, self._lifeline = os.pipe()  # the write end stays here, unwritten, until the child is done
+        env = child_env(EDGETUI_EVENTS_FD=str(write_fd), **{LIFELINE_FD_ENV: str(life_read),
+                                                           PARENT_PID_ENV: str(os.getpid())})
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "edgetui.run.inference"], stdin=subprocess.PIPE, stdout=self.log,
+                stderr=subprocess.STDOUT, pass_fds=(write_fd, life_read), env=env,
+            )
+        except BaseException:
+            for fd in (read_fd, write_fd, life_read, self._lifeline):
+                os.close(fd)
+            self.log.close()
+            raise
         os.close(write_fd)
+        os.close(life_read)
         self.events = os.fdopen(read_fd, "rb", buffering=0)  # read by os.read in next_event
         self._pending = b""  # bytes read from the events pipe, not yet a whole line (next_event)
         self.pid = self.proc.pid
@@ -114,7 +132,10 @@ class InferenceChild:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
-        self.log.flush()
+        try:
+            self.log.flush()
+        except (OSError, ValueError):
+            pass
         tail = tail_lines(self.log_path)
         return describe_exit(code, self.oom_before) + (f"; last log lines:\n{tail}" if tail else "")
 
@@ -139,3 +160,6 @@ class InferenceChild:
                     f.close()
             except OSError:
                 pass
+        if self._lifeline >= 0:
+            fd, self._lifeline = self._lifeline, -1
+            os.close(fd)

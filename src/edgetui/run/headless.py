@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from edgetui import __version__
-from edgetui.errors import UserError
+from edgetui.errors import EXIT_FAILED_CONFIGS, UserError
 from edgetui.profiles.plan import expand_all
 from edgetui.profiles.schema import Profile
 from edgetui.run.metrics import MetricsExporter, MetricsOptions
 from edgetui.run.modelfacts import read_model_facts
-from edgetui.run.runner import Runner, StoreWriteError, run_sensors
+from edgetui.run.runner import RunCrashed, Runner, StoreWriteError, run_sensors
 from edgetui.rundir.lock import FolderBusy, lock_holder
+from edgetui.rundir.state import refuse_live_child
 from edgetui.rundir.store import RunStore
 
 
@@ -29,9 +30,17 @@ class RunOutcome:
 
 def check_not_busy(out: Path, *, resume: bool) -> None:
     """Refuse at once, before any model is read, a folder whose runner is alive (its lock is held)."""
+    doing = "resume this run" if resume else "start a run in this folder"
     holder = lock_holder(out)
     if holder is not None:
-        raise FolderBusy(out, holder, "resume this run" if resume else "start a run in this folder")
+        raise FolderBusy(out, holder, doing)
+    refuse_live_child(out, doing)
+
+
+class CrashReported(UserError):
+    """The runner crashed (RunCrashed): said in one line, exit code 1 (the queue did not end)."""
+
+    exit_code = EXIT_FAILED_CONFIGS
 
 
 def check_new_folder(out: Path) -> None:
@@ -82,6 +91,8 @@ def run_headless(profiles: list[Profile], out: Path, *, resume: bool, sysfs_root
         failed = runner.run()
     except StoreWriteError as exc:
         raise UserError(str(exc)) from None
+    except RunCrashed as exc:
+        raise CrashReported(str(exc)) from None
     finally:
         if exporter is not None:
             exporter.stop()

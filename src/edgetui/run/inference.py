@@ -14,16 +14,56 @@ configuration, never the queue.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from typing import Any
 
 EVENTS_FD_ENV = "EDGETUI_EVENTS_FD"
+LIFELINE_FD_ENV = "EDGETUI_LIFELINE_FD"  # as run.child names them (not imported: this process starts light)
+PARENT_PID_ENV = "EDGETUI_PARENT_PID"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Never outlive the runner: on Linux the kernel sends SIGKILL when it dies (PR_SET_PDEATHSIG);
+    everywhere, a thread waits on the lifeline pipe, whose end of file means the runner is gone
+    (it also ends a child whose runner closed it on purpose). A child in the middle of a token
+    computes nothing more for a runner that will never read it."""
+    parent = int(os.environ.get(PARENT_PID_ENV) or 0)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the lifeline still holds
+    if parent and os.getppid() != parent:  # the runner died before the line above: nobody to work for
+        os._exit(1)
+    fd = os.environ.get(LIFELINE_FD_ENV)
+    if not fd:
+        return
+
+    def watch(fd: int) -> None:
+        while True:
+            try:
+                if not os.read(fd, 1):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        os._exit(1)
+
+    threading.Thread(target=watch, args=(int(fd),), name="edgetui-lifeline", daemon=True).start()
 
 
 def main() -> int:
+    die_with_parent()
     fd = int(os.environ[EVENTS_FD_ENV])
     events = os.fdopen(fd, "w", buffering=1)
 

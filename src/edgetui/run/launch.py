@@ -4,13 +4,37 @@ the console's run and resume keys."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from edgetui.rundir.layout import RUNNER_LOG
 from edgetui.childenv import child_env
+
+
+def reap_when_done(proc: subprocess.Popen) -> threading.Thread:
+    """Collect the runner's exit once it comes (no <defunct> child left per run), in a thread that
+    waits without reaping (waitid WNOWAIT), then lets Popen reap: whoever follows the runner with
+    proc.poll() still gets its exit code, and never blocks on the waiter."""
+
+    def wait() -> None:
+        try:
+            if hasattr(os, "waitid"):
+                os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+                while proc.poll() is None:  # a poll() of the follower's under way holds Popen's lock
+                    time.sleep(0.05)
+            else:
+                proc.wait()
+        except ChildProcessError:  # already reaped by a poll()
+            pass
+
+    t = threading.Thread(target=wait, name=f"edgetui-reap-{proc.pid}", daemon=True)
+    t.start()
+    return t
 
 
 
@@ -36,5 +60,7 @@ def launch_runner(profile_paths: Sequence[str | Path], run_dir: str | Path, *, s
         cmd += ["--metrics-port", str(metrics_port)]
     env = child_env()
     with (run_dir / RUNNER_LOG).open("ab") as log:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, env=env)
+    reap_when_done(proc)
+    return proc

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
+
+import psutil
 
 from edgetui import __version__, models
 from edgetui.engines.base import RepResult
@@ -34,9 +37,11 @@ from edgetui.run.schedule import schedule_for
 from edgetui.rundir.control import Control
 from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Phase, Progress, QualityEnd, RepEnd, RepStart,
                                    RunEnd, RunStart, RunWarning, decode_event, quality_line)
-from edgetui.rundir.lock import RunFolderLock
+from edgetui.rundir.layout import EVENTS, LOGS
+from edgetui.rundir.lock import FolderChanged, RunFolderLock
 from edgetui.rundir.samples import Sample
-from edgetui.rundir.store import RunStore, repeated_note
+from edgetui.rundir.state import refuse_live_child
+from edgetui.rundir.store import RunStore, StoreWriteFailed, repeated_note
 from edgetui.sensors import PowerChoiceError, SensorSet, make_context
 from edgetui.sensors.host import host_info
 
@@ -46,14 +51,38 @@ def now_iso() -> str:
 
 
 class StoreWriteError(Exception):
-    """The results folder stopped taking writes (disk full, removed, read-only)."""
+    """The results folder stopped taking writes (disk full, removed, read-only), or its path now
+    names another folder (FolderChanged): the queue stopped."""
 
-    def __init__(self, root: Path, exc: OSError) -> None:
+    def __init__(self, root: Path, exc: OSError | None = None, *, message: str | None = None) -> None:
         self.root, self.exc = root, exc
-        super().__init__(
-            f"could not write to the results folder {root}: {exc.strerror or exc}. The queue stopped; "
+        super().__init__(message or (
+            f"could not write to the results folder {root}: {exc.strerror if exc else 'error'}. The queue stopped; "
             f"every repetition recorded before is intact. Free space, then `edgetui run --resume {root}`."
-        )
+        ))
+
+
+class RunCrashed(Exception):
+    """An error the runner did not expect stopped the queue: run.json says "crashed" with its
+    summary, runner.log has its traceback, and a resume continues from the first repetition not
+    on disk."""
+
+    def __init__(self, root: Path, summary: str) -> None:
+        self.root, self.summary = root, summary
+        super().__init__(f"the runner crashed: {summary}. Every repetition recorded before is intact; the "
+                         f"traceback is in {root / 'runner.log'}. `edgetui run --resume {root}` continues the run.")
+
+
+def error_summary(exc: BaseException) -> str:
+    """An exception in one line: its type and its message's first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def config_os_error(exc: OSError) -> str:
+    """An OSError of a configuration's own (not the store's): what failed and on what file."""
+    what = exc.strerror or str(exc)
+    return f"{what}: {exc.filename}" if exc.filename else what
 
 
 class ConfigFailed(Exception):
@@ -110,8 +139,10 @@ class Runner:
     ) -> None:
         self.profiles = {p.name: p for p in profiles}
         self.store = RunStore(out_dir)
-        # one runner per folder, for its whole life: taken before anything is read for resuming
+        # one runner per folder, for its whole life: taken before anything is read for resuming;
+        # the store writes only into the folder it was taken in (a folder made again at that path is not ours)
         self.lock = RunFolderLock(self.store.root, what="runner")
+        self.store.bind(self.lock)
         self.on_line = on_line or (lambda s: None)
         self.resume = resume
         self.configs: list[Configuration] = expand_all(profiles)
@@ -130,6 +161,9 @@ class Runner:
         self.quality_ctx: dict[str, Any] = {}  # the quality columns of the configuration in flight
         self.load = LoadFacts()
         self.aborted = False
+        self.crash: str | None = None  # the summary of an error that stopped the queue unexpectedly
+        self.folder_changed = False
+        self.children: list[InferenceChild] = []  # every inference child started, to stop those an error left behind
         self.control = Control.of(self.store.root)
         self.config_started_at: str | None = None
         self.failed = 0
@@ -140,8 +174,12 @@ class Runner:
         if ev.t is None:
             ev.t = time.monotonic()
         if self.events:
-            self.events.write(json.dumps(ev.record(), separators=(",", ":"), default=str) + "\n")
-            self.events.flush()
+            self.store.check_same_folder()  # FolderChanged: this runner's folder is gone from its path
+            try:
+                self.events.write(json.dumps(ev.record(), separators=(",", ":"), default=str) + "\n")
+                self.events.flush()
+            except OSError as exc:
+                raise StoreWriteFailed(self.store.events_path, exc) from None
 
     def warn(self, message: str) -> None:
         """Said in the run's log: the runner's output and the console's log pane."""
@@ -167,7 +205,13 @@ class Runner:
             raise
 
     def _take_lock(self) -> None:
-        self.lock.acquire(doing="resume this run" if self.resume else "start a run in this folder")
+        doing = "resume this run" if self.resume else "start a run in this folder"
+        self.lock.acquire(doing=doing)
+        try:
+            refuse_live_child(self.store.root, doing)  # the last runner's child, computing on after its kill
+        except BaseException:
+            self.lock.release()
+            raise
 
     def context(self, c: Configuration) -> dict[str, Any]:
         """The context of configuration c as it stands now (see run.context)."""
@@ -208,11 +252,16 @@ class Runner:
         if old:
             manifest["created"] = old.get("created", manifest["created"])
             manifest["power_w_idle"] = old.get("power_w_idle")
-        self.store.write_manifest(manifest)
-        self.control.path.unlink(missing_ok=True)  # a pause or abort asked of an earlier pass is over
-        self.events = self.store.events_path.open("a", encoding="utf-8")
-        samples = self.store.samples_path.open("a", encoding="utf-8")
-        self.sampler.out = samples
+        try:
+            self.store.write_manifest(manifest)
+            self.control.path.unlink(missing_ok=True)  # a pause or abort asked of an earlier pass is over
+            self.events = self.store.open_append(EVENTS)
+            samples = self.store.open_samples()
+        except FolderChanged as exc:
+            raise StoreWriteError(self.store.root, message=str(exc)) from None
+        except (StoreWriteFailed, OSError) as exc:
+            raise StoreWriteError(self.store.root, exc.exc if isinstance(exc, StoreWriteFailed) else exc) from None
+        self.sampler.out = cast(IO[str], samples)
         self.sampler.start()
         self.event(RunStart(n_configs=len(self.configs), pid=os.getpid(), power_source=power.label, power=power,
                             resume=self.resume))
@@ -224,25 +273,50 @@ class Runner:
             if self.idle_w is None:
                 self._idle_baseline()
             self._run_configs(done_reps)
-        except OSError as exc:
+        except FolderChanged as exc:
+            # Deleted and made again (or moved) under us: the folder at that path is someone else's
+            # now, and nothing more is written there, not even this run's end.
+            self.aborted = self.folder_changed = True
+            raise StoreWriteError(self.store.root, message=str(exc)) from None
+        except StoreWriteFailed as exc:
             # Disk full or the folder gone: stop the queue; what is on disk stays as it was.
             self.aborted = True
-            raise StoreWriteError(self.store.root, exc) from None
+            raise StoreWriteError(self.store.root, exc.exc) from None
+        except Exception as exc:
+            # A fault of the runner's own: not an outcome of the queue; recorded as such, resumable.
+            self.crash = error_summary(exc)
+            self._keep_traceback()
+            raise RunCrashed(self.store.root, self.crash) from exc
+        except BaseException:  # Ctrl-C, SystemExit: stopped, as by the abort key
+            self.aborted = True
+            raise
         finally:
             self.sampler.stop()
-            status = "aborted" if self.aborted else "finished"
-            for step in (lambda: samples.close(),
-                         lambda: self.event(RunEnd(status=status, failed=self.failed)),
-                         lambda: self.store.update_manifest(status=status, finished=now_iso()),
-                         lambda: self.events.close()):
+            status = "crashed" if self.crash else "aborted" if self.aborted else "finished"
+            end: dict[str, Any] = {"status": status, "finished": now_iso()}
+            if self.crash:
+                end["error"] = self.crash
+            steps = [lambda: samples.close(), lambda: self.events.close() if self.events else None]
+            if not self.folder_changed:
+                steps[1:1] = [lambda: self.event(RunEnd(status=status, failed=self.failed, error=self.crash)),
+                              lambda: self.store.update_manifest(**end)]
+            for step in steps:
                 try:
                     step()
-                except OSError:
+                except (OSError, StoreWriteFailed, FolderChanged, UserError):
                     pass  # the disk that failed above fails here too; the manifest says "running"
             self.sensors.close()
         if self.sampler.write_error is not None:
             self.on_line(f"note: the sample stream stopped early: {self.sampler.write_error}")
         return self.failed
+
+    def _keep_traceback(self) -> None:
+        """The crash's traceback in runner.log, for the bug report (the console shows its tail)."""
+        try:
+            self.store.append_runner_log(f"{now_iso()} the runner crashed (pid {os.getpid()}):\n"
+                                         f"{traceback.format_exc()}")
+        except (StoreWriteFailed, FolderChanged, OSError):
+            pass
 
     def _resume_state(self) -> dict[str, dict[int, dict[str, Any]]]:
         """The counted repetitions already on disk, by configuration and repetition index (their rows:
@@ -295,10 +369,18 @@ class Runner:
                     if prior in ("done", "failed", "skipped"):
                         self._finish(c, prior, statuses[c.config_id].get("error"), recorded=statuses[c.config_id])
                         continue
-                    worker = self._run_config(c, index, worker, done_reps.get(c.config_id, {}))
+                    try:
+                        worker = self._run_config(c, index, worker, done_reps.get(c.config_id, {}))
+                    except OSError as exc:
+                        # not the store's (those are StoreWriteFailed): this configuration's own file
+                        # or process (a model file gone mid-queue): it fails with that reason, the queue goes on
+                        self._kill_children()
+                        worker = None
+                        self.current = None
+                        self.on_line(f"  failed: {config_os_error(exc)}")
+                        self._finish(c, "failed", config_os_error(exc))
             except BaseException:
-                if worker is not None:
-                    worker.kill()
+                self._kill_children()  # the worker, or one started for this configuration and not yet returned
                 raise
             if worker is not None:
                 worker.quit()
@@ -482,7 +564,7 @@ class Runner:
                      f"{spec.n_windows * spec.n_ctx} tokens; cached for later runs)")
         self.sampler.set_phase("quality")
         self.event(Phase(phase="quality", config_id=c.config_id, what="reference"))
-        child = InferenceChild(self.store.log_path(c.config_id))
+        child = self._new_child(c)
         try:
             self.sampler.set_target_pids([child.pid])
             child.send({"cmd": "reference", "config": c.to_dict(), "model_path": spec.reference_file,
@@ -530,16 +612,42 @@ class Runner:
             self.on_line(f"  {note}")
         return found.pids
 
+    def _kill_children(self) -> None:
+        for child in self.children:
+            if child.proc.poll() is None:
+                child.kill()
+        self.children = []
+
+    def _new_child(self, c: Configuration) -> InferenceChild:
+        """An inference child logging to c's log (in this runner's folder), recorded in child.json so
+        that a resume never measures beside it should this runner be killed."""
+        log = self.store.open_append(f"{LOGS}/{c.config_id}.log", binary=True)
+        child = InferenceChild(self.store.log_path(c.config_id), log=log)
+        self.children = [ch for ch in self.children if ch.proc.poll() is None] + [child]
+        try:
+            try:
+                started = psutil.Process(child.pid).create_time()
+            except psutil.Error:
+                started = None
+            self.store.write_child(child.pid, started, os.getpid())
+        except BaseException:
+            child.kill()
+            raise
+        return child
+
     def _start_worker(self, c: Configuration) -> InferenceChild:
-        log = self.store.log_path(c.config_id)
         self.load = LoadFacts()
-        worker = InferenceChild(log)
-        self.sampler.set_target_pids([worker.pid])
-        self.sampler.set_phase("load")
-        self.event(Phase(phase="load", config_id=c.config_id, pid=worker.pid))
-        facts = self.model_facts.get(facts_key(c))
-        worker.send({"cmd": "load", "config": c.to_dict(), "model_path": facts.path if facts else c.model_path})
-        ev = self._await(worker, "loaded", silence.LOAD_SILENCE_S)
+        worker = self._new_child(c)
+        try:
+            self.sampler.set_target_pids([worker.pid])
+            self.sampler.set_phase("load")
+            self.event(Phase(phase="load", config_id=c.config_id, pid=worker.pid))
+            facts = self.model_facts.get(facts_key(c))
+            worker.send({"cmd": "load", "config": c.to_dict(), "model_path": facts.path if facts else c.model_path})
+            ev = self._await(worker, "loaded", silence.LOAD_SILENCE_S)
+        except BaseException:
+            worker.kill()  # not yet the caller's to stop: a child that failed its load, or hung in it
+            raise
         time.sleep(self.sampler.period * 1.5 if self.sensors.power_backend else 0)  # a sample past the load
         load_e = self.sampler.trace.energy(ev["t_start"], ev["t_end"], self.sampler.max_gap_s)
         self.load = LoadFacts(load_s=ev["load_s"], engine_version=ev["engine_version"], info=ev.get("info", {}),

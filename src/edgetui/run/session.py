@@ -24,15 +24,16 @@ from edgetui.rundir.history import board_history
 from edgetui.rundir.layout import RUNNER_LOG
 from edgetui.rundir.lock import Holder, lock_holder
 from edgetui.rundir.samples import Sample
-from edgetui.rundir.state import runner_alive
+from edgetui.rundir.samples_tail import SamplesTail
+from edgetui.rundir.state import lock_only
 from edgetui.rundir.store import RunStore
 
 BACKLOG_BYTES = 64 << 10  # more unread than this: a late attach, skip old progress events unparsed
 LIVENESS_PERIOD_S = 1.0
 
-# A live edgetui runner with this pid (not a zombie, not a stranger that reused the pid): the
-# same check as `edgetui status`.
-pid_alive = runner_alive
+# Whether run.json's runner pid is a live runner, asked once the folder's lock is free: never, as
+# for `edgetui status` (a runner at work holds the lock; a pid may be recycled). Tests pass stand-ins.
+pid_alive = lock_only
 
 
 @dataclass
@@ -63,13 +64,14 @@ class RunFollower:
         self.clock = clock
         self.store = RunStore(self.run_dir)
         self.events = JsonlTail(self.store.events_path)
-        self.samples = JsonlTail(self.store.samples_path)
+        self.samples = SamplesTail(self.run_dir)
         if attach:
             self.samples.start_near_end(SAMPLES_TAIL_BYTES)
         self.state = LiveState()
         # the ETA before this run has rates of its own: the board's earlier runs beside this one
         self.state.history_source = lambda: board_history(self.run_dir.parent, exclude=self.run_dir)
         self.died: str | None = None  # why the runner is gone though the run did not end
+        self._died_of_crash = False  # died says the run crashed (its end event), rather than that its runner vanished
         self._manifest_mtime: float | None = None
         self._manifest_read: dict[str, Any] = {}  # the reader's own copy: the state's is the drawing loop's
         self._last_liveness = -1e9
@@ -118,6 +120,16 @@ class RunFollower:
             self.state.set_manifest(batch.manifest)
         self.state.feed_events(batch.events)
         self.state.feed_samples(batch.samples)
+        end = self.state.run_end
+        crashed = end is not None and end.status == "crashed"
+        if end is not None and crashed and self.died is None:  # ended, but to be resumed like an interrupted run
+            self.died = f"the runner crashed: {end.error or 'an unexpected error'} (traceback in {RUNNER_LOG})"
+            self._died_of_crash = True
+            self.state.add_log(self.died, "error")
+            self.state.changed = True
+        elif self._died_of_crash and not crashed:  # resumed since (from here or elsewhere): at work again
+            self.died, self._died_of_crash = None, False
+            self.state.changed = True
         if batch.gone is not None and not self.ended and self.died is None:
             tail = batch.log_tail
             self.died = f"the runner stopped before the queue ended ({batch.gone})" + (f"\n{tail}" if tail else "")

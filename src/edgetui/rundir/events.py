@@ -170,8 +170,9 @@ class RunWarning(Event):
 @dataclass(kw_only=True)
 class RunEnd(Event):
     KIND: ClassVar[str] = "run_end"
-    status: str | None = None  # finished, aborted
+    status: str | None = None  # finished, aborted, crashed
     failed: int = 0
+    error: str | None = None  # crashed: the exception, in one line (its traceback is in runner.log)
 
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (

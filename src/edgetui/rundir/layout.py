@@ -31,6 +31,7 @@ LOGS = "logs"
 CONTROL = "control.json"
 RUNNER_LOG = "runner.log"  # a detached runner's stdout and stderr
 RUNNER_LOCK = "runner.lock"
+CHILD = "child.json"  # the inference child at work: a resume refuses while it lives
 SEEN_MARK = "console_seen"  # a console has shown this run's outcome once: not opened again at start
 
 

@@ -2,7 +2,12 @@
 the runner for its whole life and by anyone else who must see the folder stand still (the fleet's
 collection step). The kernel releases it when its holder dies, SIGKILL included, so a crashed
 runner never leaves a stale lock behind; the file's text (pid, host, start time) is only for
-messages and means nothing once the lock is free."""
+messages and means nothing once the lock is free.
+
+A lock guards the folder it was taken in, not a path: a holder keeps a descriptor of that folder
+(`dir_fd`, for writing relative to it) and `check_same_folder()` tells whether the path still names
+it. A folder deleted and made again under a live runner is a new folder with a new lock; the old
+runner must not write into it (FolderChanged)."""
 
 from __future__ import annotations
 
@@ -42,6 +47,21 @@ class Holder:
         return who + (f", since {self.since}" if self.since else "")
 
 
+class FolderChanged(Exception):
+    """The run folder's path no longer names the folder whose lock this process holds (deleted and
+    made again, or moved away): whatever is there now is not this runner's to write."""
+
+    def __init__(self, run_dir: Path, why: str) -> None:
+        self.run_dir = run_dir
+        super().__init__(
+            f"the results folder {run_dir} was {why} while this runner (pid {os.getpid()}) was writing it: "
+            f"the run stopped and writes nothing more there (what is at that path now is not this run's)")
+
+
+def folder_identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
 class FolderBusy(UserError):
     """The folder's lock is held by a live process: refused, exit 2, naming it and how to follow it."""
 
@@ -75,20 +95,49 @@ class RunFolderLock:
         self.path = self.run_dir / RUNNER_LOCK
         self.what = what
         self._fd: int | None = None
+        self.dir_fd: int | None = None  # the locked folder itself, while held
+        self._identity: tuple[tuple[int, int], tuple[int, int]] | None = None  # (folder, runner.lock)
 
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+    def check_same_folder(self) -> None:
+        """FolderChanged unless the path still names the folder locked, with this lock file in it
+        (a few microseconds: two stat calls). A no-op while not held."""
+        if self._identity is None:
+            return
+        folder, lock_file = self._identity
+        try:
+            if folder_identity(os.stat(self.run_dir)) != folder:
+                raise FolderChanged(self.run_dir, "removed and made again, or replaced")
+        except FileNotFoundError:
+            raise FolderChanged(self.run_dir, "removed") from None
+        except OSError as exc:
+            raise FolderChanged(self.run_dir, f"made unreadable ({exc.strerror})") from None
+        try:
+            same_lock = folder_identity(os.stat(self.path, follow_symlinks=False)) == lock_file
+        except OSError:
+            same_lock = False
+        if not same_lock:
+            raise FolderChanged(self.run_dir, f"emptied (its {RUNNER_LOCK} removed or replaced)")
 
     def acquire(self, *, wait: float = DEFAULT_WAIT_S, doing: str = "run here") -> None:
         if self._fd is not None:
             return
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            # never replaced or removed: a lock on a file that someone renamed over guards nothing
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            dir_fd = os.open(self.run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise UserError(f"results folder is not writable: {exc.strerror}", where=str(self.run_dir)) from None
+        try:
+            # never replaced or removed: a lock on a file that someone renamed over guards nothing;
+            # opened in the folder just opened (never through a symlink planted in its place)
+            fd = os.open(RUNNER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=dir_fd)
+        except OSError as exc:
+            os.close(dir_fd)
+            raise UserError(f"results folder is not writable: {exc.strerror} ({RUNNER_LOCK})",
+                            where=str(self.run_dir)) from None
         deadline = time.monotonic() + max(0.0, wait)
         while True:
             try:
@@ -97,10 +146,12 @@ class RunFolderLock:
             except OSError as exc:
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     os.close(fd)
+                    os.close(dir_fd)
                     raise
                 if time.monotonic() >= deadline:
                     holder = _wait_for_text(fd)
                     os.close(fd)
+                    os.close(dir_fd)
                     raise FolderBusy(self.run_dir, holder, doing) from None
                 time.sleep(POLL_S)
         text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "what": self.what,
@@ -110,13 +161,17 @@ class RunFolderLock:
             os.pwrite(fd, text.encode() + b"\n", 0)
         except OSError:
             pass  # a full disk: the lock holds all the same; messages say "pid ?"
-        self._fd = fd
+        self._fd, self.dir_fd = fd, dir_fd
+        self._identity = (folder_identity(os.fstat(dir_fd)), folder_identity(os.fstat(fd)))
 
     def release(self) -> None:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        dir_fd, self.dir_fd, self._identity = self.dir_fd, None, None
         os.close(fd)  # closing the last descriptor releases the flock
+        if dir_fd is not None:
+            os.close(dir_fd)
 
     def __enter__(self) -> RunFolderLock:
         self.acquire()
@@ -151,7 +206,7 @@ def lock_holder(run_dir: str | Path) -> Holder | None:
     Probes with a shared lock held for an instant; a runner asking for the lock meanwhile retries."""
     path = Path(run_dir) / RUNNER_LOCK
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
         return None
     try:

@@ -1,23 +1,33 @@
 """Where runs stand, read from their folders alone: one lister for `edgetui status`, for the
-console's attach and resume offers at start, and for anyone after an SSH drop or a crash."""
+console's attach and resume offers at start, and for anyone after an SSH drop or a crash.
+
+A run is running exactly while a runner holds its folder's lock (rundir.lock): a pid written in
+run.json says nothing after a reboot, which may give it to anything. run.json's own status says how
+the last runner ended: finished, aborted (by the user), crashed (an error of the runner's own,
+summarised in run.json's "error"), or still "running" when it never got to say: interrupted."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import json
+
 import psutil
 
 from edgetui.errors import UserError
 from edgetui.rundir.events import ConfigEnd, ConfigStart, decode_event
-from edgetui.rundir.layout import MANIFEST, RUNNER_LOG, SEEN_MARK, default_runs_dir
+from edgetui.rundir.layout import CHILD, MANIFEST, RUNNER_LOG, SEEN_MARK, default_runs_dir
 from edgetui.rundir.lock import lock_holder
 from edgetui.rundir.store import RunStore, read_jsonl
 
 Alive = Callable[[int | None], bool]
+RESUMABLE = ("interrupted", "crashed")  # a resume continues from the first repetition not on disk
+CHILD_MODULE = "edgetui.run.inference"
 
 
 def runner_alive(pid: int | None) -> bool:
@@ -33,6 +43,43 @@ def runner_alive(pid: int | None) -> bool:
         return False
 
 
+def lock_only(pid: int | None) -> bool:
+    """The listers' default `alive`: no pid is taken for a live runner. The lock, which read_state
+    asks first, is the only sign of one; tests pass stand-ins of their own."""
+    return False
+
+
+def live_child(run_dir: str | Path) -> int | None:
+    """The pid of the inference child child.json names, when that very process is still alive: the
+    same pid, the same start time and an inference child's command line (not a recycled pid)."""
+    try:
+        rec = json.loads((Path(run_dir) / CHILD).read_text())
+        pid, started = rec.get("pid"), rec.get("started")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if isinstance(started, (int, float)) and abs(proc.create_time() - started) > 0.05:
+            return None
+        return pid if any(CHILD_MODULE in part for part in proc.cmdline()) else None
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def refuse_live_child(run_dir: str | Path, doing: str) -> None:
+    """UserError (exit 2) while the last runner's inference child still computes: whatever a new
+    runner measured beside it would be slowed by it."""
+    pid = live_child(run_dir)
+    if pid is not None:
+        raise UserError(f"cannot {doing}: the inference child pid {pid} of this run's last runner is still at "
+                        f"work (its runner is gone; it stops at its next event). Wait for it to end, or "
+                        f"`kill {pid}`, then try again", where=str(run_dir))
+
+
 def effective_status(manifest: dict[str, Any], alive: Alive | None = None) -> str:
     """The manifest's status, except that "running" with its runner gone is "interrupted"."""
     status = str(manifest.get("status", "running"))
@@ -45,7 +92,7 @@ def effective_status(manifest: dict[str, Any], alive: Alive | None = None) -> st
 class RunState:
     path: Path
     manifest: dict[str, Any] = field(repr=False)
-    status: str  # running, finished, aborted, interrupted (runner gone before the end)
+    status: str  # running, finished, aborted, crashed, interrupted (runner gone before the end)
     pid: int | None
 
     @property
@@ -54,7 +101,13 @@ class RunState:
 
     @property
     def resumable(self) -> bool:
-        return self.status == "interrupted"
+        return self.status in RESUMABLE
+
+    @property
+    def error(self) -> str | None:
+        """A crashed run's error, in one line."""
+        err = self.manifest.get("error")
+        return str(err) if err and self.status == "crashed" else None
 
     @property
     def seen(self) -> bool:
@@ -101,22 +154,24 @@ class RunState:
         extra = f", now: {self.current}" if self.status == "running" and self.current else ""
         hint = f"  -> edgetui run --resume {self.path}" if self.resumable else ""
         pid = f" pid {self.pid}" if self.status == "running" else ""
-        return f"{self.path.name}: {self.status}{pid}, {prog}{extra}{hint}"
+        error = f" ({self.error}; traceback in runner.log)" if self.error else ""
+        return f"{self.path.name}: {self.status}{error}{pid}, {prog}{extra}{hint}"
 
 
-def read_state(path: str | Path, alive: Alive = runner_alive) -> RunState | None:
-    """The state of one run folder, or None when it is not one (no manifest, unreadable, incompatible)."""
+def read_state(path: str | Path, alive: Alive = lock_only) -> RunState | None:
+    """The state of one run folder, or None when it is not one (no manifest, unreadable, incompatible).
+    Running while its lock is held; `alive` is asked of run.json's pid only when it is not."""
     manifest = RunStore(path).manifest_or_none()
     if manifest is None:
         return None
-    status, pid = effective_status(manifest, alive), manifest.get("runner_pid")
     holder = lock_holder(path)
     if holder is not None:  # a runner holds the folder, whatever run.json said last
-        status, pid = "running", holder.pid or pid
-    return RunState(path=Path(path), manifest=manifest, status=status, pid=pid)
+        return RunState(path=Path(path), manifest=manifest, status="running", pid=holder.pid or manifest.get("runner_pid"))
+    return RunState(path=Path(path), manifest=manifest, status=effective_status(manifest, alive),
+                    pid=manifest.get("runner_pid"))
 
 
-def run_state(path: str | Path, alive: Alive = runner_alive) -> RunState:
+def run_state(path: str | Path, alive: Alive = lock_only) -> RunState:
     state = read_state(path, alive)
     if state is None:
         RunStore(path).read_manifest()  # says why: unreadable or incompatible
@@ -124,7 +179,7 @@ def run_state(path: str | Path, alive: Alive = runner_alive) -> RunState:
     return state
 
 
-def list_runs(root: str | Path | None = None, limit: int = 20, alive: Alive = runner_alive) -> list[RunState]:
+def list_runs(root: str | Path | None = None, limit: int = 20, alive: Alive = lock_only) -> list[RunState]:
     """The newest runs under the runs folder (default: the user's), newest first: by the time each
     run was created (its manifest says), then by folder name (names start with a timestamp)."""
     base = Path(root) if root else default_runs_dir()
@@ -137,17 +192,17 @@ def list_runs(root: str | Path | None = None, limit: int = 20, alive: Alive = ru
     return states[:limit]
 
 
-def run_to_open(runs_dir: str | Path, alive: Alive = runner_alive) -> RunState | None:
+def run_to_open(runs_dir: str | Path, alive: Alive = lock_only) -> RunState | None:
     """What `edgetui` shows first, before the queue: a run in progress (attach), else the newest run
-    if the console has not shown its end yet: interrupted (to offer a resume), or finished after the
-    console that started it went away (an SSH drop)."""
+    if the console has not shown its end yet: interrupted or crashed (to offer a resume), or finished
+    after the console that started it went away (an SSH drop)."""
     runs = list_runs(runs_dir, alive=alive)
     for r in runs:
         if r.status == "running":
             return r
     if runs and not runs[0].seen:
         newest = runs[0]
-        if newest.status == "interrupted" or (newest.status in ("finished", "aborted") and newest.console_started):
+        if newest.resumable or (newest.status in ("finished", "aborted") and newest.console_started):
             return newest
     return None
 

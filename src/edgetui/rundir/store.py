@@ -5,33 +5,98 @@ are declared in edgetui.rundir.layout).
     repetitions.jsonl one line per finished repetition, fsync'd before the next begins
     configs.jsonl     one line per configuration outcome (done, failed, skipped)
     events.jsonl      what the live screen follows: phases, progress, outcomes
-    samples.jsonl     the sensor stream (monotonic timestamps)
+    samples.jsonl     the sensor stream (monotonic timestamps); past SAMPLES_SEGMENT_BYTES it goes on in
+                      samples.1.jsonl, samples.2.jsonl, ... and only the newest SAMPLES_KEEP_SEGMENTS are kept
     results.csv       one row per configuration (rewritten atomically after each)
     results.json      the same rows as JSON
     logs/<id>.log     the engine's own output, per configuration
     control.json      pause, skip and abort asked of the runner (edgetui.rundir.control)
     runner.log        a detached runner's own output (console or --detach)
     runner.lock       held (flock) by the runner at work here, with its pid, host and start (edgetui.rundir.lock)
+    child.json        the inference child's pid and start time (a resume refuses while it lives)
     console_seen      marks that a console has shown this run's outcome once
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
-import tempfile
+import re
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from edgetui.errors import UserError
 from edgetui.rundir.columns import RESULT_COLUMNS
-from edgetui.rundir.layout import (EVENTS, LOGS, MANIFEST, OUTCOMES, REPETITIONS, RESULTS_CSV, RESULTS_JSON,
-                                   SAMPLES)
+from edgetui.rundir.layout import (CHILD, EVENTS, LOGS, MANIFEST, OUTCOMES, REPETITIONS, RESULTS_CSV, RESULTS_JSON,
+                                   RUNNER_LOG, SAMPLES)
+from edgetui.rundir.lock import RunFolderLock
 
 SCHEMA_VERSION = 1
+
+# The sensor stream is the one file that grows with time rather than with the work done (about
+# 230 bytes a sample: 200 MB a day at 10 Hz): past this size it goes on in a new segment, and the
+# oldest segments past SAMPLES_KEEP_SEGMENTS are deleted (256 MiB in all). Energy never needs them:
+# the runner integrates power in memory as it samples; the console follows the newest samples only.
+SAMPLES_SEGMENT_BYTES = 32 << 20
+SAMPLES_KEEP_SEGMENTS = 8
+_SEGMENT = re.compile(r"samples(?:\.([1-9][0-9]{0,8}))?\.jsonl")
+
+# Files are made readable as the user's umask says, whether appended or rewritten (0644 usually).
+FILE_MODE = 0o666
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+class StoreWriteFailed(Exception):
+    """A write to the run folder failed (disk full, folder removed, read-only). Only these stop
+    the queue as a storage failure; any other OSError (a model file gone) is not the store's."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        self.path, self.exc = path, exc
+        super().__init__(f"{path}: {exc.strerror or exc}")
+
+
+def samples_segment_name(n: int) -> str:
+    """The name of the sensor stream's segment n (0: samples.jsonl, as before segments)."""
+    return SAMPLES if n == 0 else f"samples.{n}.jsonl"
+
+
+def samples_segment_number(name: str) -> int | None:
+    m = _SEGMENT.fullmatch(name)
+    return None if m is None else int(m.group(1) or 0)
+
+
+def _fsync_dir(dir_fd: int) -> None:
+    """The rename itself on disk; a filesystem that cannot fsync a folder is left as it is."""
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES):
+            raise
+
+
+def atomic_write_at(dir_fd: int, name: str, write: Callable[[BinaryIO], object]) -> None:
+    """Write `name` in the folder dir_fd: a temporary file there, fsync, rename over the target,
+    fsync the folder. The file gets the mode an appended one gets (the umask's), not 0600."""
+    tmp = f".{name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE, dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # POSIX rename replaces, atomically
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(dir_fd)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -41,20 +106,13 @@ def atomic_write(path: Path, data: str | bytes) -> None:
 
 def atomic_write_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """atomic_write for a writer that streams into the file (polars writing a large table)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        atomic_write_at(dir_fd, path.name, write)
+    finally:
+        os.close(dir_fd)
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -160,10 +218,136 @@ def repeated_note(repeated: list[dict[str, Any]]) -> str:
             f"before run folders had a lock): each repetition is counted once")
 
 
+class SegmentedSamples:
+    """The sensor stream as the sampler writes it: appended to the newest segment, which is closed
+    (every line whole) before the next is made; the oldest past SAMPLES_KEEP_SEGMENTS deleted.
+    Written relative to the run folder's descriptor, so never into another folder at that path.
+    Errors are OSError, as the sampler expects of a file."""
+
+    def __init__(self, store: RunStore, *, segment_bytes: int = SAMPLES_SEGMENT_BYTES,
+                 keep: int = SAMPLES_KEEP_SEGMENTS) -> None:
+        self.store, self.segment_bytes, self.keep = store, segment_bytes, max(1, keep)
+        numbers = store.samples_segment_numbers()
+        self.n = numbers[-1] if numbers else 0
+        self._f = self._open(self.n)
+        self._size = os.fstat(self._f.fileno()).st_size
+
+    def _open(self, n: int) -> IO[str]:
+        fd = os.open(self.store.rel(samples_segment_name(n)), _APPEND_FLAGS, FILE_MODE, dir_fd=self.store.dir_fd)
+        return os.fdopen(fd, "a", encoding="utf-8")
+
+    def write(self, line: str) -> int:
+        if self._size >= self.segment_bytes:
+            self._next_segment()
+        written = self._f.write(line)
+        self._size += len(line.encode()) if not line.isascii() else len(line)
+        return written
+
+    def _next_segment(self) -> None:
+        self._f.close()  # flushed: a reader that sees the next segment finds this one complete
+        self.n += 1
+        self._f = self._open(self.n)
+        self._size = 0
+        for old in self.store.samples_segment_numbers():
+            if old <= self.n - self.keep:
+                try:
+                    os.unlink(self.store.rel(samples_segment_name(old)), dir_fd=self.store.dir_fd)
+                except FileNotFoundError:
+                    pass
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
 class RunStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.logs = self.root / LOGS
+        self._lock: RunFolderLock | None = None
+
+    # --------------------------------------------------------------- the folder written
+    def bind(self, lock: RunFolderLock) -> None:
+        """Write only into the folder this lock was taken in: relative to its descriptor, and after
+        checking that the path still names it (FolderChanged otherwise). The runner's store."""
+        self._lock = lock
+
+    @property
+    def dir_fd(self) -> int | None:
+        return self._lock.dir_fd if self._lock is not None else None
+
+    def rel(self, name: str) -> str:
+        """A file of the folder as os.open(..., dir_fd=self.dir_fd) wants it."""
+        return name if self.dir_fd is not None else str(self.root / name)
+
+    def check_same_folder(self) -> None:
+        if self._lock is not None:
+            self._lock.check_same_folder()
+
+    def _open_append_fd(self, name: str) -> int:
+        self.check_same_folder()
+        try:
+            return os.open(self.rel(name), _APPEND_FLAGS, FILE_MODE, dir_fd=self.dir_fd)
+        except OSError as exc:
+            raise StoreWriteFailed(self.root / name, exc) from None
+
+    def open_append(self, name: str, *, binary: bool = False) -> IO[Any]:
+        """A file of the folder (a name relative to it), opened for appending: never through a
+        symlink, and in the folder locked when bound. StoreWriteFailed when it cannot be."""
+        fd = self._open_append_fd(name)
+        return os.fdopen(fd, "ab") if binary else os.fdopen(fd, "a", encoding="utf-8")
+
+    def append_bytes(self, name: str, data: bytes, *, sync: bool) -> None:
+        """Append data whole (one write of an O_APPEND descriptor, unbuffered: a failure is raised
+        once, as StoreWriteFailed, never again by a buffer flushed on close)."""
+        fd = self._open_append_fd(name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if sync:
+                os.fsync(fd)
+        except OSError as exc:
+            raise StoreWriteFailed(self.root / name, exc) from None
+        finally:
+            os.close(fd)
+
+    def open_samples(self, **kw: Any) -> SegmentedSamples:
+        self.check_same_folder()
+        try:
+            return SegmentedSamples(self, **kw)
+        except OSError as exc:
+            raise StoreWriteFailed(self.samples_path, exc) from None
+
+    def samples_segment_numbers(self) -> list[int]:
+        """The sensor stream's segments on disk, oldest first."""
+        try:
+            names = os.listdir(self.dir_fd if self.dir_fd is not None else self.root)
+        except OSError:
+            return []
+        return sorted(n for n in map(samples_segment_number, names) if n is not None)
+
+    def samples_segments(self) -> list[Path]:
+        return [self.root / samples_segment_name(n) for n in self.samples_segment_numbers()]
+
+    def _atomic(self, name: str, data: str) -> None:
+        self.check_same_folder()
+        try:
+            if self.dir_fd is not None:
+                atomic_write_at(self.dir_fd, name, lambda f: f.write(data.encode()))
+            else:
+                atomic_write(self.root / name, data)
+        except OSError as exc:
+            raise StoreWriteFailed(self.root / name, exc) from None
+
+    def write_child(self, pid: int, started: float | None, runner_pid: int) -> None:
+        """The inference child at work now, for a resume to find it alive (rundir.state.live_child)."""
+        self._atomic(CHILD, json.dumps({"pid": pid, "started": started, "runner_pid": runner_pid}))
+
+    def append_runner_log(self, text: str) -> None:
+        self.append_bytes(RUNNER_LOG, (text if text.endswith("\n") else text + "\n").encode(), sync=False)
 
     # --------------------------------------------------------------- paths
     @property
@@ -213,7 +397,7 @@ class RunStore:
         glue onto a broken one (only the runner that holds the folder does this)."""
         self.check_writable()
         try:
-            for path in (self.reps_path, self.configs_path, self.events_path, self.samples_path):
+            for path in (self.reps_path, self.configs_path, self.events_path, *self.samples_segments()[-1:]):
                 repair_torn_tail(path)
         except OSError as exc:
             raise UserError(f"results folder is not writable: {exc.strerror}", where=str(self.root)) from None
@@ -246,7 +430,7 @@ class RunStore:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         manifest = {**manifest, "schema": SCHEMA_VERSION}
-        atomic_write(self.manifest_path, json.dumps(manifest, indent=1, default=str))
+        self._atomic(MANIFEST, json.dumps(manifest, indent=1, default=str))
 
     def update_manifest(self, **changes: Any) -> None:
         m = self.read_manifest() or {}
@@ -256,11 +440,7 @@ class RunStore:
     # --------------------------------------------------------------- appends
     def _append(self, path: Path, record: dict[str, Any], *, sync: bool) -> None:
         line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
-        with path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            if sync:
-                os.fsync(f.fileno())
+        self.append_bytes(path.name, line.encode(), sync=sync)
 
     def append_rep(self, row: dict[str, Any]) -> None:
         """On disk (flushed and fsync'd) before the next repetition begins."""
@@ -283,6 +463,6 @@ class RunStore:
 
     # --------------------------------------------------------------- tables
     def write_results(self, rows: list[dict[str, Any]]) -> None:
-        atomic_write(self.csv_path, rows_to_csv(rows, RESULT_COLUMNS))
+        self._atomic(RESULTS_CSV, rows_to_csv(rows, RESULT_COLUMNS))
         payload = {"schema": SCHEMA_VERSION, "columns": RESULT_COLUMNS, "rows": rows}
-        atomic_write(self.json_path, json.dumps(payload, indent=1, default=str))
+        self._atomic(RESULTS_JSON, json.dumps(payload, indent=1, default=str))

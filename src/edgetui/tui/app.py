@@ -108,11 +108,13 @@ class EdgeApp(App[int]):
         if info.status == "running":
             self.notify(f"attached to the run in progress in {info.path}", title="Run in progress")
             self.show_live()
-        elif info.status == "interrupted":
+        elif info.resumable:  # interrupted, or crashed
             mark_seen(info.path)
             self.show_live()
-            self.notify("this run stopped before its queue ended: u resumes it", title="Interrupted run",
-                        severity="warning", timeout=10)
+            what = (f"this run's runner crashed ({info.error})" if info.status == "crashed"
+                    else "this run stopped before its queue ended")
+            self.notify(f"{what}: u resumes it", title=f"{info.status.capitalize()} run", severity="warning",
+                        timeout=10)
         else:
             self._results_shown_for = info.path
             mark_seen(info.path)

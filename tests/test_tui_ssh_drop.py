@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.run.session import pid_alive
+from edgetui.rundir.state import runner_alive as pid_alive  # a live edgetui runner with this pid (not a zombie)
 
 from conftest import smollm2_profile
 

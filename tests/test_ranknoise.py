@@ -5,6 +5,7 @@ row:" line, and `edgetui compare`."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import statistics
 import subprocess
@@ -330,3 +331,18 @@ def test_compare_matches_by_the_columns_given(tmp_path):
     twice = run_with_reps(tmp_path / "twice", {"a": BASE, "b": BASE}, b={"n_threads": 2})
     with pytest.raises(UserError, match="several rows with model=smollm2-135m-q4_1"):
         compare(twice, new, match=["model"])
+
+
+def test_edgetui_export_where_exports_only_the_rows_meeting_it_and_counts_the_rest(tmp_path):
+    rows = [make_row(cid, decode_tps_mean=tps, prefill_tps_mean=400.0, power_w_mean=power)
+            for cid, tps, power in (("a", 30.0, 4.0), ("b", 40.0, 9.0), ("c", 50.0, None))]
+    run = write_run(tmp_path / "run", rows)
+    every = edgetui("export", str(run), "--format", "json")
+    assert every.returncode == 0, every.stderr
+    p = edgetui("export", str(run), "--format", "json", "--where", "power_w<=5")
+    assert p.returncode == 0, p.stderr
+    assert {r["edgetui_config_id"] for r in json.loads(p.stdout)} == {"a"}
+    assert {r["edgetui_config_id"] for r in json.loads(every.stdout)} == {"a", "b", "c"}
+    assert "1 row left out: no power_w value; 1 row left out: power_w > 5" in p.stderr
+    none = edgetui("export", str(run), "--where", "power_w<1")
+    assert none.returncode == 2 and "meeting power_w < 1" in none.stderr

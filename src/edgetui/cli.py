@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="llama-bench-jsonl (default), llama-bench-md, json, csv or llama-bench-sql (a SQLite file: needs --out)")
     ex.add_argument("--out", metavar="FILE", help="write to FILE (default: the standard output)")
     ex.add_argument("--force", action="store_true", help="overwrite an existing FILE")
+    ex.add_argument("--where", action="append", default=[], metavar="EXPR",
+                    help="export only the rows meeting it, as for `rank` (repeatable)")
 
     res = sub.add_parser("results", help="open earlier results in the console's results screen")
     res.add_argument("results", nargs="+")

@@ -75,7 +75,12 @@ def cmd_rank(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from edgetui.ranking.llamabench import export_llama_bench
 
-    text, n = export_llama_bench(args.results, args.fmt, args.out, force=args.force)
+    where = parse_constraints(getattr(args, "where", None) or [])  # refused before any file is read
+    left_out: list[tuple[str, int]] = []
+    text, n = export_llama_bench(args.results, args.fmt, args.out, force=args.force, where=where,
+                                 left_out=left_out)
+    if left_out:  # on stderr: the standard output may be the export itself
+        print(printable(f"{left_out_text(left_out)} ({constraints_text(where)})"), file=sys.stderr)
     if args.out:
         print(f"exported {n} record(s) ({args.fmt}): {args.out}")
     else:

@@ -37,6 +37,7 @@ from edgetui.errors import UserError
 from edgetui.fmt import spreadsheet_text
 from edgetui.stats import mean, std  # std: the sample deviation (n - 1), as llama-bench's
 from edgetui.profiles.engines import in_process
+from edgetui.ranking.constraints import Constraint, apply_constraints, constraints_text, left_out_text
 from edgetui.ranking.outfile import write_export, write_export_text
 from edgetui.ranking.sources import load_results
 from edgetui.rundir.store import RunStore
@@ -93,17 +94,23 @@ def build_of(row: dict[str, Any]) -> tuple[str, int]:
 
 
 def export_llama_bench(paths: Sequence[str | Path], fmt: str, out: str | Path | None, *,
-                       force: bool = False) -> tuple[str, int]:
+                       force: bool = False, where: Sequence[Constraint] = (),
+                       left_out: list[tuple[str, int]] | None = None) -> tuple[str, int]:
     """Write the records of these runs in a llama-bench format to out (None: return the text
-    only; the SQLite format needs a file); the text ("" for SQLite) and the number of records."""
+    only; the SQLite format needs a file); the text ("" for SQLite) and the number of records.
+    Constraints keep the rows meeting them; the rows they leave out are counted into left_out."""
     if fmt not in FORMATS:
         raise UserError(f'unknown format "{fmt}" (one of {", ".join(FORMATS)})', where="--format")
     if fmt == "llama-bench-sql" and out is None:
         raise UserError("llama-bench-sql writes a SQLite file: give --out FILE (compare-llama-bench.py reads "
                         "llama-bench.sqlite by default)", where="--out")
-    recs = records(paths)
+    dropped: list[tuple[str, int]] = []
+    recs = records(paths, where, dropped)
+    if left_out is not None:
+        left_out.extend(dropped)
     if not recs:
-        raise UserError("no finished configuration with a prefill or decode figure to export",
+        why = f" meeting {constraints_text(where)} ({left_out_text(dropped)})" if where else ""
+        raise UserError(f"no finished configuration with a prefill or decode figure{why} to export",
                         where=", ".join(map(str, paths)))
     if fmt == "llama-bench-sql" and out is not None:
         write_export(out, lambda f: f.write(sqlite_bytes(recs)), force=force)
@@ -114,9 +121,14 @@ def export_llama_bench(paths: Sequence[str | Path], fmt: str, out: str | Path | 
     return text, len(recs)
 
 
-def records(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """One record per finished configuration and test (pp, then tg), in the order of the inputs."""
-    rows = load_results(paths).to_dicts()
+def records(paths: Sequence[str | Path], where: Sequence[Constraint] = (),
+            left_out: list[tuple[str, int]] | None = None) -> list[dict[str, Any]]:
+    """One record per finished configuration and test (pp, then tg), in the order of the inputs;
+    with constraints (`--where`), of the rows meeting them (the others counted into left_out)."""
+    frame, dropped = apply_constraints(load_results(paths), where)
+    if left_out is not None:
+        left_out.extend(dropped)
+    rows = frame.to_dicts()
     reps = RepsBySource()
     out: list[dict[str, Any]] = []
     for row in rows:

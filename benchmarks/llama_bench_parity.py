@@ -1,17 +1,23 @@
 """edgetui against llama.cpp's own tools, built from the llama.cpp that llama-cpp-python vendors.
 
-Decode: `llama-bench -p 0 -n 64 -d 64 -t T` against `edgetui run --headless` on a profile of 64
-prompt and 64 generated tokens (decode at the same depth, 64..127), SmolLM2 135M Q4_1.
-Quality: `llama-perplexity -c 512 --chunks K` against edgetui's quality pass on the same corpus
-tokens and window, as tokens evaluated per second (corpus tokens / wall seconds of the pass or
-of llama-perplexity's own "perplexity: calculating" phase, which both exclude the model load).
+Decode: `llama-bench -p 0 -n 64 -d 64 -t T` against `edgetui run --headless` (or, with
+--decode-by engine, edgetui's engine alone in a process of its own) on a profile of 64 prompt and
+64 generated tokens (decode at the same depth, 64..127), SmolLM2 135M Q4_1, edgetui's decode_tps
+(llama.cpp's perf counters) against llama-bench's avg_ts. Quality: `llama-perplexity -c 512
+--chunks K` against edgetui's quality pass on the same corpus tokens and window, as tokens
+evaluated per second (the pass's own seconds; llama-perplexity's from its log, "tokenizing the
+input" to its final estimate: both leave the model load out).
 
-Each pair alternates which of the two goes first; each pair's ratio edgetui / tool is printed,
-then the median and the spread (min..max) of the ratios. Both tools are built once, with the
-wheel's flags (scripts/llama-wheel.sh: native, AMX off on x86_64), and cached under the user
-cache dir keyed by version, flags and this CPU's instruction sets.
+Each pair is the tool, edgetui, the tool again (a drift of the machine's speed cancels); the pair's
+ratio is edgetui / the mean of the two, and the tool's second run / its first gives the spread of
+identical pairs; the median and the spread (min..max) of both are printed. --cpu-time compares
+CPU time per repetition at one thread instead (the same work on both sides: a 64-token prompt and
+64 decode steps), which a loaded machine does not blur. Both tools are built once, with the
+wheel's flags (scripts/llama-wheel.sh: native, AMX off on x86_64), and cached under the user cache
+dir keyed by version, flags and this CPU's instruction sets.
 
     .venv/bin/python benchmarks/llama_bench_parity.py [--pairs 8] [--threads 2] [--what decode,quality]
+    .venv/bin/python benchmarks/llama_bench_parity.py --cpu-time [--pairs 3] [--cpu-reps 10]
     .venv/bin/python benchmarks/llama_bench_parity.py --build-only
 """
 
@@ -25,11 +31,13 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -155,9 +163,10 @@ from edgetui.engines.base import metrics
 from edgetui.engines.llama_cpp import LlamaCppEngine
 from edgetui.profiles.plan import Configuration
 path, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+gen = int(sys.argv[4]) if len(sys.argv) > 4 else 64
 c = Configuration(profile="parity", engine="llama_cpp", engine_url=None, model="m", model_name=None, model_path=path,
                   n_threads=threads, n_gpu_layers=0, n_ctx=256, n_batch=512, flash_attn="auto", kv_cache_type="f16",
-                  prompt_tokens=64, prompt=None, gen_tokens=64, repetitions=reps, warmup=1)
+                  prompt_tokens=64, prompt=None, gen_tokens=gen, repetitions=reps, warmup=1)
 e = LlamaCppEngine(c, path, lambda ev: None)
 e.load()
 runs = [e.run_once(c, i, i == 0) for i in range(reps + 1)][1:]
@@ -234,6 +243,28 @@ def edgetui_quality(model: Path, cache: Path, args, *, make_reference: bool = Fa
     return {"tps": r["tokens"] / r["s"], "ppl": r["ppl"]}
 
 
+def cpu_seconds(cmd: list[str], **kw) -> float:
+    """User + system CPU seconds of a command and every process under it that it waited for."""
+    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw) as p:
+        try:
+            _, status, usage = os.wait4(p.pid, 0)
+        except BaseException:  # interrupted: the run goes with the benchmark
+            p.kill()
+            raise
+        p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:3])}... failed ({p.returncode})")
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_per_rep(run, few: int, many: int) -> float:
+    """CPU ms per repetition: the CPU of `many` repetitions less that of `few`, over the repetitions
+    between (load, warm-up and start-up cancel). With one thread nothing spins waiting for a
+    sibling, so this is the work whatever else the machine runs, where a rate by the wall clock on
+    a loaded machine is mostly the share of the cores it got."""
+    return 1000 * (run(many) - run(few)) / (many - few)
+
+
 def spread(name: str, ratios: list[float]) -> str:
     return (f"{name}: median {statistics.median(ratios):.3f}, spread {min(ratios):.3f}..{max(ratios):.3f} "
             f"over {len(ratios)} pairs")
@@ -254,6 +285,38 @@ def alternate(what: str, tool, ours, pairs: int, describe) -> None:
     print(spread(f"{what}: tool / tool (identical pairs)", same))
 
 
+def cpu_pairs(bin_dir: Path, model: Path, tmp: Path, args) -> None:
+    """The same work on both sides: a 64-token prompt, then 64 decode steps (llama-bench -pg 64,64;
+    edgetui 65 tokens, the first out of the prefill), by CPU time at one thread."""
+    few, many = 2, 2 + args.cpu_reps
+    bench = lambda r: cpu_seconds([str(bin_dir / "llama-bench"), "-m", str(model), "-p", "0", "-n", "0",  # noqa: E731
+                                   "-pg", "64,64", "-t", "1", "-r", str(r)])
+    profiles = {}
+    for r in (few, many):
+        profiles[r] = tmp / f"cpu{r}.toml"
+        profiles[r].write_text(PROFILE.format(reps=r, model=args.model, threads=1).replace("gen_tokens = 64",
+                                                                                           "gen_tokens = 65"))
+    sides = {"engine": lambda r: cpu_seconds([sys.executable, "-c", ENGINE_CHILD, str(model), "1", str(r), "65"],
+                                             cwd=REPO),
+             "run": lambda r: cpu_seconds([sys.executable, "-m", "edgetui", "run", str(profiles[r]), "--headless",
+                                           "--out", str(tmp / f"cpu-run-{r}-{time.monotonic_ns()}")], cwd=REPO)}
+    ratios: dict[str, list[float]] = {k: [] for k in sides}
+    same = []
+    for i in range(args.pairs):
+        a = cpu_per_rep(bench, few, many)
+        ours = {k: cpu_per_rep(f, few, many) for k, f in sides.items()}
+        b = cpu_per_rep(bench, few, many)
+        tool = statistics.fmean((a, b))
+        for k, v in ours.items():
+            ratios[k].append(tool / v)
+        same.append(a / b)
+        print(f"cpu pair {i + 1}: llama-bench {a:.1f} and {b:.1f} CPU ms per repetition; edgetui engine "
+              f"{ours['engine']:.1f}, edgetui run {ours['run']:.1f} (its runner and sampler included)", flush=True)
+    for k in sides:
+        print(spread(f"CPU per repetition, llama-bench / edgetui {k} (a speed ratio, 1 thread)", ratios[k]))
+    print(spread("CPU per repetition, llama-bench / llama-bench (identical pairs)", same))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-only", action="store_true", help="build (or find) the tools, print where, stop")
@@ -267,8 +330,12 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-q4_1")
     ap.add_argument("--tokens", type=int, default=2048, help="quality: corpus tokens")
     ap.add_argument("--n-ctx", type=int, default=512, help="quality: window")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="decode compared by CPU time per token at one thread (robust to a loaded machine)")
+    ap.add_argument("--cpu-reps", type=int, default=10, help="with --cpu-time: repetitions between the two runs")
     ap.add_argument("--ppl-batch", type=int, default=0, help="llama-perplexity -b (default: its own, 2048)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed benchmark takes its tool runs with it
     version = pinned_version()
     bin_dir = build_tools(version)
     print(f"tools: {bin_dir}")
@@ -281,6 +348,9 @@ def main() -> None:
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if args.cpu_time:
+            cpu_pairs(bin_dir, model, tmp, args)
+            return
         if "decode" in args.what:
             profile = tmp / "parity.toml"
             profile.write_text(PROFILE.format(reps=args.reps, model=args.model, threads=args.threads))

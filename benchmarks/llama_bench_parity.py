@@ -344,7 +344,7 @@ def main() -> None:
     from edgetui import models
 
     model = models.fetch(args.model, progress=lambda s: None)
-    print(f"llama-cpp-python {version}, {args.model}, {args.threads} threads; load average "
+    print(f"llama-cpp-python {version}, {args.model}, {1 if args.cpu_time else args.threads} threads; load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -58,6 +58,9 @@ class RepResult:
     # Several requests in flight at once ([sweep] concurrency): each stream's own record; the
     # fields above are then their union (first start, first token, last end, all tokens).
     streams: list[dict[str, Any]] | None = None
+    # Time spent choosing the tokens from the logits, all of them together, ms: outside the engine's
+    # decode timer, inside the wall clock's (None: the server samples, out of sight)
+    sample_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

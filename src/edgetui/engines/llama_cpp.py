@@ -2,15 +2,20 @@
 
 The low-level path is deliberate (see MEASUREMENT.md): it lets flash attention stay
 at llama.cpp's own default ("auto"), which `llama_cpp.Llama` cannot express, and it
-samples greedily with llama.cpp's C sampler, so no Python copy of the logits slows
-decode below what llama-bench reports for the same build."""
+picks each token greedily by an argmax over llama.cpp's own logits buffer, no copy of
+them, so that decode runs as close as it can to what llama-bench reports for the same
+build (which does not sample); the time spent choosing tokens is kept apart (sample_ms)."""
 
 from __future__ import annotations
 
 import ctypes
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from edgetui.engines.base import PROGRESS_PERIOD_S, Engine, EngineError, LoadInfo, RepResult
 from edgetui.engines.prompt import PROMPT_TEXT
@@ -64,6 +69,34 @@ def crash_hint(reason: str, system_info: str) -> str | None:
     return AMX_FAULT_HINT if faulted and "AMX_INT8 = 1" in system_info else None
 
 
+def greedy_picker(n_vocab: int) -> Callable[[Any], tuple[int, int]]:
+    """Greedy sampling as llama.cpp's greedy sampler does it (the first of the largest logits),
+    by numpy's argmax over llama.cpp's own logits buffer, in place: llama_sampler_sample would
+    copy the whole vocabulary into a fresh array of candidates per token (600 KB for SmolLM2,
+    3 MB for Gemma 3), time the wall clock counts and llama-bench, which does not sample, never
+    spends. pick(ctx) gives the token and the perf_counter_ns read just after the logits were in
+    (reading them waits for the decode, and stops llama.cpp's decode timer)."""
+    import llama_cpp
+
+    # a prototype of our own that returns the address (the package's returns a float pointer)
+    logits_at = llama_cpp.llama_cpp._lib["llama_get_logits_ith"]
+    logits_at.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    logits_at.restype = ctypes.c_void_p
+    ns = time.perf_counter_ns
+    cached: list[Any] = [None, None]  # the buffer's address and a numpy view of it
+
+    def pick(ctx: Any) -> tuple[int, int]:
+        addr = logits_at(ctx, -1)
+        t = ns()
+        if addr != cached[0]:  # the buffer moved (or the first call): view it afresh
+            if not addr:
+                raise EngineError("llama.cpp gave no logits for the last token")
+            cached[:] = [addr, np.ctypeslib.as_array((ctypes.c_float * n_vocab).from_address(addr))]
+        return int(cached[1].argmax()), t
+
+    return pick
+
+
 class LlamaCppEngine(Engine):
     kind = "llama_cpp"
 
@@ -97,13 +130,14 @@ class LlamaCppEngine(Engine):
         if not self.ctx:
             raise EngineError("llama.cpp could not create a context with these parameters (see the log)")
         self.vocab = L.llama_model_get_vocab(self.model)
-        self.sampler = L.llama_sampler_init_greedy()
+        self.n_vocab = L.llama_vocab_n_tokens(self.vocab)
+        self._greedy = greedy_picker(self.n_vocab)
         self.n_batch = c.n_batch
         t1 = time.monotonic()
         info = {
             "flash_attn_in_force": self._flash_in_force(),
             "n_ctx": L.llama_n_ctx(self.ctx),
-            "n_vocab": L.llama_vocab_n_tokens(self.vocab),
+            "n_vocab": self.n_vocab,
             "system_info": L.llama_print_system_info().decode(errors="replace").strip(),
             # as llama-bench names the model: llama.cpp's own description and parameter count
             "model_type": self._model_desc(),
@@ -199,17 +233,19 @@ class LlamaCppEngine(Engine):
         memory = L.llama_get_memory(self.ctx)
         L.llama_memory_clear(memory, True)
         extra = {"n_depth": depth, "depth_fill": self.fill_depth(depth)} if depth else {}
-        L.llama_sampler_reset(self.sampler)
         L.llama_perf_context_reset(self.ctx)
+        n_gen = config.gen_tokens
         one = (L.llama_token * 1)()
-        one_batch_ptr = ctypes.cast(one, ctypes.POINTER(L.llama_token))
-        decode, sample, ctx, smpl = L.llama_decode, L.llama_sampler_sample, self.ctx, self.sampler
-        batch_one = L.llama_batch_get_one
+        batch = L.llama_batch_get_one(ctypes.cast(one, ctypes.POINTER(L.llama_token)), 1)  # reused: `one` changes
+        decode, ctx, pick = L.llama_decode, self.ctx, self._greedy
         monotonic = time.monotonic
-        # Token times: one perf_counter_ns per decode step into a list allocated beforehand (the
-        # step already read a clock for progress; this reads it once instead, and stores it).
+        # Per decode step: one clock read when its logits are in (llama.cpp's decode timer stops
+        # there) and one when the token is chosen, into lists allocated beforehand; the second is
+        # also the token's time for the latency distribution, their difference the sampling time.
         ns = time.perf_counter_ns
-        stamps = [0] * config.gen_tokens
+        stamps = [0] * n_gen
+        out = [0] * n_gen
+        sample_ns = 0
         period_ns = int(PROGRESS_PERIOD_S * 1e9)
 
         self.progress(config, rep, warmup, "prefill", 0)
@@ -217,22 +253,24 @@ class LlamaCppEngine(Engine):
         base_ns = ns()
         for a, b in self._chunks(len(ids)):
             self._decode(ids[a:b])
-        tok = sample(smpl, ctx, -1)
+        tok, t_logits = pick(ctx)
         t_first = monotonic()
-        stamps[0] = ns()
-        out = [tok]
-        next_report = stamps[0] + period_ns
+        stamps[0] = now = ns()
+        sample_ns += now - t_logits
+        out[0] = tok
+        next_report = now + period_ns
         self.progress(config, rep, warmup, "decode", 1)
-        for i in range(1, config.gen_tokens):
+        for i in range(1, n_gen):
             one[0] = tok
-            rc = decode(ctx, batch_one(one_batch_ptr, 1))
+            rc = decode(ctx, batch)
             if rc != 0:
-                raise EngineError(f"llama_decode returned {rc} after {len(out)} tokens")
-            tok = sample(smpl, ctx, -1)
-            out.append(tok)
+                raise EngineError(f"llama_decode returned {rc} after {i} tokens")
+            tok, t_logits = pick(ctx)
+            out[i] = tok
             now = stamps[i] = ns()
+            sample_ns += now - t_logits
             if now >= next_report:
-                self.progress(config, rep, warmup, "decode", len(out))
+                self.progress(config, rep, warmup, "decode", i + 1)
                 next_report = now + period_ns
         t_end = monotonic()
         perf = L.llama_perf_context(ctx)
@@ -246,8 +284,8 @@ class LlamaCppEngine(Engine):
             engine_decode_ms=perf.t_eval_ms if counters_clean else None,
             engine_decode_n=perf.n_eval if counters_clean else None,
             timing_source="llama.cpp perf counters" if counters_clean else "wall clock",
-            text=self.detokenize(out[:64]),
-            token_ms=[round((t - base_ns) / 1e6, 4) for t in stamps[: len(out)]], extra=extra,
+            text=self.detokenize(out[:64]), sample_ms=sample_ns / 1e6,
+            token_ms=[round((t - base_ns) / 1e6, 4) for t in stamps], extra=extra,
         )
 
     def quality(self, spec: dict, make_reference: bool) -> dict:
@@ -282,8 +320,6 @@ class LlamaCppEngine(Engine):
 
     def close(self) -> None:
         L = _lib()
-        if getattr(self, "sampler", None):
-            L.llama_sampler_free(self.sampler)
         if getattr(self, "ctx", None):
             L.llama_free(self.ctx)
         if getattr(self, "model", None):

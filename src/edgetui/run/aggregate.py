@@ -59,6 +59,8 @@ def result_row(
     row["decode_tps_wall_mean"] = mean(r.get("decode_tps_wall") for r in counted)
     row["prefill_tps_wall_mean"] = mean(r.get("prefill_tps_wall") for r in counted)
     row["gen_tokens_mean"] = mean(r.get("gen_tokens_actual") for r in counted)
+    row["sample_ms_per_token_mean"] = mean(r["sample_ms"] / r["gen_tokens_actual"] for r in counted
+                                           if r.get("sample_ms") is not None and r.get("gen_tokens_actual"))
     row.update(latency_columns(counted))
     row.update(itl_interval_columns(counted))
     row["decode_tps_aggregate_mean"] = mean(r.get("decode_tps_aggregate") for r in counted)

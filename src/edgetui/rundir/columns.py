@@ -168,6 +168,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("temp_c_steady", FLOAT, CONTEXT, "mean of the hottest zone over the last quarter of the soak window, C"),
     Column("throttle_source", TEXT, CONTEXT, 'the evidence of throttling seen: "board flag" (get_throttled, '
            'soctherm_oc, NVML), "cpufreq" (a policy held below 90% of its ceiling), or both'),
+    Column("sample_ms_per_token_mean", FLOAT, MEASURED, "time spent choosing each token from the logits (llama_cpp's "
+           "greedy argmax), outside llama.cpp's decode timer, mean over repetitions, ms (empty: the engine samples "
+           "where edgetui cannot time it)"),
 )
 
 # The first block (up to cpu_model) is the documented, stable contract.

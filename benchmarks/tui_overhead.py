@@ -14,6 +14,15 @@ either run had more than --max-foreign of the machine taken by others is reporte
 of the verdict, and the run is repeated until --pairs clean pairs are in (or --max-pairs tried).
 
     .venv/bin/python benchmarks/tui_overhead.py [--pairs 4] [--gen 256] [--reps 5]
+
+--share measures what the console itself costs while it follows a run (target: at most 1.0% of
+one core over 15 s of decode at 120x40): one long run, the console's own CPU time (psutil
+cpu_times of the console process: not wall clock, so the figure holds on a loaded machine) over
+a window of decode at each terminal size in turn (the pseudo-terminal resized between windows),
+beside a bare Textual app idle in a pseudo-terminal of the same size over the same window (the
+reference: what Textual alone costs while nothing moves).
+
+    .venv/bin/python benchmarks/tui_overhead.py --share [--window 15] [--sizes 120x40,80x24,200x60]
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import termios
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 PROFILE = """name = "overhead"
 description = "SmolLM2 135M, a longer generation, for the console overhead benchmark"
@@ -165,6 +175,105 @@ def with_console(profile: Path, runs_dir: Path, env: dict[str, str],
         os.close(master)
 
 
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Static
+
+class Bare(App):
+    def compose(self):
+        yield Static("bare-textual-ready")
+
+Bare().run()
+"""
+
+
+def _pty(size: tuple[int, int]) -> tuple[int, int]:
+    master, slave = os.openpty()
+    _resize(slave, size)
+    return master, slave
+
+
+def _resize(fd: int, size: tuple[int, int]) -> None:
+    cols, rows = size
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _cpu_s(proc: Any) -> float:
+    c = proc.cpu_times()
+    return c.user + c.system
+
+
+def share(args: argparse.Namespace) -> None:
+    """The console's own CPU over windows of decode, a bare Textual app's beside it."""
+    import psutil
+
+    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        profile = root / "follow.toml"
+        # long repetitions: the windows fall in decode, not in the model's load or the prefills
+        profile.write_text(PROFILE.format(reps=50, gen=1900, threads=args.threads).replace(
+            "n_ctx = [1024]", "n_ctx = [2048]").replace("warmup = 1", "warmup = 0"))
+        bare_py = root / "bare.py"
+        bare_py.write_text(BARE_APP)
+        runs_dir = root / "runs"
+        env = dict(os.environ, TERM="xterm-256color", EDGETUI_RUNS_DIR=str(runs_dir))
+        c_master, c_slave = _pty(sizes[0])
+        b_master, b_slave = _pty(sizes[0])
+        console = subprocess.Popen([sys.executable, "-m", "edgetui", "run", str(profile)], stdin=c_slave,
+                                   stdout=c_slave, stderr=c_slave, env=env, start_new_session=True)
+        bare = subprocess.Popen([sys.executable, str(bare_py)], stdin=b_slave, stdout=b_slave, stderr=b_slave,
+                                env=env, start_new_session=True)
+        stop, drawn, bare_drawn = threading.Event(), [0], [0]
+        for fd, counter in ((c_master, drawn), (b_master, bare_drawn)):
+            threading.Thread(target=drain, args=(fd, stop, counter), daemon=True).start()
+        runner_pid = None
+        try:
+            deadline = time.monotonic() + 600
+            while True:  # until the first repetition decodes
+                time.sleep(0.5)
+                if console.poll() is not None:
+                    raise SystemExit(f"the console exited (code {console.returncode})")
+                events = [p / "events.jsonl" for p in runs_dir.glob("*")]
+                if events and events[0].exists() and b'"phase":"decode"' in events[0].read_bytes():
+                    manifest = json.loads((events[0].parent / "run.json").read_text())
+                    runner_pid = manifest.get("runner_pid")
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit("no decode within 10 minutes")
+            time.sleep(2.0)  # the first plots drawn
+            con, bar = psutil.Process(console.pid), psutil.Process(bare.pid)
+            print(f"load average {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} CPUs; "
+                  f"window {args.window:g} s of decode per size; % of one core", flush=True)
+            for size in sizes:
+                _resize(c_master, size)
+                _resize(b_master, size)
+                os.killpg(console.pid, signal.SIGWINCH)
+                os.killpg(bare.pid, signal.SIGWINCH)
+                time.sleep(3.0)  # the new layout settles before the window
+                bytes0 = drawn[0]
+                c0, b0, t0 = _cpu_s(con), _cpu_s(bar), time.monotonic()
+                time.sleep(args.window)
+                c1, b1, t1 = _cpu_s(con), _cpu_s(bar), time.monotonic()
+                wall = t1 - t0
+                print(f"{size[0]}x{size[1]}: console {100 * (c1 - c0) / wall:.2f}% of one core "
+                      f"({c1 - c0:.3f} s CPU in {wall:.1f} s, {(drawn[0] - bytes0) / wall / 1024:.1f} KiB/s drawn); "
+                      f"bare Textual app {100 * (b1 - b0) / wall:.2f}%; load {os.getloadavg()[0]:.1f}", flush=True)
+        finally:
+            stop.set()
+            if runner_pid:
+                try:
+                    os.kill(runner_pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            for proc in (console, bare):
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=10)
+            time.sleep(1.0)
+            for fd in (c_master, b_master, c_slave, b_slave):
+                os.close(fd)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=4)
@@ -174,7 +283,14 @@ def main() -> None:
     ap.add_argument("--max-foreign", type=float, default=0.05,
                     help="leave out pairs where other processes took more than this share of the CPUs")
     ap.add_argument("--max-pairs", type=int, default=12, help="give up after this many pairs")
+    ap.add_argument("--share", action="store_true",
+                    help="the console's own CPU share while it follows a run, per terminal size")
+    ap.add_argument("--window", type=float, default=15.0, help="--share: seconds of decode per size")
+    ap.add_argument("--sizes", default="120x40,80x24,200x60", help="--share: terminal sizes, COLSxROWS")
     args = ap.parse_args()
+    if args.share:
+        share(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         profile = root / "overhead.toml"

@@ -1,6 +1,6 @@
 """Time from launching `edgetui` to its first drawn frame, against a bare Textual app measured in
-the same run (target: edgetui under 1 s on the 2-core development machine, where a bare Textual
-app takes about 0.3 s).
+the same run (target: at most 1.3x the bare app's, issue 25; the first frame is the queue screen
+with the profiles listed, their estimates following it).
 
 Each program is started in a pseudo-terminal, as a person's shell would start it, and the clock
 stops when the frame's text (a word only the first frame holds) has been written to the terminal.
@@ -92,8 +92,8 @@ def main() -> None:
     print(f"runs: {args.runs} each, alternating, 80x24 pseudo-terminal, {os.cpu_count()} CPUs")
     print(f"bare Textual app, first frame: median {b:.3f} s (min {min(bare_times):.3f}, max {max(bare_times):.3f})")
     print(f"edgetui, first frame:          median {e:.3f} s (min {min(edgetui_times):.3f}, max {max(edgetui_times):.3f})")
-    print(f"ratio edgetui / bare: {e / b:.2f}")
-    print(f"target: edgetui under 1 s: {'met' if e < 1.0 else 'NOT met'}")
+    print(f"ratio edgetui / bare: {e / b:.2f}; load average {os.getloadavg()[0]:.1f}")
+    print(f"target: at most 1.3x the bare app's: {'met' if e <= 1.3 * b else 'NOT met'}")
 
 
 if __name__ == "__main__":

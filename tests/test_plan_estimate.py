@@ -169,3 +169,24 @@ def test_the_live_eta_uses_the_boards_earlier_runs_until_the_run_has_rates(runs)
     expected = sum(e.seconds for e in estimate_plan(configs, history, available_bytes=1))
     assert state.eta(0.0) == pytest.approx(expected)
     assert expected != pytest.approx(estimate.estimate_seconds(configs))
+
+
+def test_the_live_eta_reads_each_model_header_once_not_on_every_redraw(tmp_path, monkeypatch):
+    """The live screen asks for the ETA twice a second; the model file's header (a vocabulary of
+    up to 250,000 strings) is read for the first answer only."""
+    from edgetui.models import gguf as gguf_mod
+    from edgetui.rundir.follow import LiveState
+
+    model = write_gguf(tmp_path / "m.gguf", dims=(64, 32))
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'name = "p"\n[[models]]\npath = "{model}"\n[sweep]\nn_threads = [1, 2]\nn_ctx = 256\n'
+                       f'[workload]\nprompt_tokens = 32\ngen_tokens = 32\n')
+    configs = expand(load_profile(profile))
+    reads = []
+    real = gguf_mod.read_info
+    monkeypatch.setattr(gguf_mod, "read_info", lambda path: reads.append(path) or real(path))
+    state = LiveState({"schema": 1, "configs": [c.to_dict() for c in configs]})
+    first = state.eta(0.0)
+    for t in range(1, 20):
+        assert state.eta(float(t)) == pytest.approx(first)
+    assert len(reads) == 1

@@ -59,6 +59,8 @@ async def test_profiles_listed_with_counts_estimates_and_errors_inline(profiles_
         assert isinstance(screen, QueueScreen)
         table = screen.query_one("#profiles", DataTable)
         assert table.row_count == 3
+        await pilot.pause()  # the estimates follow the first frame (they read the model files' headers)
+        await pilot.pause()
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(3)]
         assert rows[0][1:4] == ["smoke", "1", rows[0][3]] and rows[0][3].startswith("~")
         assert rows[2][1] == "c_bad" and rows[2][4] == "✗" and rows[2][2] == "-"
@@ -221,3 +223,34 @@ async def test_a_broken_keymap_is_reported_and_the_default_keys_kept(profiles_di
         assert any("expected a key as a string" in str(n.message) for n in app._notifications)
         await pilot.press("a")
         assert isinstance(app.screen, InputScreen)
+
+
+@pytest.mark.asyncio
+async def test_the_first_frame_lists_the_profiles_before_their_estimates(profiles_dir, tmp_path, monkeypatch):
+    """The estimates read each model file's header (a vocabulary of up to 250,000 strings): the
+    profiles are drawn first, their estimates right after, not read before the first frame."""
+    from edgetui.profiles import estimate as estimate_mod
+
+    from textual.app import App
+
+    drawn, frames = [0], []
+    app = make_app(profiles_dir, tmp_path)
+    real, display = estimate_mod.estimate_plan, App._display
+
+    def counted(self, screen, renderable):  # a frame written to the terminal
+        if isinstance(screen, QueueScreen):
+            drawn[0] += 1
+        return display(self, screen, renderable)
+
+    def estimating(*a, **k):
+        frames.append(drawn[0])
+        return real(*a, **k)
+
+    monkeypatch.setattr(App, "_display", counted)
+    monkeypatch.setattr("edgetui.tui.screens.queue.estimate_plan", estimating)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(4):
+            await pilot.pause()
+        table = app.screen.query_one("#profiles", DataTable)
+        assert str(table.get_row_at(0)[3]).startswith("~")
+    assert frames and min(frames) >= 1  # every estimate made after the queue screen's first frame

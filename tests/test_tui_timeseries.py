@@ -142,6 +142,37 @@ async def test_a_plot_is_redrawn_only_when_its_series_moved(cut_run, tmp_path, m
 
 
 @pytest.mark.asyncio
+async def test_a_redraw_draws_the_canvases_at_once_each_refreshed_once(cut_run, tmp_path, monkeypatch):
+    """The curve is on the plot's canvases when show() returns, so it reaches the screen in the
+    frame that follows, not a frame later; and a canvas asks for one repaint, not one per pixel."""
+    from textual_hires_canvas import Canvas
+
+    run_dir, t_cut = cut_run
+    app = EdgeApp(profiles_dir=str(tmp_path), attach=False, clock=lambda: t_cut + 2.0, alive=alive)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(app, pilot, run_dir)
+        plot = live.query_one("#temperature-plot", TimeSeriesPlot)
+        canvas = plot.query_one("#plot", Canvas)
+        before = ["".join(row) for row in canvas._buffer]
+        refreshes = []
+        real = Canvas.refresh
+
+
+        def counted(self, *a, **k):  # a repaint asked for, not one held back by batch_refresh
+            if not self._refreshes_pending:
+                refreshes.append(self)
+            return real(self, *a, **k)
+
+        monkeypatch.setattr(Canvas, "refresh", counted)
+        series = Series()
+        for i in range(40):
+            series.add(t_cut - 40 + i, 40.0 + (i % 7))  # a saw-tooth, unlike the recorded curve
+        plot.show(series, t_cut - 40, "this config", t_cut)
+        assert ["".join(row) for row in canvas._buffer] != before  # drawn now, before any frame
+        assert len(refreshes) <= len(plot.query(Canvas))
+
+
+@pytest.mark.asyncio
 async def test_at_80x24_each_series_is_a_sparkline_with_its_unit_and_range(cut_run, tmp_path):
     run_dir, t_cut = cut_run
     app = EdgeApp(profiles_dir=str(tmp_path), attach=False, clock=lambda: t_cut + 2.0, alive=alive)

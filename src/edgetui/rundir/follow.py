@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from edgetui.fmt import number
-from edgetui.profiles.estimate import History, estimate_seconds
+from edgetui.profiles.estimate import History, ModelFiles, estimate_seconds
 from edgetui.profiles.plan import Configuration
 from edgetui.rundir.series import QUANTITIES, LiveSeries
 from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, MalformedRecord, Phase, Progress, QualityEnd,
@@ -188,6 +188,9 @@ class LiveState:
         # (read once, when first wanted: see eta)
         self.history_source: Callable[[], History] | None = None
         self._history: History | None = None
+        # the model files' headers the ETA scales by, read once each: not on every redraw (reading a
+        # vocabulary of 250,000 strings twice a second was most of what the console cost)
+        self._model_files = ModelFiles()
         self.config_ids: list[str] = []  # of self.configs, in order: computed once per plan
         self._config_by_id: dict[str, Configuration] = {}
         self._configs_read: Any = None  # the manifest's configs they were made from
@@ -583,7 +586,8 @@ class LiveState:
             if per_rep is None:
                 cfg = self.config_of(cur.config_id)
                 per_rep = (estimate_seconds([cfg], self._earlier(), decode_tps=self.decode_mean_run or None,
-                                            prefill_tps=self.prefill_mean_run or None, load_s=0.0)
+                                            prefill_tps=self.prefill_mean_run or None, load_s=0.0,
+                                            files=self._model_files)
                            / max(1, total_reps)) if cfg else 0.0
             in_flight = 0.0
             if cur.rep_started_t is not None and cur.rep is not None:
@@ -592,7 +596,8 @@ class LiveState:
         pending = [c for c, cid in zip(self.configs, self.config_ids) if cid not in started_ids]
         if pending:
             left += estimate_seconds(pending, self._earlier(), decode_tps=self.decode_mean_run or None,
-                                     prefill_tps=self.prefill_mean_run or None, load_s=mean(self.load_seconds))
+                                     prefill_tps=self.prefill_mean_run or None, load_s=mean(self.load_seconds),
+                                     files=self._model_files)
         return left
 
     def soak_series(self) -> tuple[float | None, float | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App
@@ -25,9 +26,11 @@ from edgetui.tui.keymap import keymap_path, load_keymap
 from edgetui.tui.messages import ConsoleView, GoBack, OpenBoard, ResumeRun, RunRead, ShowLive, ShowResults, StartRun
 from edgetui.tui.palette import ScreenActions
 from edgetui.tui.screens.queue import QueueScreen
-from edgetui.run.launch import launch_runner
-from edgetui.run.session import RunFollower, pid_alive
 from edgetui.rundir.state import list_runs, mark_seen, run_to_open
+from edgetui.rundir.state import runner_alive as pid_alive  # run.session's pid_alive, without importing it
+
+if TYPE_CHECKING:  # following a run (run.session and what it folds) is imported once a run is followed
+    from edgetui.run.session import RunFollower
 
 REFRESH_HZ = 2.0  # reads and redraws per second: a few Hz at most, whatever the token rate
 
@@ -104,6 +107,8 @@ class EdgeApp(App[int]):
         info = run_to_open(runs_dir, alive=self.alive)
         if info is None:
             return
+        from edgetui.run.session import RunFollower
+
         self.follower = RunFollower(info.path, attach=True, alive=self.alive, clock=self.clock)
         if info.status == "running":
             self.notify(f"attached to the run in progress in {info.path}", title="Run in progress")
@@ -146,6 +151,8 @@ class EdgeApp(App[int]):
                         "Its live screen is open: abort it (x) or wait for it to end.",
                         title="One run at a time", severity="warning", timeout=10)
             if self.follower is None or self.follower.run_dir != busy.path:
+                from edgetui.run.session import RunFollower
+
                 self.follower = RunFollower(busy.path, attach=True, alive=self.alive, clock=self.clock)
             self.show_live()
             self._start_ticking()
@@ -157,6 +164,9 @@ class EdgeApp(App[int]):
         while run_dir.exists():  # two runs in the same second
             n += 1
             run_dir = base.with_name(f"{base.name}-{n}")
+        from edgetui.run.launch import launch_runner
+        from edgetui.run.session import RunFollower
+
         try:
             process = launch_runner(profile_paths, run_dir, sysfs_root=self.sysfs_root)
         except OSError as exc:

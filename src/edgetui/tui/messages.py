@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from edgetui.engines.catalog import DEFAULT_OLLAMA_URL
-from edgetui.run.session import RunFollower
+
+if TYPE_CHECKING:  # the console's first frame follows no run: run.session is imported when one is
+    from edgetui.run.session import RunFollower
 
 
 @dataclass

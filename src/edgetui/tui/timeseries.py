@@ -9,12 +9,14 @@ the series moved since the last draw: never per sample."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
+from textual_hires_canvas import Canvas
 from textual_plot import DurationFormatter, HiResMode, PlotWidget
 
 from edgetui.fmt import duration as fmt_duration
@@ -143,9 +145,7 @@ class TimeSeriesPlot(Widget):
             self.query_one(Sparkline).data = list(vs)
             return
         self._caption("caption", f"{self.what} ({self.unit}) · {scope}")
-        self._draw(xs, vs, span, lo, hi)
-        if mark is not None and mark >= t0:
-            self.query_one(_Plot).add_v_line(mark - t0, line_style="red")
+        self._draw(xs, vs, span, lo, hi, mark - t0 if mark is not None and mark >= t0 else None)
 
     def _caption(self, name: str, text: str) -> None:
         """A caption updated only when its text changed, with a new layout (the whole screen's)
@@ -156,10 +156,25 @@ class TimeSeriesPlot(Widget):
         self._captions[name] = text
         self.query_one(f".{name}", Static).update(text, layout=old is None or cell_len(old) != cell_len(text))
 
-    def _draw(self, xs: Sequence[float], vs: Sequence[float], span: float, lo: float, hi: float) -> None:
+    def _draw(self, xs: Sequence[float], vs: Sequence[float], span: float, lo: float, hi: float,
+              mark: float | None = None) -> None:
+        """The curve drawn now, onto the plot's canvases, each refreshed once: left to itself,
+        textual-plot draws in its render() during a frame and its canvases repaint in a second
+        frame, every pixel set asking for a refresh of its own (the two frames were most of what a
+        plot cost the console)."""
         plot = self.query_one(_Plot)
         self._ticks.max_ticks = max(2, (self.size.width - plot.margin_left) // TICK_SPACING)
-        plot.clear()
-        plot.set_xlimits(0.0, span)
-        plot.set_ylimits(*padded(lo, hi, 0.1))  # a flat line sits mid-pane, not on the frame
-        plot.plot(xs, vs, line_style="bold", hires_mode=HiResMode.BRAILLE)
+        canvases = list(plot.query(Canvas))
+        with ExitStack() as batch:
+            for canvas in canvases:
+                batch.enter_context(canvas.batch_refresh())
+            plot.clear()
+            plot.set_xlimits(0.0, span)
+            plot.set_ylimits(*padded(lo, hi, 0.1))  # a flat line sits mid-pane, not on the frame
+            plot.plot(xs, vs, line_style="bold", hires_mode=HiResMode.BRAILLE)
+            if mark is not None:
+                plot.add_v_line(mark, line_style="red")
+            # textual-plot 0.10 (pinned): once its canvases have their sizes, render() draws the
+            # plot; before that (or after a resize) the frame's own render() does, as before
+            if not plot._needs_canvas_resize and all(c._canvas_size == c.size for c in canvases if c.size):
+                plot.render()

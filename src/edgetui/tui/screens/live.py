@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, RichLog, Static
 
 from edgetui.rundir.control import write_control
@@ -25,9 +26,10 @@ from edgetui.sensors.base import NO_POWER
 from edgetui.tui.timeseries import TimeSeriesPlot
 
 LOG_STYLES = {"error": "bold red", "warn": "yellow", "ok": "green", "": ""}
-# The time series are drawn at most this often (every fourth tick): a plot costs about 10 ms of
-# CPU to draw, the texts next to nothing, and a curve of minutes moves little in half a second.
-PLOT_PERIOD_S = 2.0
+# The time series are drawn at most this often (every eighth tick): a plot round (its drawing and
+# the frame that shows it) cost about as much CPU as all the texts of 4 s together, and a curve
+# of minutes moves little in a few seconds.
+PLOT_PERIOD_S = 4.0
 
 
 def _lines(text: Text, width: int) -> int:
@@ -280,6 +282,10 @@ class LiveScreen(Screen):
         self._plots_at: float | None = None  # when the plots were last drawn (the app's clock)
         self._plots_due = False  # a series moved since then
         self._keys_state: tuple[bool | None, ...] = ()
+        # the widgets drawn on every tick, found once (a query per tick cost more than the drawing)
+        self._widgets: dict[str, Widget] = {}
+        self._grid_plots: list[TimeSeriesPlot] = []
+        self._soak_plot_widgets: list[TimeSeriesPlot] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="progress", classes="pane"):
@@ -314,6 +320,8 @@ class LiveScreen(Screen):
                   "#power": "Power", "#temperature": "Temperature", "#memory": "Memory", "#log-pane": "Log"}
         for sel, title in titles.items():
             self.query_one(sel).border_title = title
+        self._grid_plots = list(self.query("#grid TimeSeriesPlot").results(TimeSeriesPlot))
+        self._soak_plot_widgets = list(self.query("#soak TimeSeriesPlot").results(TimeSeriesPlot))
         self._fit(self.size.width, self.size.height)
         self.redraw()
 
@@ -345,10 +353,18 @@ class LiveScreen(Screen):
         if old == value:
             return
         self._texts[widget_id] = value
-        widget = self.query_one(f"#{widget_id}", Static)
+        widget = self._widget(widget_id)
+        assert isinstance(widget, Static)
         width = widget.content_size.width
         same_height = old is not None and width > 0 and _lines(old, width) == _lines(value, width)
         widget.update(value, layout=not same_height)
+
+    def _widget(self, widget_id: str) -> Widget:
+        """A widget of this screen by its id, found once."""
+        widget = self._widgets.get(widget_id)
+        if widget is None:
+            widget = self._widgets[widget_id] = self.query_one(f"#{widget_id}")
+        return widget
 
     def _plots(self, s: LiveState, force: bool = False) -> None:
         """The time series, at most every PLOT_PERIOD_S (unless forced: a new scope, the screen
@@ -365,7 +381,7 @@ class LiveScreen(Screen):
         shown = {key: (ls.run if self.whole_run else ls.config) for key, ls in s.series.items()}
         # every plot of the screen ends at the latest reading, so their time axes line up
         end = max((series.t[-1] for series in shown.values() if series.t), default=None)
-        for plot in self.query("#grid TimeSeriesPlot").results(TimeSeriesPlot):
+        for plot in self._grid_plots:
             plot.show(shown[plot.quantity], origin, scope, end)
         self._soak_plots(s, end)
         if end is not None:  # the period starts with the first draw that had something to draw
@@ -376,7 +392,7 @@ class LiveScreen(Screen):
         start, throttle_t = s.soak_series()
         if start is None:
             return
-        for plot in self.query("#soak TimeSeriesPlot").results(TimeSeriesPlot):
+        for plot in self._soak_plot_widgets:
             plot.show(s.series[plot.quantity].config, start, "soak window", end, mark=throttle_t)
 
     def redraw(self, changed: bool = True) -> None:
@@ -395,20 +411,22 @@ class LiveScreen(Screen):
             if self._plots_due:  # what arrived while the plots waited for their period
                 self._plots(s)
             return
+        w = self._widget
         decode, prefill = tokens_texts(s)
         self._set("decode-text", decode)
         self._set("prefill-text", prefill)
         self._set("power-text", power_text(s))
-        self.query_one("#power-text").set_class(not s.power_seen, "na")
+        w("power-text").set_class(not s.power_seen, "na")
         self._set("temperature-text", temperature_text(s))
-        self.query_one("#temperature-text").set_class(s.temp_peak is None, "na")
+        w("temperature-text").set_class(s.temp_peak is None, "na")
         self._set("memory-text", memory_text(s))
         soaking = s.current is not None and s.current.soak_s is not None
-        self.query_one("#soak").set_class(soaking, "soaking")
+        w("soak").set_class(soaking, "soaking")
         if soaking:
             self._set("soak-text", soak_text(s, now))
         self._plots(s)
-        log = self.query_one("#log", RichLog)
+        log = w("log")
+        assert isinstance(log, RichLog)
         for line in s.log:
             if line.seq > self._log_seq:
                 log.write(Text(line.text, style=LOG_STYLES.get(line.style, "")), expand=True)

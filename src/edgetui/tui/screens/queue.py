@@ -35,15 +35,24 @@ class ProfileEntry:
 
     @classmethod
     def load(cls, path: str | Path, history: History | None = None, *, files: ModelFiles | None = None,
-             available_bytes: int | None = None) -> ProfileEntry:
+             available_bytes: int | None = None, estimate: bool = True) -> ProfileEntry:
+        """The profile read and expanded; its estimates too unless estimate=False (then estimate()
+        makes them: they read each model file's header, a vocabulary of up to 250,000 strings)."""
         p = Path(path)
         try:
             prof = load_profile(p)
             configs = expand(prof)
         except UserError as exc:
             return cls(p, error=str(exc))
-        return cls(p, profile=prof, configs=configs,
-                   estimates=estimate_plan(configs, history, available_bytes=available_bytes, files=files))
+        entry = cls(p, profile=prof, configs=configs)
+        if estimate:
+            entry.estimate(history, files=files, available_bytes=available_bytes)
+        return entry
+
+    def estimate(self, history: History | None = None, *, files: ModelFiles | None = None,
+                 available_bytes: int | None = None) -> None:
+        if self.configs is not None:
+            self.estimates = estimate_plan(self.configs, history, available_bytes=available_bytes, files=files)
 
     @property
     def unfit(self) -> list[Estimate]:
@@ -59,17 +68,17 @@ class ProfileEntry:
 
     @property
     def seconds(self) -> float | None:
-        if not self.configs or not self.profile:
+        if not self.configs or not self.profile or self.estimates is None:
             return None
         return (sum(e.seconds for e in self.estimates or []) + self.profile.idle_baseline_s
                 + self.profile.cooldown_s * len(self.configs))
 
 
 def discover(profiles_dir: str | Path | None, files: list[str], history: History | None = None, *,
-             available_bytes: int | None = None) -> list[ProfileEntry]:
+             available_bytes: int | None = None, estimate: bool = True) -> list[ProfileEntry]:
     """Files named on the command line first, then every *.toml in the profiles folder and its
     subfolders (profiles/paper/, profiles/paper-runtime/), top level first, each with its estimates
-    from this board's earlier runs (history)."""
+    from this board's earlier runs (history), unless estimate=False."""
     paths: list[Path] = [Path(f) for f in files]
     folder = Path(profiles_dir) if profiles_dir else Path("profiles")
     if folder.is_dir():
@@ -78,7 +87,7 @@ def discover(profiles_dir: str | Path | None, files: list[str], history: History
     entries = []
     files_read = ModelFiles()
     for p in paths:
-        e = ProfileEntry.load(p, history, files=files_read, available_bytes=available_bytes)
+        e = ProfileEntry.load(p, history, files=files_read, available_bytes=available_bytes, estimate=estimate)
         if e.key not in seen:
             seen.add(e.key)
             entries.append(e)
@@ -171,7 +180,11 @@ class QueueScreen(Screen):
         queue.add_column("profile", key="name")
         queue.add_column("cfg", key="configs")
         queue.add_column("est.", key="est")
-        self.load_entries()
+        # the estimates read the model files' headers (a third of a second for two small models):
+        # the first frame shows the profiles, the estimates follow it
+        self.load_entries(estimate=False)
+        # after the refresh that follows this screen's first (the first is the screen's mount)
+        self.call_after_refresh(self.call_after_refresh, self.estimate_entries)
         for key in self._initial_queue:
             entry = self._entry(key)
             if entry is not None and entry.profile is not None and key not in self.queue:
@@ -183,11 +196,21 @@ class QueueScreen(Screen):
         self.update_banner()
 
     # ------------------------------------------------------------------ data
-    def load_entries(self) -> None:
+    def load_entries(self, *, estimate: bool = True) -> None:
         self.history = board_history(self.view.runs_dir or default_runs_dir())
-        self.entries = discover(self.profiles_dir, self.files, self.history, available_bytes=self.view.available_bytes)
+        self.entries = discover(self.profiles_dir, self.files, self.history, available_bytes=self.view.available_bytes,
+                                estimate=estimate)
         runnable = {e.key for e in self.entries if e.profile is not None}
         self.queue = [k for k in self.queue if k in runnable]
+
+    def estimate_entries(self) -> None:
+        """The estimates of the entries listed without them (the first frame's)."""
+        files = ModelFiles()
+        waiting = [e for e in self.entries if e.estimates is None and e.configs is not None]
+        for e in waiting:
+            e.estimate(self.history, files=files, available_bytes=self.view.available_bytes)
+        if waiting:
+            self.refresh_tables()
 
     def _entry(self, key: str) -> ProfileEntry | None:
         return next((e for e in self.entries if e.key == key), None)
@@ -201,7 +224,7 @@ class QueueScreen(Screen):
             if e.profile is not None:
                 state = Text("✓", style="green")
                 configs = str(len(e.configs or []))
-                est = "~" + fmt_duration(e.seconds)
+                est = "…" if e.estimates is None else "~" + fmt_duration(e.seconds)
             else:
                 state, configs, est = Text("✗", style="bold red"), "-", "-"  # the reason: Details pane
             profiles.add_row(mark, short_name(e.name), configs, est, state, key=e.key)
@@ -217,11 +240,14 @@ class QueueScreen(Screen):
             n = len(queued.configs or [])
             total_configs += n
             total_s += queued.seconds or 0.0
-            queue.add_row(str(i), short_name(queued.name), str(n), "~" + fmt_duration(queued.seconds), key=key)
+            est = "…" if queued.estimates is None else "~" + fmt_duration(queued.seconds)
+            queue.add_row(str(i), short_name(queued.name), str(n), est, key=key)
         if self.queue:
             queue.move_cursor(row=min(max(qrow, 0), len(self.queue) - 1))
         if self.queue:
-            total = f"{len(self.queue)} profile(s), {total_configs} configuration(s), about {fmt_duration(total_s)}"
+            pending = any((q := self._entry(k)) is not None and q.estimates is None for k in self.queue)
+            total = (f"{len(self.queue)} profile(s), {total_configs} configuration(s), about "
+                     + ("…" if pending else fmt_duration(total_s)))
         else:
             total = "empty: space on a profile queues it"
         self.query_one("#queue-total", Static).update(total)

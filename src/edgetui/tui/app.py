@@ -22,7 +22,8 @@ from edgetui.engines.catalog import DEFAULT_OLLAMA_URL
 from edgetui.rundir.layout import default_runs_dir, new_run_dir
 from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
 from edgetui.tui.keymap import keymap_path, load_keymap
-from edgetui.tui.messages import ConsoleView, GoBack, OpenBoard, ResumeRun, RunRead, ShowLive, ShowResults, StartRun
+from edgetui.tui.messages import (ConsoleView, GoBack, OpenBoard, ResultsChanged, ResumeRun, RunRead, ShowLive, ShowResults,
+                                 StartRun)
 from edgetui.tui.palette import ScreenActions
 from edgetui.tui.screens.queue import QueueScreen
 from edgetui.run.launch import launch_runner
@@ -244,7 +245,7 @@ class EdgeApp(App[int]):
 
         current = self.screen
         if isinstance(current, ResultsScreen) and current.paths == [str(f.run_dir)]:
-            current.load()
+            current.post_message(ResultsChanged(f.run_dir))  # it reads the results again itself
         elif status == "finished" or isinstance(current, LiveScreen):
             self.show_results([f.run_dir])
         else:

@@ -83,3 +83,12 @@ class OpenBoard(Message):
 
 class GoBack(Message):
     """Close the screen on top (never the queue)."""
+
+
+class ResultsChanged(Message):
+    """The results of this run folder changed (its run ended): a results screen showing them reads
+    them again (posted by the app to the screen; the screen decides)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir

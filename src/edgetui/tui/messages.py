@@ -27,6 +27,7 @@ class ConsoleView:
     follower: RunFollower | None = None
     fleet_inventory: str | None = None
     fleet_hosts: list[str] = field(default_factory=list)
+    fleet_out: str | None = None  # where a fleet run started here writes (`--out`; None: a new folder)
     keymap: Mapping[str, str] = field(default_factory=dict)
     # where the profile builder looks for models: (source, folder) pairs (None: models.discover's
     # search_folders()), the Ollama server it asks (None: none), the memory taken as available for

@@ -107,7 +107,7 @@ async def test_weights_change_the_ranking_at_once_and_can_be_typed(two_boards, t
         screen = await open_results(app, pilot)
         # TTFT (lower is better) alone: the order follows time to first token
         await press(pilot, "j", "j", "space", "k", "k", "space")
-        assert screen.ranking.weights == {"prefill_tps": 1.0}
+        assert screen.ranking.weights == {"ttft_ms": 1.0}
         ttft = [float(v) for v in column(screen, "c:ttft_ms")]
         assert ttft == sorted(ttft)
 

@@ -28,7 +28,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Horizontal, Vertical
+from textual.containers import Container, Horizontal
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -43,7 +43,7 @@ from edgetui.ranking.plotdata import TradeOffData
 from edgetui.ranking.rank import Ranking
 from edgetui.ranking.sources import load_results
 from edgetui.tui.messages import GoBack, ResultsChanged
-from edgetui.tui.screens.results_columns import Layout, catalogue, fit
+from edgetui.tui.screens.results_columns import catalogue
 from edgetui.tui.screens.results_compare import CompareFlow
 from edgetui.tui.screens.results_export import ExportFlow
 from edgetui.tui.screens.results_filter import FilterScreen
@@ -52,24 +52,14 @@ from edgetui.tui.screens.results_view import (FILTER_COLUMNS, INTERVAL, Interval
 from edgetui.tui.tradeoff import TradeOffPlot
 from edgetui.tui.widgets.answer_line import AnswerLine
 from edgetui.tui.widgets.frame_table import FrameTable
+from edgetui.tui.widgets.ranking_pane import RankingPane, identity_of
 from edgetui.tui.widgets.score_explanation import ScoreExplanation
 from edgetui.tui.widgets.weights_pane import WeightsPane
 
 __all__ = ["FilterScreen", "ResultsScreen", "fmt_value"]
 
-TABLE_SCROLLBAR = 1
 PLOT_BESIDE_WIDTH = 160  # from this width the plot goes beside the table, else below a short table
 INTERVALS_AFTER_KEYS_S = 0.6  # rank intervals start once the keys have paused this long
-
-
-def params_of(row: dict[str, Any]) -> str:
-    parts = []
-    for key, fmt in (("n_threads", "t{}"), ("n_gpu_layers", "ngl{}"), ("n_ctx", "ctx{}"), ("n_batch", "b{}"),
-                     ("flash_attn", "fa:{}"), ("quant", "{}"), ("prompt_tokens", "pp{}"), ("gen_tokens", "tg{}")):
-        v = row.get(key)
-        if v is not None:
-            parts.append(fmt.format(int(v) if isinstance(v, float) and v.is_integer() else v))
-    return " ".join(parts)
 
 
 class ConstraintsInput(Input):
@@ -161,12 +151,7 @@ class ResultsScreen(Screen):
             self.ranking = view.ranking
             self.highlighted = highlighted
 
-    class RowChanged(Message):
-        """The cursor is on another row of the ranking (None: no row shown)."""
-
-        def __init__(self, row: dict[str, Any] | None) -> None:
-            super().__init__()
-            self.row = row
+    RowChanged = RankingPane.RowChanged  # posted by the ranking pane
 
     # what the panes follow (data_bind): the ranking of the last RankingChanged, the row of the
     # last RowChanged, whether the plot is shown (g); always_update: a view holds polars frames
@@ -187,8 +172,6 @@ class ResultsScreen(Screen):
         self.include_failed = False
         self.sort_key = "rank"
         self.sort_reverse = False
-        self.col_offset = 0  # first column shown after rank and score (h and l move it)
-        self.hidden_right = 0
         self.error: str | None = None
         self.exports = ExportFlow(self, self.ranking_to_export)
         self._request = 0  # the latest ranking asked for; older answers are dropped
@@ -196,8 +179,6 @@ class ResultsScreen(Screen):
         # after a re-rank (weights, filters): the view goes to the top, and the status line gives the
         # new rank of the row highlighted before (its identity, then the text)
         self._reranked_from: str | None = None
-        self._rank_note = ""
-        self._shown_text: dict[str, Text | str] = {}
 
     # ------------------------------------------------------------------ what others read
     @property
@@ -230,10 +211,11 @@ class ResultsScreen(Screen):
 
     def highlighted_row(self) -> dict[str, Any] | None:
         """The ranking's row under the cursor, or None."""
-        table = self.query_one("#ranking", FrameTable)
-        if self.view is None or table.row_count == 0:
-            return None
-        return self.view.row(min(table.cursor_row, table.row_count - 1))
+        return self.ranking_pane.highlighted_row() if self.view is not None else None
+
+    @property
+    def hidden_right(self) -> int:
+        return self.ranking_pane.hidden_right
 
     def settings(self) -> Settings:
         return Settings(weights=dict(self.weights), filters=dict(self.filters), include_failed=self.include_failed,
@@ -242,7 +224,7 @@ class ResultsScreen(Screen):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
-            with Vertical(id="ranking-pane", classes="pane"):
+            with RankingPane(id="ranking-pane", classes="pane"):
                 yield AnswerLine(id="answer")  # the ranking's answer in words
                 with Container(id="table-and-plot"):
                     yield FrameTable(id="ranking", zebra_stripes=True, header_height=2, null_text=NA)
@@ -257,6 +239,10 @@ class ResultsScreen(Screen):
         yield Footer(compact=True)
 
     @property
+    def ranking_pane(self) -> RankingPane:
+        return self.query_one("#ranking-pane", RankingPane)
+
+    @property
     def weights_pane(self) -> WeightsPane:
         return self.query_one("#weights-pane", WeightsPane)
 
@@ -265,7 +251,6 @@ class ResultsScreen(Screen):
         return self.query_one("#policy-pane", ScoreExplanation)
 
     def on_mount(self) -> None:
-        self.query_one("#ranking-pane").border_title = "Ranking"
         self._fit(self.size.width, self.size.height)
         self.weights_pane.weights = dict(self.weights)
         self.load()
@@ -287,9 +272,9 @@ class ResultsScreen(Screen):
     def load(self) -> None:
         """Read the results files again (in the worker) and rank them."""
         row = self.highlighted_row() if self.is_mounted and self.view is not None else None
-        self._keep = f"{row.get('source') or ''}|{row.get('config_id')}" if row else None
+        self._keep = identity_of(row)
         if self.view is None:
-            self._update("#row-details", Text(f"reading {len(self.paths)} results file(s)…", style="dim"))
+            self.ranking_pane.say(Text(f"reading {len(self.paths)} results file(s)…", style="dim"))
         self._start(load=True)
 
     def rerank(self) -> bool:
@@ -361,7 +346,7 @@ class ResultsScreen(Screen):
             return
         row = self.highlighted_row()
         self.view = with_intervals(self.view, message.intervals)
-        self.draw_table(keep=f"{row.get('source') or ''}|{row.get('config_id')}" if row else None)
+        self.draw_table(keep=identity_of(row))
         self.explanation.ranking = self.view.ranking
 
     def on_results_screen_not_ranked(self, message: NotRanked) -> None:
@@ -375,9 +360,7 @@ class ResultsScreen(Screen):
             self.notify(message.message, title="Not ranked", severity="error")
 
     def show_error(self, message: str) -> None:
-        self.query_one("#ranking", FrameTable).show(self.query_one("#ranking", FrameTable).frame.clear(), [])
-        self.query_one(AnswerLine).answer = ""
-        self._update("#row-details", Text(message, style="bold red"))
+        self.ranking_pane.clear(message)
         self.explanation.ranking = None
 
     # ------------------------------------------------------------------ drawing
@@ -386,67 +369,16 @@ class ResultsScreen(Screen):
         """Every (column key, header) in display order (see results_columns.catalogue)."""
         if self.view is None:
             return catalogue(self.weights, self.include_failed, with_config=False)
-        shown = self.view.settings  # what the table shows, until the next ranking arrives
-        return catalogue(shown.weights, shown.include_failed, with_config=bool(self.view.varying),
-                         with_host=self.view.loaded.has_host)
-
-    def fit_columns(self) -> Layout:
-        table = self.query_one("#ranking", FrameTable)
-        available = (table.size.width or max(20, self.size.width - 34)) - TABLE_SCROLLBAR
-        assert self.view is not None
-        out = fit(self.columns(), self.view.widths, available, self.col_offset)
-        self.col_offset, self.hidden_right = out.offset, out.hidden_right
-        return out
+        return self.ranking_pane.columns()
 
     def draw_table(self, keep: str | None = None) -> None:
-        """Show the view: the table's frame and order swapped, the cursor on the row it was on
-        (`keep`: a row identity after a reload or re-rank) where that row is still shown."""
-        view = self.view
-        if view is None:
+        """Show the view in the ranking pane, the cursor on the row it was on (`keep`: a row
+        identity after a reload or a new order), or at the top after a re-rank."""
+        if self.view is None:
             return
-        table = self.query_one("#ranking", FrameTable)
-        cursor = None
-        if keep is not None:
-            loaded_row = view.loaded.position(keep)
-            position = view.position_of(loaded_row) if loaded_row is not None else None
-            cursor = position if position is not None else table.cursor_row
-        if self._reranked_from is not None:
-            cursor, self._rank_note = 0, self._new_rank_note(view, self._reranked_from)
-            self._reranked_from = None
-        table.show(view.frame, self.fit_columns().columns, view.order, cursor=cursor)
+        reranked_from, self._reranked_from = self._reranked_from, None
+        self.ranking_pane.show(self.view, keep=keep, reranked_from=reranked_from)
         self._keep = None
-        self.query_one(AnswerLine).answer = view.answer
-        n = len(view.order)
-        n_failed = view.n_failed
-        shown = f"{n:,} row(s)" + (f", {n_failed} not done" if n_failed else "")
-        filt = ", ".join(f"{k}={v}" for k, v in self.filters.items())
-        header = dict(self.columns()).get(self.sort_key, self.sort_key).replace("\n", " ").strip()
-        more = []
-        if self.col_offset:
-            more.append("h ←")
-        if self.hidden_right:
-            more.append(f"{self.hidden_right} more →l")
-        self.query_one("#ranking-pane").border_subtitle = (
-            f"{shown}{self._rank_note} · sorted by {header}{' (reversed)' if self.sort_reverse else ''}"
-            + (f" · filter {filt}" if filt else "") + (f" · columns: {' '.join(more)}" if more else ""))
-        if not n:
-            why = ("no row meets the constraints" if view.ranking.constraints else
-                   "no row matches the filters" if self.filters else "no finished configuration to rank")
-            self._update("#row-details", Text(why + " (i shows failed rows)", style="yellow"))
-        else:
-            self.show_row_details()
-
-    @staticmethod
-    def _new_rank_note(view: RankedView, identity: str) -> str:
-        """' · was highlighted: MODEL, now #N', or where it is no longer shown."""
-        if not identity:
-            return ""
-        loaded_row = view.loaded.position(identity)
-        position = view.position_of(loaded_row) if loaded_row is not None else None
-        if position is None:
-            return " · the row highlighted before is not shown"
-        row = view.row(position)
-        return f" · {row.get('config_id')} (highlighted before) now #{row.get('rank')}"
 
     def resort(self) -> None:
         """A new sort key or direction: only the order changes (no re-rank)."""
@@ -456,37 +388,15 @@ class ResultsScreen(Screen):
         settings = dataclasses.replace(self.view.settings, sort_key=self.sort_key, sort_reverse=self.sort_reverse)
         order = display_order(self.view.loaded, self.view.ranking, self.view.frame, settings)
         self.view = dataclasses.replace(self.view, settings=settings, order=order)
-        self.draw_table(keep=f"{row.get('source') or ''}|{row.get('config_id')}" if row else None)
+        self.draw_table(keep=identity_of(row))
         self.post_message(self.RankingChanged(self.view, self.highlighted_row()))
-
-    def show_row_details(self) -> None:
-        row = self.highlighted_row()
-        if row is None:
-            return
-        t = Text()
-        t.append(f"{row.get('config_id')} ", style="bold")
-        t.append(f"{row.get('board') or NA} · {row.get('model')} · {row.get('engine')} · {params_of(row)}")
-        t.append(f"\nfrom {row.get('source')}", style="dim")
-        if row.get("status") != "done":
-            t.append(f"\n{row.get('status')}: {(row.get('error') or '').splitlines()[0] if row.get('error') else ''}",
-                     style="bold red")
-        if row.get("missing"):
-            t.append(f"\nmissing (counted as worst, not as zero): {row['missing']}", style="yellow")
-        self._update("#row-details", t)
-
-    def _update(self, selector: str, content: Text | str, layout: bool = True) -> None:
-        """A pane's text, replaced only when it changed (an update lays the screen out again,
-        unless `layout` is False: a pane whose height cannot change)."""
-        if self._shown_text.get(selector) != content:
-            self._shown_text[selector] = content
-            self.query_one(selector, Static).update(content, layout=layout)
 
     # ------------------------------------------------------------------ what the panes follow
     def on_results_screen_ranking_changed(self, message: RankingChanged) -> None:
         self.highlighted = message.highlighted
         self.ranked = message.view
 
-    def on_results_screen_row_changed(self, message: RowChanged) -> None:
+    def on_ranking_pane_row_changed(self, message: RankingPane.RowChanged) -> None:
         self.highlighted = message.row
 
     def on_weights_pane_asked(self, message: WeightsPane.Asked) -> None:
@@ -513,10 +423,6 @@ class ResultsScreen(Screen):
     def action_plot_axis(self, axis: str) -> None:
         nxt = self.query_one("#plot", TradeOffPlot).step_axis(axis)
         self.notify(f"plot {axis}: {CRITERIA[nxt].label} ({CRITERIA[nxt].unit})", timeout=3)
-
-    def on_frame_table_row_highlighted(self, event: FrameTable.RowHighlighted) -> None:
-        self.show_row_details()
-        self.post_message(self.RowChanged(self.highlighted_row()))
 
     def on_frame_table_header_selected(self, event: FrameTable.HeaderSelected) -> None:
         if event.key == self.sort_key:
@@ -555,10 +461,7 @@ class ResultsScreen(Screen):
         self.resort()
 
     def action_columns(self, step: int) -> None:
-        if self.view is None or (step > 0 and not self.hidden_right):
-            return
-        self.col_offset = max(0, self.col_offset + step)
-        self.draw_table()
+        self.ranking_pane.scroll_columns(step)
 
     def action_filter(self) -> None:
         if self.loaded is None:

@@ -255,10 +255,11 @@ async def test_the_weights_pane_asks_and_shows_only_what_is_ranked(two_boards, t
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_results(app, pilot)
         pane = screen.query_one(WeightsPane)
-        pane.post_message(WeightsPane.Asked({"rss_mb": 3.0}))  # what the pane's keys post
+        pane.ask("rss_mb", 3.0)  # what the pane's keys do: show the weights and post Asked
+        assert pane.weights == {"decode_tps": 1.0, "rss_mb": 3.0} and screen.ranking.weights == {"decode_tps": 1.0}
         await settle(pilot)
-        assert pane.weights == screen.ranking.weights == {"rss_mb": 3.0}
-        pane.post_message(WeightsPane.Asked({"decode_tps": 1.0}))
+        assert pane.weights == screen.ranking.weights == {"decode_tps": 1.0, "rss_mb": 3.0}
+        pane.ask("rss_mb", 0)
         await press(pilot, "plus")  # decode x2
         assert pane.weights == screen.ranking.weights == {"decode_tps": 2.0}
         await press(pilot, "space")  # the only criterion off: refused, nothing changes

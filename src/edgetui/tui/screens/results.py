@@ -401,11 +401,10 @@ class ResultsScreen(Screen):
 
     def on_weights_pane_asked(self, message: WeightsPane.Asked) -> None:
         before = self.weights
-        self.weights = message.weights
-        if self.rerank():
-            self.weights_pane.weights = dict(self.weights)
-        else:
+        self.weights = dict(message.weights)
+        if not self.rerank():
             self.weights = before
+            self.weights_pane.weights = dict(before)  # the pane showed what it asked: back to what is ranked
 
     @property
     def plot_on(self) -> bool:

@@ -1,7 +1,8 @@
 """The results screen's weights pane: one row per ranking criterion (on or off, its direction, its
-weight). It owns the cursor and the weights a criterion had before it was switched off; it shows
-the weights the screen gives it (`weights`, set down) and asks for new ones with Asked (up): the
-screen re-ranks, or refuses and the pane keeps showing what is ranked."""
+weight). It owns the cursor and the weights a criterion had before it was switched off. A key
+shows the new weights at once and asks for them with Asked (up), so that the next key, pressed
+before the screen has answered, steps from them; the screen re-ranks, or refuses and sets the
+pane's `weights` (down) back to those ranked."""
 
 from __future__ import annotations
 
@@ -84,6 +85,7 @@ class WeightsPane(Vertical):
             if weights.get(key, 0) > 0:
                 self.saved_weights[key] = weights[key]
             weights.pop(key, None)
+        self.weights = weights
         self.post_message(self.Asked(weights))
 
     def type_weights(self) -> None:
@@ -97,7 +99,8 @@ class WeightsPane(Vertical):
 
         def done(text: str | None) -> None:
             if text:
-                self.post_message(self.Asked(parse_weights(text)))
+                self.weights = parse_weights(text)
+                self.post_message(self.Asked(dict(self.weights)))
 
         keys = ", ".join(CRITERIA)
         self.app.push_screen(InputScreen("Weights", format_weights(self.weights),

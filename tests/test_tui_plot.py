@@ -214,3 +214,33 @@ def test_axis_limits_of_a_range_flat_but_for_float_noise_have_a_width():
     lo, hi = padded(6.400896, 6.400896000000001, 0.06)
     assert hi - lo >= 0.5 and lo < 6.400896 < hi
     assert padded(0.0, 10.0, 0.06) == pytest.approx((-0.6, 10.6))
+
+
+@pytest.mark.asyncio
+async def test_the_plot_follows_ranking_changed_and_row_changed_by_itself(two_boards, tmp_path, monkeypatch):
+    """The plot pane is bound to the screen's ranking and highlighted row: the messages alone move
+    it, with nothing of the screen drawing it (the screen's old draw_plot is gone)."""
+    app = EdgeApp(results=two_boards, profiles_dir=str(tmp_path), attach=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_results(app, pilot)
+        await press(pilot, "g")
+        plot = plot_of(screen)
+        assert not hasattr(screen, "draw_plot")
+        view = screen.view
+        # a ranking with another order: the plot builds its figure again from the message's view
+        second = next(view.row(i) for i in range(1, 5) if view.row(i)["power_w_mean"] is not None)
+        screen.post_message(ResultsScreen.RankingChanged(view, second))
+        await settle(pilot)
+        assert plot.view is view and plot.data.highlighted_key == row_key(second["source"], second["config_id"])
+        drawn = plot.query_one(_Plot)._datasets[-1]
+        assert drawn.marker == HIGHLIGHT and drawn.x[0] == pytest.approx(second["decode_tps_mean"])
+        # another row under the cursor: only the mark moves (the same figure, re-marked)
+        first, data = view.row(0), plot.data
+        screen.post_message(ResultsScreen.RowChanged(first))
+        await settle(pilot)
+        assert plot.data is data and data.highlighted_key == row_key(first["source"], first["config_id"])
+        assert plot.query_one(_Plot)._datasets[-1].x[0] == pytest.approx(first["decode_tps_mean"])
+        # no row: no mark
+        screen.post_message(ResultsScreen.RowChanged(None))
+        await settle(pilot)
+        assert all(d.marker != HIGHLIGHT for d in plot.query_one(_Plot)._datasets)

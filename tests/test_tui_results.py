@@ -243,3 +243,29 @@ def test_figure_widths_are_found_without_formatting_every_row_and_never_cut_a_fi
     assert figure_width(pl.Series([999.96, 12.0])) == len(fmt_value(999.96)) == len("1000.0")
     assert figure_width(pl.Series([None], dtype=pl.Float64)) == len("n/a")
     assert figure_width(pl.Series([None, 1.5], dtype=pl.Float64)) == len("1.50")
+
+
+@pytest.mark.asyncio
+async def test_the_weights_pane_asks_and_shows_only_what_is_ranked(two_boards, tmp_path):
+    """The pane posts WeightsPane.Asked; the screen ranks and sets the pane's weights, or refuses
+    and the pane goes on showing the ranked ones. A criterion switched off and on gets its weight back."""
+    from edgetui.tui.widgets.weights_pane import WeightsPane
+
+    app = EdgeApp(results=two_boards, profiles_dir=str(tmp_path), attach=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_results(app, pilot)
+        pane = screen.query_one(WeightsPane)
+        pane.ask("rss_mb", 3.0)  # what the pane's keys do: show the weights and post Asked
+        assert pane.weights == {"decode_tps": 1.0, "rss_mb": 3.0} and screen.ranking.weights == {"decode_tps": 1.0}
+        await settle(pilot)
+        assert pane.weights == screen.ranking.weights == {"decode_tps": 1.0, "rss_mb": 3.0}
+        pane.ask("rss_mb", 0)
+        await press(pilot, "plus")  # decode x2
+        assert pane.weights == screen.ranking.weights == {"decode_tps": 2.0}
+        await press(pilot, "space")  # the only criterion off: refused, nothing changes
+        assert pane.weights == screen.ranking.weights == {"decode_tps": 2.0}
+        assert str(pane.table.get_cell("decode_tps", "on")) == "[x]"
+        await press(pilot, "j", "space", "k", "space")  # prefill on, decode off
+        assert pane.weights == screen.ranking.weights == {"prefill_tps": 1.0}
+        await press(pilot, "space")  # decode back on, with the weight it had
+        assert pane.weights == screen.ranking.weights == {"decode_tps": 2.0, "prefill_tps": 1.0}

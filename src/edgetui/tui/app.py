@@ -23,7 +23,8 @@ from edgetui.engines.catalog import DEFAULT_OLLAMA_URL
 from edgetui.rundir.layout import default_runs_dir, new_run_dir
 from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
 from edgetui.tui.keymap import keymap_path, load_keymap
-from edgetui.tui.messages import ConsoleView, GoBack, OpenBoard, ResumeRun, RunRead, ShowLive, ShowResults, StartRun
+from edgetui.tui.messages import (ConsoleView, GoBack, OpenBoard, ResultsChanged, ResumeRun, RunRead, ShowLive, ShowResults,
+                                 StartRun)
 from edgetui.tui.palette import ScreenActions
 from edgetui.tui.screens.queue import QueueScreen
 from edgetui.rundir.state import list_runs, mark_seen, run_to_open
@@ -56,7 +57,6 @@ class EdgeApp(App[int]):
         super().__init__()
         self.fleet_inventory = fleet  # the queue runs on these boards (tui/screens/fleet.py)
         self.fleet_hosts = list(fleet_hosts or [])
-        self.fleet_out = fleet_out
         self.animation_level = "none"
         self.profiles_dir = profiles_dir
         self.files = list(files or []) + [p for p in (run_profiles or []) if p not in (files or [])]
@@ -70,7 +70,8 @@ class EdgeApp(App[int]):
         self.alive = alive
         self.attach = attach
         self.view = ConsoleView(runs_dir=self.runs_dir, alive=alive, clock=clock,  # what the screens read
-                                fleet_inventory=fleet, fleet_hosts=self.fleet_hosts, model_folders=model_folders,
+                                fleet_inventory=fleet, fleet_hosts=self.fleet_hosts, fleet_out=fleet_out,
+                                model_folders=model_folders,
                                 ollama_url=ollama_url, available_bytes=available_bytes)
         self._results_shown_for: Path | None = None
         self._was_active = False
@@ -82,6 +83,14 @@ class EdgeApp(App[int]):
     @follower.setter
     def follower(self, follower: RunFollower | None) -> None:
         self.view.follower = follower
+
+    @property
+    def fleet_out(self) -> str | None:
+        return self.view.fleet_out
+
+    @fleet_out.setter
+    def fleet_out(self, out: str | None) -> None:
+        self.view.fleet_out = out
 
     # ------------------------------------------------------------------ start-up
     def on_mount(self) -> None:
@@ -134,9 +143,10 @@ class EdgeApp(App[int]):
         from edgetui.profiles.schema import load_profiles
 
         if self.fleet_inventory:
-            from edgetui.tui.screens.fleet import start_fleet
+            from edgetui.tui.screens.fleet import FleetPane
 
-            start_fleet(self, profile_paths)
+            for pane in self.screen.query(FleetPane):  # the queue screen's: it starts the controller itself
+                pane.start(profile_paths, out=self.view.fleet_out)
             return
         try:
             profiles = load_profiles(profile_paths)
@@ -256,7 +266,7 @@ class EdgeApp(App[int]):
 
         current = self.screen
         if isinstance(current, ResultsScreen) and current.paths == [str(f.run_dir)]:
-            current.load()
+            current.post_message(ResultsChanged(f.run_dir))  # it reads the results again itself
         elif status == "finished" or isinstance(current, LiveScreen):
             self.show_results([f.run_dir])
         else:

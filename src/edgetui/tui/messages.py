@@ -30,6 +30,7 @@ class ConsoleView:
     follower: RunFollower | None = None
     fleet_inventory: str | None = None
     fleet_hosts: list[str] = field(default_factory=list)
+    fleet_out: str | None = None  # where a fleet run started here writes (`--out`; None: a new folder)
     keymap: Mapping[str, str] = field(default_factory=dict)
     # where the profile builder looks for models: (source, folder) pairs (None: models.discover's
     # search_folders()), the Ollama server it asks (None: none), the memory taken as available for
@@ -86,3 +87,12 @@ class OpenBoard(Message):
 
 class GoBack(Message):
     """Close the screen on top (never the queue)."""
+
+
+class ResultsChanged(Message):
+    """The results of this run folder changed (its run ended): a results screen showing them reads
+    them again (posted by the app to the screen; the screen decides)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir

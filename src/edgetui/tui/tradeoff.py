@@ -5,7 +5,12 @@ One mark per plotted configuration, a marker and colour per board (the legend gi
 the Pareto front of the two criteria joined in red, the table's highlighted row marked "@", the
 y title above and the x title below the axes, and a note on the rows left out for a missing value.
 A terminal cell holds one mark: points are reduced to one per cell-sized bucket per board before
-drawing, so a ranking of 100k rows draws as fast as one of 100."""
+drawing, so a ranking of 100k rows draws as fast as one of 100.
+
+The pane owns its state: the axes (x and y step through the criteria with values), the figure it
+shows, and whether it is shown. It follows the screen's reactive `view` (RankingChanged: a new
+ranking or order) and `highlighted` (RowChanged: the cursor's row) through data_bind; the screen
+never draws it. The figure is built when either changes and drawn once per turn of the loop."""
 
 from __future__ import annotations
 
@@ -15,12 +20,15 @@ import numpy as np
 import polars as pl
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 from textual_plot import HiResMode, PlotWidget
 
-from edgetui.ranking.plotdata import TradeOffData
+from edgetui.ranking.criteria import CRITERIA
+from edgetui.ranking.plotdata import DEFAULT_X, DEFAULT_Y, TradeOffData, plot_columns, row_key, tradeoff_data
 from edgetui.tui.axes import padded
+from edgetui.tui.screens.results_view import RankedView, criterion_key
 
 MARKERS = ("o", "+", "x", "*", "#", "%", "=", "&")
 COLOURS = ("cyan", "green", "yellow", "bright_blue", "bright_white", "magenta", "bright_cyan", "bright_green")
@@ -97,10 +105,17 @@ class TradeOffPlot(Widget):
     }
     """
 
+    # bound to the results screen's (data_bind): always_update, as a view holds polars frames
+    view: reactive[RankedView | None] = reactive(None, always_update=True, init=False)
+    highlighted: reactive[dict | None] = reactive(None, init=False)
+    shown: reactive[bool] = reactive(False, init=False)
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.data: TradeOffData | None = None
+        self.axes = (DEFAULT_X, DEFAULT_Y)  # criteria keys across and up
+        self.data: TradeOffData | None = None  # the figure shown (None while the plot is hidden)
         self._drawn: tuple[object, ...] | None = None
+        self._draw_pending = False
 
     def compose(self) -> ComposeResult:
         yield Static(classes="legend")
@@ -116,9 +131,61 @@ class TradeOffPlot(Widget):
     def on_resize(self) -> None:
         self._draw()  # the buckets are cell-sized: a new size reduces again
 
-    def show(self, data: TradeOffData) -> None:
-        """Draw this figure (a new ranking, new axes, or another highlighted row)."""
-        self.data = data
+    # ------------------------------------------------------------------ what it follows
+    def watch_shown(self, shown: bool) -> None:
+        if shown and self.view is not None:  # never an axis without values (no power sensor)
+            self.axes = opening_axes(list(CRITERIA), *self.axes, self._usable())
+        self._build()
+
+    def watch_view(self) -> None:  # RankingChanged
+        self._build()
+
+    def watch_highlighted(self, row: dict | None) -> None:  # RowChanged
+        if self.data is not None:
+            self.data.highlighted_key = self._key(row)
+            self._schedule()
+
+    def step_axis(self, axis: str) -> str:
+        """The next criterion with values on this axis (x or y); returns its key."""
+        keys = list(CRITERIA)  # the declared criteria in their order, those without a value stepped over
+        x, y = self.axes
+        mine, other = (x, y) if axis == "x" else (y, x)
+        nxt = next_axis(keys, mine, other, self._usable() if self.view is not None else keys)
+        self.axes = (nxt, y) if axis == "x" else (x, nxt)
+        self._build()
+        return nxt
+
+    def _usable(self) -> list[str]:
+        assert self.view is not None
+        return with_values(self.view.loaded.values, list(CRITERIA), criterion_key)
+
+    @staticmethod
+    def _key(row: dict | None) -> str | None:
+        return row_key(row.get("source"), row.get("config_id")) if row else None
+
+    def _build(self) -> None:
+        """The figure of the ranking shown (ranking.plotdata, as `edgetui plot`), the cursor's row marked."""
+        view = self.view
+        if not self.shown or view is None:
+            self.data = None
+            return
+        x, y = self.axes
+        # the console ranks a narrow table: the plot reads the criteria, board and volume of its
+        # rows from the loaded results
+        df = view.loaded.df
+        ranking = view.ranking.widened(df.select(c for c in plot_columns(x, y) if c in df.columns))
+        self.data = tradeoff_data(ranking, x, y, highlight=self._key(self.highlighted))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Draw once the handler that changed the ranking or the row is done: a new ranking and
+        its highlighted row, set one after the other, are drawn once."""
+        if not self._draw_pending:
+            self._draw_pending = True
+            self.call_later(self._draw_now)
+
+    def _draw_now(self) -> None:
+        self._draw_pending = False
         self._draw()
 
     @property

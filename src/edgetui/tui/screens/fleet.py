@@ -119,6 +119,35 @@ class FleetPane(Vertical):
         where = f"{self.fleet_dir}" + (" (controller ended: see controller.log)" if ended else "")
         status.update(Text(f"{where}\n{highlighted}: {detail}" if highlighted and detail else where, style="dim"))
 
+    def start(self, profile_paths: Sequence[str | Path], out: str | None = None) -> None:
+        """`r` with a fleet: the queue's profiles checked here, then the controller started detached,
+        writing to `out` (`--out`; None: a new fleet run folder)."""
+        from edgetui.errors import UserError
+        from edgetui.fleet.controller import default_fleet_dir
+        from edgetui.fleet.layout import is_fleet_dir
+        from edgetui.profiles.schema import load_profiles
+
+        if self.process is not None and self.process.poll() is None:
+            self.notify("the fleet run is still in progress", severity="warning")
+            return
+        try:
+            profiles = load_profiles(list(profile_paths))
+        except UserError as exc:
+            self.notify(str(exc), title="Cannot run", severity="error", timeout=10)
+            return
+        fleet_dir = Path(out) if out else default_fleet_dir([p.name for p in profiles])
+        if is_fleet_dir(fleet_dir):
+            self.notify(f"{fleet_dir} holds a fleet run already: `edgetui fleet resume {fleet_dir}`",
+                        title="Cannot run", severity="error", timeout=10)
+            return
+        try:
+            process = launch_controller(self.inventory, profile_paths, fleet_dir)
+        except OSError as exc:
+            self.notify(f"could not start the fleet controller: {exc}", title="Cannot run", severity="error")
+            return
+        self.follow(fleet_dir, process)
+        self.notify(f"the fleet run goes to {fleet_dir}; enter on a board opens its live screen", title="Fleet run")
+
     def highlighted(self) -> str | None:
         table = self.query_one("#fleet", DataTable)
         if table.row_count == 0:
@@ -138,38 +167,6 @@ class FleetPane(Vertical):
         if host is None:
             return
         if self.fleet_dir is None or not is_run_folder(self.fleet_dir / host):
-            self.app.notify(f"{host} has no run yet", severity="warning")
+            self.notify(f"{host} has no run yet", severity="warning")
             return
         self.post_message(OpenBoard(mirror_follower(self.fleet_dir, host)))
-
-
-def start_fleet(app, profile_paths: Sequence[str | Path]) -> None:
-    """`r` with a fleet: the queue's profiles checked here, then the controller started detached."""
-    from edgetui.errors import UserError
-    from edgetui.fleet.controller import default_fleet_dir
-    from edgetui.fleet.layout import is_fleet_dir
-    from edgetui.profiles.schema import load_profiles
-
-    pane = app.screen.query_one(FleetPane) if app.screen.query(FleetPane) else None
-    if pane is None:
-        return
-    if pane.process is not None and pane.process.poll() is None:
-        app.notify("the fleet run is still in progress", severity="warning")
-        return
-    try:
-        profiles = load_profiles(list(profile_paths))
-    except UserError as exc:
-        app.notify(str(exc), title="Cannot run", severity="error", timeout=10)
-        return
-    fleet_dir = Path(app.fleet_out) if app.fleet_out else default_fleet_dir([p.name for p in profiles])
-    if is_fleet_dir(fleet_dir):
-        app.notify(f"{fleet_dir} holds a fleet run already: `edgetui fleet resume {fleet_dir}`",
-                   title="Cannot run", severity="error", timeout=10)
-        return
-    try:
-        process = launch_controller(app.fleet_inventory, profile_paths, fleet_dir)
-    except OSError as exc:
-        app.notify(f"could not start the fleet controller: {exc}", title="Cannot run", severity="error")
-        return
-    pane.follow(fleet_dir, process)
-    app.notify(f"the fleet run goes to {fleet_dir}; enter on a board opens its live screen", title="Fleet run")

@@ -5,7 +5,14 @@ Nothing is ranked on the event loop: every change of weights, filters or failed 
 ranking worker (one at a time; a newer request replaces an older one), which loads the results
 when asked, ranks them and builds the table's texts (results_view), then posts Ranked; the
 screen swaps the table's frame and keeps the cursor on the configuration it was on.
-Panes that follow the ranking (the trade-off plot) handle RankingChanged and RowChanged.
+
+The screen is made of panes that own their state (tui/widgets, tui/tradeoff): the weights pane
+(its cursor, the weights a switched-off criterion had; it asks for new weights with
+WeightsPane.Asked), the trade-off plot (its axes and figure), the score explanation and the answer
+line. Messages go up (a pane asks, the table's cursor moves, the screen posts RankingChanged and
+RowChanged); what to show goes down as reactive attributes: the screen's own `ranked`,
+`highlighted` and `plotting`, which the plot follows through data_bind (the screen never draws
+it), and the `weights`, `ranking` and `answer` the screen sets on the other panes.
 
 polars comes in with this module, which the app imports only when results are first shown."""
 
@@ -21,55 +28,38 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Horizontal, Vertical
+from textual.containers import Container, Horizontal
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import get_current_worker
 
 from edgetui.errors import UserError
 from edgetui.fmt import NA, figure as fmt_value
-from edgetui.ranking.constraints import check, constraints_text, left_out_text, parse_constraints, split_line
-from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights, validate_weights
-from edgetui.ranking.plotdata import DEFAULT_X, DEFAULT_Y, TradeOffData, plot_columns, row_key, tradeoff_data
+from edgetui.ranking.constraints import check, parse_constraints, split_line
+from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, validate_weights
+from edgetui.ranking.plotdata import TradeOffData
 from edgetui.ranking.rank import Ranking
 from edgetui.ranking.sources import load_results
-from edgetui.tui.dialogs import InputScreen
-from edgetui.tui.messages import GoBack
-from edgetui.tui.screens.results_columns import SHORT, Layout, catalogue, fit
+from edgetui.tui.messages import GoBack, ResultsChanged
+from edgetui.tui.screens.results_columns import catalogue
 from edgetui.tui.screens.results_compare import CompareFlow
 from edgetui.tui.screens.results_export import ExportFlow
 from edgetui.tui.screens.results_filter import FilterScreen
-from edgetui.tui.screens.results_view import (FILTER_COLUMNS, INTERVAL, TIED_MARK, Intervals, Loaded, RankedView, Settings,
+from edgetui.tui.screens.results_view import (FILTER_COLUMNS, INTERVAL, Intervals, Loaded, RankedView, Settings,
                                               build_view, display_order, interval_columns, with_intervals)
-from edgetui.tui.screens.results_view import criterion_key as criterion_column
-from edgetui.tui.tradeoff import TradeOffPlot, next_axis, opening_axes, with_values
+from edgetui.tui.tradeoff import TradeOffPlot
+from edgetui.tui.widgets.answer_line import AnswerLine
 from edgetui.tui.widgets.frame_table import FrameTable
+from edgetui.tui.widgets.ranking_pane import RankingPane, identity_of
+from edgetui.tui.widgets.score_explanation import ScoreExplanation
+from edgetui.tui.widgets.weights_pane import WeightsPane
 
 __all__ = ["FilterScreen", "ResultsScreen", "fmt_value"]
 
-MAX_WEIGHT = 99.0
-TABLE_SCROLLBAR = 1
 PLOT_BESIDE_WIDTH = 160  # from this width the plot goes beside the table, else below a short table
 INTERVALS_AFTER_KEYS_S = 0.6  # rank intervals start once the keys have paused this long
-
-
-def params_of(row: dict[str, Any]) -> str:
-    parts = []
-    for key, fmt in (("n_threads", "t{}"), ("n_gpu_layers", "ngl{}"), ("n_ctx", "ctx{}"), ("n_batch", "b{}"),
-                     ("flash_attn", "fa:{}"), ("quant", "{}"), ("prompt_tokens", "pp{}"), ("gen_tokens", "tg{}")):
-        v = row.get(key)
-        if v is not None:
-            parts.append(fmt.format(int(v) if isinstance(v, float) and v.is_integer() else v))
-    return " ".join(parts)
-
-
-def short_clause(text: str) -> str:
-    """The first clause of a policy sentence, for narrow terminals."""
-    for sep in ("; ", ", oriented", " (after"):
-        if sep in text:
-            text = text.split(sep, 1)[0]
-    return text
 
 
 class ConstraintsInput(Input):
@@ -161,20 +151,20 @@ class ResultsScreen(Screen):
             self.ranking = view.ranking
             self.highlighted = highlighted
 
-    class RowChanged(Message):
-        """The cursor is on another row of the ranking (None: no row shown)."""
+    RowChanged = RankingPane.RowChanged  # posted by the ranking pane
 
-        def __init__(self, row: dict[str, Any] | None) -> None:
-            super().__init__()
-            self.row = row
+    # what the panes follow (data_bind): the ranking of the last RankingChanged, the row of the
+    # last RowChanged, whether the plot is shown (g); always_update: a view holds polars frames
+    ranked: reactive[RankedView | None] = reactive(None, always_update=True, init=False)
+    highlighted: reactive[dict[str, Any] | None] = reactive(None, init=False)
+    plotting: reactive[bool] = reactive(False, init=False)
 
     def __init__(self, paths: Sequence[str | Path]) -> None:
         super().__init__()
         self.paths = [str(p) for p in paths]
         self.loaded: Loaded | None = None
-        self.view: RankedView | None = None
+        self.view: RankedView | None = None  # what the table shows (with its intervals once computed)
         self.weights: dict[str, float] = dict(DEFAULT_WEIGHTS)
-        self.saved_weights: dict[str, float] = {}  # weight before a criterion was switched off
         self.filters: dict[str, str] = {}
         self.where: list[str] = []  # constraints, as typed (c)
         self.ci = False  # mean ± ci95 (n)
@@ -182,8 +172,6 @@ class ResultsScreen(Screen):
         self.include_failed = False
         self.sort_key = "rank"
         self.sort_reverse = False
-        self.col_offset = 0  # first column shown after rank and score (h and l move it)
-        self.hidden_right = 0
         self.error: str | None = None
         self.exports = ExportFlow(self, self.ranking_to_export)
         self._request = 0  # the latest ranking asked for; older answers are dropped
@@ -191,11 +179,6 @@ class ResultsScreen(Screen):
         # after a re-rank (weights, filters): the view goes to the top, and the status line gives the
         # new rank of the row highlighted before (its identity, then the text)
         self._reranked_from: str | None = None
-        self._rank_note = ""
-        self._weight_cells: dict[tuple[str, str], Text] = {}
-        self._shown_text: dict[str, Text | str] = {}
-        self.plot_axes = (DEFAULT_X, DEFAULT_Y)  # criteria keys across and up
-        self.plot_data: TradeOffData | None = None  # what the plot shows, while it is on
 
     # ------------------------------------------------------------------ what others read
     @property
@@ -205,6 +188,11 @@ class ResultsScreen(Screen):
     @property
     def df(self) -> Any:
         return self.loaded.df if self.loaded is not None else None
+
+    @property
+    def plot_data(self) -> TradeOffData | None:
+        """What the plot shows (None while it is hidden)."""
+        return self.query_one("#plot", TradeOffPlot).data
 
     @property
     def last_export(self) -> Path | None:
@@ -223,10 +211,11 @@ class ResultsScreen(Screen):
 
     def highlighted_row(self) -> dict[str, Any] | None:
         """The ranking's row under the cursor, or None."""
-        table = self.query_one("#ranking", FrameTable)
-        if self.view is None or table.row_count == 0:
-            return None
-        return self.view.row(min(table.cursor_row, table.row_count - 1))
+        return self.ranking_pane.highlighted_row() if self.view is not None else None
+
+    @property
+    def hidden_right(self) -> int:
+        return self.ranking_pane.hidden_right
 
     def settings(self) -> Settings:
         return Settings(weights=dict(self.weights), filters=dict(self.filters), include_failed=self.include_failed,
@@ -235,45 +224,46 @@ class ResultsScreen(Screen):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
-            with Vertical(id="ranking-pane", classes="pane"):
-                yield Static(id="answer")  # the ranking's answer in words
+            with RankingPane(id="ranking-pane", classes="pane"):
+                yield AnswerLine(id="answer")  # the ranking's answer in words
                 with Container(id="table-and-plot"):
                     yield FrameTable(id="ranking", zebra_stripes=True, header_height=2, null_text=NA)
-                    yield TradeOffPlot(id="plot")
+                    yield TradeOffPlot(id="plot").data_bind(view=ResultsScreen.ranked,
+                                                            highlighted=ResultsScreen.highlighted,
+                                                            shown=ResultsScreen.plotting)
                 yield Static(id="row-details")
                 yield ConstraintsInput(id="constraints", placeholder="power_w<=5, kld<0.05  (enter: apply · "
                                        "empty: none · escape: close)")
-            with Vertical(id="weights-pane", classes="pane"):
-                yield DataTable(id="weights", cursor_type="row", cell_padding=0)
-                yield Static(id="weights-hint")
-        with Vertical(id="policy-pane"):
-            yield Static(id="policy")
-            yield Static(id="policy-weights")  # one line, redrawn on every ranking without a new layout
+            yield WeightsPane(wide=self.app.size.width >= 140, id="weights-pane", classes="pane")
+        yield ScoreExplanation(id="policy-pane")
         yield Footer(compact=True)
 
+    @property
+    def ranking_pane(self) -> RankingPane:
+        return self.query_one("#ranking-pane", RankingPane)
+
+    @property
+    def weights_pane(self) -> WeightsPane:
+        return self.query_one("#weights-pane", WeightsPane)
+
+    @property
+    def explanation(self) -> ScoreExplanation:
+        return self.query_one("#policy-pane", ScoreExplanation)
+
     def on_mount(self) -> None:
-        self.query_one("#ranking-pane").border_title = "Ranking"
-        self.query_one("#weights-pane").border_title = "Weights"
-        self.query_one("#policy-pane").border_title = "How the score is made"
-        w = self.query_one("#weights", DataTable)
-        w.add_column("on  ", key="on", width=4)
-        w.add_column("criterion", key="label")
-        w.add_column(" ", key="dir", width=2)
-        w.add_column(" wt", key="weight", width=3)
-        self.query_one("#weights-hint", Static).update(
-            Text("space on/off\n+/- weight\n↑ higher better\n↓ lower better", style="dim"))
         self._fit(self.size.width, self.size.height)
-        self.draw_weights()
+        self.weights_pane.weights = dict(self.weights)
         self.load()
 
     def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
         self._fit(event.size.width, event.size.height)
-        self.show_policy()
         if self.view is not None:
             self.call_after_refresh(self.draw_table)  # the columns that fit change with the width
 
     def _fit(self, width: int, height: int) -> None:
         self.set_class(width >= 140, "wide")
+        self.weights_pane.wide = width >= 140
+        self.explanation.roomy = width >= 140 or height >= 40
         self.set_class(width >= PLOT_BESIDE_WIDTH, "plot-beside")
         self.set_class(height < 40, "short")  # with the plot on, the policy pane gives it its rows
         self.set_class(height < 32, "compact")  # and the table keeps two rows, the row details none
@@ -282,14 +272,13 @@ class ResultsScreen(Screen):
     def load(self) -> None:
         """Read the results files again (in the worker) and rank them."""
         row = self.highlighted_row() if self.is_mounted and self.view is not None else None
-        self._keep = f"{row.get('source') or ''}|{row.get('config_id')}" if row else None
+        self._keep = identity_of(row)
         if self.view is None:
-            self._update("#row-details", Text(f"reading {len(self.paths)} results file(s)…", style="dim"))
+            self.ranking_pane.say(Text(f"reading {len(self.paths)} results file(s)…", style="dim"))
         self._start(load=True)
 
     def rerank(self) -> bool:
         """Rank again with the current settings; False (and the message shown) when refused."""
-        self.draw_weights()
         if self.loaded is None:
             if self.error:
                 self.show_error(self.error)
@@ -349,7 +338,7 @@ class ResultsScreen(Screen):
                 self.notify(note, title="Results", severity="warning", timeout=10)
         self.loaded, self.view, self.error = message.view.loaded, message.view, None
         self.draw_table(keep=self._keep)
-        self.show_policy()
+        self.explanation.ranking = message.view.ranking
         self.post_message(self.RankingChanged(message.view, self.highlighted_row()))
 
     def on_results_screen_intervals_ready(self, message: IntervalsReady) -> None:
@@ -357,8 +346,8 @@ class ResultsScreen(Screen):
             return
         row = self.highlighted_row()
         self.view = with_intervals(self.view, message.intervals)
-        self.draw_table(keep=f"{row.get('source') or ''}|{row.get('config_id')}" if row else None)
-        self.show_policy()
+        self.draw_table(keep=identity_of(row))
+        self.explanation.ranking = self.view.ranking
 
     def on_results_screen_not_ranked(self, message: NotRanked) -> None:
         if message.request != self._request:
@@ -371,98 +360,25 @@ class ResultsScreen(Screen):
             self.notify(message.message, title="Not ranked", severity="error")
 
     def show_error(self, message: str) -> None:
-        self.query_one("#ranking", FrameTable).show(self.query_one("#ranking", FrameTable).frame.clear(), [])
-        self._update("#answer", "")
-        self._update("#row-details", Text(message, style="bold red"))
-        self._update("#policy", "")
-        self._update("#policy-weights", "", layout=False)
+        self.ranking_pane.clear(message)
+        self.explanation.ranking = None
 
     # ------------------------------------------------------------------ drawing
-    def draw_weights(self) -> None:
-        table = self.query_one("#weights", DataTable)
-        for key, c in CRITERIA.items():
-            w = self.weights.get(key, 0.0)
-            cells = {
-                "on": Text("[x]" if w > 0 else "[ ]", style="bold green" if w > 0 else "dim"),
-                "label": Text(c.label if self.has_class("wide") else SHORT.get(key, c.label),
-                              style="" if w > 0 else "dim"),
-                "dir": Text(" ↑" if c.higher_is_better else " ↓"),
-                "weight": Text(f"{w:g}" if w > 0 else "-", justify="right"),
-            }
-            if key in table.rows:
-                for col, value in cells.items():
-                    # only what changed: each update makes the table measure and redraw itself
-                    if self._weight_cells.get((key, col)) != value:
-                        table.update_cell(key, col, value)
-            else:
-                table.add_row(*cells.values(), key=key)
-            self._weight_cells.update({(key, col): value for col, value in cells.items()})
 
     def columns(self) -> list[tuple[str, str]]:
         """Every (column key, header) in display order (see results_columns.catalogue)."""
         if self.view is None:
             return catalogue(self.weights, self.include_failed, with_config=False)
-        shown = self.view.settings  # what the table shows, until the next ranking arrives
-        return catalogue(shown.weights, shown.include_failed, with_config=bool(self.view.varying),
-                         with_host=self.view.loaded.has_host)
-
-    def fit_columns(self) -> Layout:
-        table = self.query_one("#ranking", FrameTable)
-        available = (table.size.width or max(20, self.size.width - 34)) - TABLE_SCROLLBAR
-        assert self.view is not None
-        out = fit(self.columns(), self.view.widths, available, self.col_offset)
-        self.col_offset, self.hidden_right = out.offset, out.hidden_right
-        return out
+        return self.ranking_pane.columns()
 
     def draw_table(self, keep: str | None = None) -> None:
-        """Show the view: the table's frame and order swapped, the cursor on the row it was on
-        (`keep`: a row identity after a reload or re-rank) where that row is still shown."""
-        view = self.view
-        if view is None:
+        """Show the view in the ranking pane, the cursor on the row it was on (`keep`: a row
+        identity after a reload or a new order), or at the top after a re-rank."""
+        if self.view is None:
             return
-        table = self.query_one("#ranking", FrameTable)
-        cursor = None
-        if keep is not None:
-            loaded_row = view.loaded.position(keep)
-            position = view.position_of(loaded_row) if loaded_row is not None else None
-            cursor = position if position is not None else table.cursor_row
-        if self._reranked_from is not None:
-            cursor, self._rank_note = 0, self._new_rank_note(view, self._reranked_from)
-            self._reranked_from = None
-        table.show(view.frame, self.fit_columns().columns, view.order, cursor=cursor)
+        reranked_from, self._reranked_from = self._reranked_from, None
+        self.ranking_pane.show(self.view, keep=keep, reranked_from=reranked_from)
         self._keep = None
-        self._update("#answer", Text(view.answer, style="bold", no_wrap=True, overflow="ellipsis"), layout=False)
-        n = len(view.order)
-        n_failed = view.n_failed
-        shown = f"{n:,} row(s)" + (f", {n_failed} not done" if n_failed else "")
-        filt = ", ".join(f"{k}={v}" for k, v in self.filters.items())
-        header = dict(self.columns()).get(self.sort_key, self.sort_key).replace("\n", " ").strip()
-        more = []
-        if self.col_offset:
-            more.append("h ←")
-        if self.hidden_right:
-            more.append(f"{self.hidden_right} more →l")
-        self.query_one("#ranking-pane").border_subtitle = (
-            f"{shown}{self._rank_note} · sorted by {header}{' (reversed)' if self.sort_reverse else ''}"
-            + (f" · filter {filt}" if filt else "") + (f" · columns: {' '.join(more)}" if more else ""))
-        if not n:
-            why = ("no row meets the constraints" if view.ranking.constraints else
-                   "no row matches the filters" if self.filters else "no finished configuration to rank")
-            self._update("#row-details", Text(why + " (i shows failed rows)", style="yellow"))
-        else:
-            self.show_row_details()
-
-    @staticmethod
-    def _new_rank_note(view: RankedView, identity: str) -> str:
-        """' · was highlighted: MODEL, now #N', or where it is no longer shown."""
-        if not identity:
-            return ""
-        loaded_row = view.loaded.position(identity)
-        position = view.position_of(loaded_row) if loaded_row is not None else None
-        if position is None:
-            return " · the row highlighted before is not shown"
-        row = view.row(position)
-        return f" · {row.get('config_id')} (highlighted before) now #{row.get('rank')}"
 
     def resort(self) -> None:
         """A new sort key or direction: only the order changes (no re-rank)."""
@@ -472,110 +388,40 @@ class ResultsScreen(Screen):
         settings = dataclasses.replace(self.view.settings, sort_key=self.sort_key, sort_reverse=self.sort_reverse)
         order = display_order(self.view.loaded, self.view.ranking, self.view.frame, settings)
         self.view = dataclasses.replace(self.view, settings=settings, order=order)
-        self.draw_table(keep=f"{row.get('source') or ''}|{row.get('config_id')}" if row else None)
+        self.draw_table(keep=identity_of(row))
         self.post_message(self.RankingChanged(self.view, self.highlighted_row()))
 
-    def show_row_details(self) -> None:
-        row = self.highlighted_row()
-        if row is None:
-            return
-        t = Text()
-        t.append(f"{row.get('config_id')} ", style="bold")
-        t.append(f"{row.get('board') or NA} · {row.get('model')} · {row.get('engine')} · {params_of(row)}")
-        t.append(f"\nfrom {row.get('source')}", style="dim")
-        if row.get("status") != "done":
-            t.append(f"\n{row.get('status')}: {(row.get('error') or '').splitlines()[0] if row.get('error') else ''}",
-                     style="bold red")
-        if row.get("missing"):
-            t.append(f"\nmissing (counted as worst, not as zero): {row['missing']}", style="yellow")
-        self._update("#row-details", t)
+    # ------------------------------------------------------------------ what the panes follow
+    def on_results_screen_ranking_changed(self, message: RankingChanged) -> None:
+        self.highlighted = message.highlighted
+        self.ranked = message.view
 
-    def _update(self, selector: str, content: Text | str, layout: bool = True) -> None:
-        """A pane's text, replaced only when it changed (an update lays the screen out again,
-        unless `layout` is False: a pane whose height cannot change)."""
-        if self._shown_text.get(selector) != content:
-            self._shown_text[selector] = content
-            self.query_one(selector, Static).update(content, layout=layout)
+    def on_ranking_pane_row_changed(self, message: RankingPane.RowChanged) -> None:
+        self.highlighted = message.row
 
-    def show_policy(self) -> None:
-        if self.ranking is None:
-            return
-        wide = self.size.width >= 140 or self.size.height >= 40
-        norm = self.ranking.normalisation if wide else short_clause(self.ranking.normalisation)
-        miss = self.ranking.missing_policy if wide else short_clause(self.ranking.missing_policy)
-        t = Text()
-        t.append("normalisation: ", style="bold")
-        t.append(norm)
-        t.append("\nmissing values: ", style="bold")
-        t.append(miss)
-        if self.ranking.constraints:
-            t.append("\nconstraints: ", style="bold")
-            t.append(constraints_text(self.ranking.constraints))
-            t.append(f" ({left_out_text(self.ranking.left_out) or 'every row meets them'})")
-        t.append("\n95% rank: ", style="bold")
-        t.append(f"rank interval over {self.ranking.resamples} resamples of the figures within their noise; "
-                 f"{TIED_MARK.strip()} tied for best (the interval includes 1)" if self.ranking.resamples
-                 else "being computed")
-        self._update("#policy", t)
-        weights = Text(f"weights: {format_weights(self.ranking.weights)} · ★ Pareto-optimal on them", style="dim",
-                       no_wrap=True, overflow="ellipsis")
-        self._update("#policy-weights", weights, layout=False)
+    def on_weights_pane_asked(self, message: WeightsPane.Asked) -> None:
+        before = self.weights
+        self.weights = dict(message.weights)
+        if not self.rerank():
+            self.weights = before
+            self.weights_pane.weights = dict(before)  # the pane showed what it asked: back to what is ranked
 
-    # ------------------------------------------------------------------ the trade-off plot
     @property
     def plot_on(self) -> bool:
-        return self.has_class("plot")
+        return self.plotting
 
-    def _highlighted_key(self, row: dict[str, Any] | None) -> str | None:
-        return row_key(row.get("source"), row.get("config_id")) if row else None
-
-    def draw_plot(self, view: RankedView | None = None, highlighted: dict[str, Any] | None = None) -> None:
-        """The plot of the ranking shown (ranking.plotdata, as `edgetui plot`), the cursor's row marked."""
-        view = view or self.view
-        if not self.plot_on or view is None:
-            return
-        x, y = self.plot_axes
-        # the console ranks a narrow table: the plot reads the criteria, board and volume of its
-        # rows from the loaded results
-        df = view.loaded.df
-        ranking = view.ranking.widened(df.select(c for c in plot_columns(x, y) if c in df.columns))
-        self.plot_data = tradeoff_data(ranking, x, y, highlight=self._highlighted_key(highlighted))
-        self.query_one("#plot", TradeOffPlot).show(self.plot_data)
-
-    def on_results_screen_ranking_changed(self, message: RankingChanged) -> None:
-        self.draw_plot(message.view, message.highlighted)
-
-    def on_results_screen_row_changed(self, message: RowChanged) -> None:
-        if self.plot_on and self.plot_data is not None:
-            self.plot_data.highlighted_key = self._highlighted_key(message.row)
-            self.query_one("#plot", TradeOffPlot).show(self.plot_data)
-
-    def action_plot(self) -> None:
-        self.set_class(not self.plot_on, "plot")
-        if self.plot_on and self.loaded is not None:  # never an axis without values (no power sensor)
-            usable = with_values(self.loaded.values, list(CRITERIA), criterion_column)
-            self.plot_axes = opening_axes(list(CRITERIA), *self.plot_axes, usable)
-        if self.plot_on:
-            self.draw_plot(highlighted=self.highlighted_row())
-        else:
-            self.plot_data = None
+    def watch_plotting(self, on: bool) -> None:
+        self.set_class(on, "plot")
         self.refresh_bindings()  # x and y apply only with the plot shown
         if self.view is not None:
             self.call_after_refresh(self.draw_table)  # the table's width changed: other columns fit
 
-    def action_plot_axis(self, axis: str) -> None:
-        keys = list(CRITERIA)  # the declared criteria in their order, those without a value stepped over
-        x, y = self.plot_axes
-        mine, other = (x, y) if axis == "x" else (y, x)
-        usable = with_values(self.loaded.values, keys, criterion_column) if self.loaded is not None else keys
-        nxt = next_axis(keys, mine, other, usable)
-        self.plot_axes = (nxt, y) if axis == "x" else (x, nxt)
-        self.draw_plot(highlighted=self.highlighted_row())
-        self.notify(f"plot {axis}: {CRITERIA[nxt].label} ({CRITERIA[nxt].unit})", timeout=3)
+    def action_plot(self) -> None:
+        self.plotting = not self.plotting
 
-    def on_frame_table_row_highlighted(self, event: FrameTable.RowHighlighted) -> None:
-        self.show_row_details()
-        self.post_message(self.RowChanged(self.highlighted_row()))
+    def action_plot_axis(self, axis: str) -> None:
+        nxt = self.query_one("#plot", TradeOffPlot).step_axis(axis)
+        self.notify(f"plot {axis}: {CRITERIA[nxt].label} ({CRITERIA[nxt].unit})", timeout=3)
 
     def on_frame_table_header_selected(self, event: FrameTable.HeaderSelected) -> None:
         if event.key == self.sort_key:
@@ -585,60 +431,22 @@ class ResultsScreen(Screen):
         self.resort()
 
     # ------------------------------------------------------------------ actions
-    def _criterion(self) -> str:
-        table = self.query_one("#weights", DataTable)
-        return list(CRITERIA)[table.cursor_row]
-
-    def set_weight(self, key: str, weight: float) -> None:
-        before = dict(self.weights)
-        if weight > 0:
-            self.weights[key] = min(MAX_WEIGHT, weight)
-        else:
-            if self.weights.get(key, 0) > 0:
-                self.saved_weights[key] = self.weights[key]
-            self.weights.pop(key, None)
-        if not self.rerank():
-            self.weights = before
-            self.draw_weights()
-
     def action_cursor(self, step: int) -> None:
         focused = self.focused
         if isinstance(focused, FrameTable):
             focused.action_cursor(step)
             return
-        table = focused if isinstance(focused, DataTable) else self.query_one("#weights", DataTable)
+        table = focused if isinstance(focused, DataTable) else self.weights_pane.table
         (table.action_cursor_down if step > 0 else table.action_cursor_up)()
 
     def action_toggle_criterion(self) -> None:
-        key = self._criterion()
-        if self.weights.get(key, 0) > 0:
-            self.set_weight(key, 0)
-        else:
-            self.set_weight(key, self.saved_weights.get(key, 1.0))
+        self.weights_pane.toggle()
 
     def action_weight(self, step: int) -> None:
-        key = self._criterion()
-        self.set_weight(key, self.weights.get(key, 0.0) + step)
+        self.weights_pane.step(step)
 
     def action_type_weights(self) -> None:
-        def check(text: str) -> str | None:
-            try:
-                parse_weights(text)
-            except UserError as exc:
-                return exc.message
-            return None
-
-        def done(text: str | None) -> None:
-            if text:
-                before = dict(self.weights)
-                self.weights = parse_weights(text)
-                if not self.rerank():
-                    self.weights = before
-                    self.draw_weights()
-
-        keys = ", ".join(CRITERIA)
-        self.app.push_screen(InputScreen("Weights", format_weights(self.weights),
-                                         f"CRITERION=WEIGHT, comma separated; criteria: {keys}", check), done)
+        self.weights_pane.type_weights()
 
     def action_sort_next(self) -> None:
         keys = [k for k, _ in self.columns() if k not in ("missing", INTERVAL)]  # intervals follow the rank
@@ -652,10 +460,7 @@ class ResultsScreen(Screen):
         self.resort()
 
     def action_columns(self, step: int) -> None:
-        if self.view is None or (step > 0 and not self.hidden_right):
-            return
-        self.col_offset = max(0, self.col_offset + step)
-        self.draw_table()
+        self.ranking_pane.scroll_columns(step)
 
     def action_filter(self) -> None:
         if self.loaded is None:
@@ -680,6 +485,10 @@ class ResultsScreen(Screen):
 
     def action_reload(self) -> None:
         self.load()
+
+    def on_results_changed(self, message: ResultsChanged) -> None:
+        if self.paths == [str(message.run_dir)]:
+            self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("export", "filter", "sort_next", "sort_reverse", "include_failed", "constraints", "toggle_ci",

@@ -55,6 +55,9 @@ class Phase(Event):
     pid: int | None = None  # the inference child, for a load
     temp_c: float | None = None  # a cool-down to a temperature: now, and the target
     target_c: float | None = None
+    model: str | None = None  # quantizing: the source's file name; the quality reference: its file name
+    cached: bool | None = None  # quantizing: the variant was in the cache already (nothing is made)
+    tokens: int | None = None  # the quality reference: the tokens of the corpus it is run on
 
 
 @dataclass(kw_only=True)
@@ -71,6 +74,16 @@ class ConfigStart(Event):
     n: int = 0
     describe: str = ""
     config: dict[str, Any] = field(default_factory=dict)  # Configuration.to_dict()
+
+
+@dataclass(kw_only=True)
+class Loaded(Event):
+    """The model of a configuration is loaded in its inference child."""
+
+    KIND: ClassVar[str] = "loaded"
+    config_id: str | None = None
+    load_s: float | None = None
+    engine_version: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -176,7 +189,7 @@ class RunEnd(Event):
 
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
-    RunStart, Phase, Idle, ConfigStart, RepStart, Progress, RepEnd, QualityEnd, ConfigEnd, RunWarning, RunEnd)}
+    RunStart, Phase, Idle, ConfigStart, Loaded, RepStart, Progress, RepEnd, QualityEnd, ConfigEnd, RunWarning, RunEnd)}
 RAW_PROGRESS = b'"ev":"progress"'  # how a progress line starts on disk: a late attach skips them unparsed
 
 

@@ -33,8 +33,8 @@ from edgetui.run.variants import facts_key, variant_cached, variant_facts
 from edgetui.run.repetition import EVENT_KEYS, repetition_row
 from edgetui.run.sampler import Sampler
 from edgetui.run.schedule import schedule_for
-from edgetui.rundir.control import Control
-from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Loaded, Phase, Progress,
+from edgetui.rundir.control import ControlPoller, ControlRequest
+from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Loaded, MalformedRecord, Phase, Progress,
                                    QualityEnd, RepEnd, RepStart, RunEnd, RunStart, RunWarning, decode_event)
 from edgetui.rundir.layout import EVENTS, LOGS
 from edgetui.rundir.lock import FolderChanged, RunFolderLock
@@ -165,7 +165,7 @@ class Runner:
         self.crash: str | None = None  # the summary of an error that stopped the queue unexpectedly
         self.folder_changed = False
         self.children: list[InferenceChild] = []  # every inference child started, to stop those an error left behind
-        self.control = Control.of(self.store.root)
+        self.control = ControlPoller.of(self.store.root)
         self.config_started_at: str | None = None
         self.failed = 0
         self._server_note: str | None = None  # the last line said of a server's memory, said again only when it changes
@@ -404,15 +404,22 @@ class Runner:
         """Raise Stopped for skip or abort; with wait, also hold here while paused (pause takes
         effect between repetitions, so that no repetition's timing includes the pause)."""
         while True:
-            state = self.control.poll()
-            if state.get("abort"):
+            request = self._control_request()
+            if request.abort:
                 raise Stopped("abort")
-            if self.current and state.get("skip") == self.current.config_id:
+            if self.current and request.skip == self.current.config_id:
                 raise Stopped("skip")
-            if not (wait and state.get("pause")):
+            if not (wait and request.pause):
                 return
             self.sampler.set_phase("paused")
             time.sleep(0.2)
+
+    def _control_request(self) -> ControlRequest:
+        """What control.json asks now; one that is not a request is said in the run's log and left
+        out (the last good request stands)."""
+        if isinstance(self.control.changed(), MalformedRecord):
+            self.warn(f"a control request was ignored: {self.control.refused}")
+        return self.control.request
 
     def _cool_down_to(self, c: Configuration) -> None:
         p = self.profiles[c.profile]
@@ -514,7 +521,7 @@ class Runner:
         """Polled while the quantizer runs: Stopped for skip or abort (the quantizer is killed),
         True while paused (the quantizer is held)."""
         self._check_control(wait=False)
-        paused = bool(self.control.poll().get("pause"))
+        paused = self._control_request().pause
         self.sampler.set_phase("paused" if paused else "quantize")
         return paused
 

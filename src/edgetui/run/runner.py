@@ -38,6 +38,7 @@ from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Loaded, 
                                    QualityEnd, RepEnd, RepStart, RunEnd, RunStart, RunWarning, decode_event)
 from edgetui.rundir.layout import EVENTS, LOGS
 from edgetui.rundir.lock import FolderChanged, RunFolderLock
+from edgetui.rundir.manifest import RunManifest
 from edgetui.rundir.narrate import SKIPPED_BY_USER, Narrator
 from edgetui.rundir.samples import Sample
 from edgetui.rundir.state import refuse_live_child
@@ -237,25 +238,22 @@ class Runner:
         self.store.prepare()
         done_reps = self._resume_state()
         power = self.sensors.power_source()
-        manifest: dict[str, Any] = {
-            "edgetui_version": __version__,
-            "created": now_iso(),
-            "profiles": [p.to_dict() for p in self.profiles.values()],
-            "configs": [c.to_dict() for c in self.configs],
-            "host": self.host,
-            "runner_pid": os.getpid(),
-            "status": "running",
-            "power_source": power.label,
-            "power": power.to_dict(),
-            "sensors": [{"backend": s.backend.name, "detected": s.probe.detected, "reason": s.probe.reason}
-                        for s in self.sensors.statuses],
-        }
+        manifest = RunManifest(
+            edgetui_version=__version__, created=now_iso(), profiles=[p.to_dict() for p in self.profiles.values()],
+            configs=[c.to_dict() for c in self.configs], host=self.host, runner_pid=os.getpid(), status="running",
+            power_source=power.label, power=power,
+            sensors=[{"backend": s.backend.name, "detected": s.probe.detected, "reason": s.probe.reason}
+                     for s in self.sensors.statuses])
         old = self.store.read_manifest() if self.resume else None
         if old:
-            manifest["created"] = old.get("created", manifest["created"])
-            manifest["power_w_idle"] = old.get("power_w_idle")
+            try:
+                earlier = RunManifest.from_dict(old)
+            except MalformedRecord as exc:
+                raise UserError(f"cannot resume: {exc}", where=str(self.store.manifest_path)) from None
+            manifest.created = earlier.created or manifest.created
+            manifest.power_w_idle = earlier.power_w_idle
         try:
-            self.store.write_manifest(manifest)
+            self.store.write_manifest(manifest.to_dict())
             self.control.path.unlink(missing_ok=True)  # a pause or abort asked of an earlier pass is over
             self.events = self.store.open_append(EVENTS)
             samples = self.store.open_samples()
@@ -271,7 +269,7 @@ class Runner:
         if repeated:
             self.warn(repeated_note(repeated))
         try:
-            self.idle_w = manifest.get("power_w_idle")
+            self.idle_w = manifest.power_w_idle
             if self.idle_w is None:
                 self._idle_baseline()
             self._run_configs(done_reps)

@@ -44,6 +44,26 @@ def test_the_console_logs_each_repetition_with_the_headless_runners_line(smoke_r
     assert len(printed) == 4 and logged == printed
 
 
+def test_the_headless_output_tells_the_run_in_the_consoles_words(smoke_run):
+    """Every line the console's log shows of the run's events (its start, power source, each
+    configuration's start, load, repetitions and outcome, the run's end) is the line the headless
+    runner printed, in the same order: both come from rundir.narrate."""
+    from edgetui.rundir.follow import LiveState
+
+    proc, out = smoke_run
+    state = LiveState()
+    state.feed_events(read_jsonl(out / "events.jsonl"))
+    logged = [line.text for line in state.log]
+    printed = proc.stdout.splitlines()
+    start = printed.index(logged[0])
+    assert printed[start:start + len(logged)] == logged
+    told = "\n".join(logged)
+    for moment in ("run started: 1 configuration(s)", "power: no power sensor", "measuring idle baseline for 1 s",
+                   "idle power: n/a (no power sensor", "[1/1] ", "  loading the model",
+                   "  loaded in ", "  warm-up: decode ", "  rep 3/3: decode ", "  done", "run finished"):
+        assert moment in told, moment
+
+
 def test_results_csv_has_the_documented_columns_and_sane_numbers(smoke_run):
     _, out = smoke_run
     with (out / "results.csv").open() as f:

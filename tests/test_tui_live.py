@@ -65,23 +65,25 @@ async def test_panes_show_progress_rates_power_temperature_memory_and_the_failur
 
 @pytest.mark.asyncio
 async def test_pause_skip_and_abort_write_control_json(cut_run, tmp_path):
+    from edgetui.rundir.control import read_request
+
     run_dir, t_cut = cut_run
     app = EdgeApp(profiles_dir=str(tmp_path), attach=False, clock=lambda: t_cut + 2.0, alive=alive)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_live(app, pilot, run_dir)
         control = run_dir / "control.json"
         await pilot.press("p")
-        assert json.loads(control.read_text())["pause"] is True
+        assert read_request(control).pause is True
         await pilot.press("p")
-        assert json.loads(control.read_text())["pause"] is False
+        assert read_request(control).pause is False
         await pilot.press("s")
-        assert json.loads(control.read_text())["skip"] == app.follower.state.current.config_id
+        assert read_request(control).skip == app.follower.state.current.config_id
         await pilot.press("x")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
-        assert "abort" not in json.loads(control.read_text())
+        assert read_request(control).abort is False
         await pilot.press("x", "y")
-        assert json.loads(control.read_text())["abort"] is True
+        assert read_request(control).abort is True
 
 
 @pytest.mark.asyncio

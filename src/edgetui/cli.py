@@ -269,7 +269,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UserError("no run to resume here (no run.json)", where=args.resume)
         out = Path(args.resume)
         check_not_busy(out, resume=True)  # at once: a live runner's folder is not resumed twice
-        paths = [p["path"] for p in manifest["profiles"]]
+        from edgetui.rundir.events import MalformedRecord
+        from edgetui.rundir.manifest import RunManifest
+
+        try:
+            planned = RunManifest.from_dict(manifest)
+        except MalformedRecord as exc:
+            raise UserError(f"cannot resume: {exc}", where=args.resume) from None
+        paths = planned.profile_paths
+        if not paths or len(paths) != len(planned.profiles):
+            raise UserError("cannot resume: run.json names no profile file for some of its profiles", where=args.resume)
     else:
         if not args.profiles:
             raise UserError("name at least one profile, e.g. `edgetui run profiles/smoke.toml --headless`")

@@ -10,6 +10,7 @@ to the hosts that never started."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import threading
@@ -22,7 +23,9 @@ from typing import Any
 
 from edgetui import __version__
 from edgetui.errors import EXIT_FAILED_CONFIGS, EXIT_OK, UserError
-from edgetui.rundir.layout import CONTROL, RUNNER_LOG, is_run_folder
+from edgetui.rundir.control import ControlPoller
+from edgetui.rundir.events import MalformedRecord
+from edgetui.rundir.layout import RUNNER_LOG, is_run_folder
 from edgetui.rundir.state import RESUMABLE
 from edgetui.fleet import deploy
 from edgetui.fleet.inventory import FleetHost, load_inventory
@@ -132,7 +135,7 @@ class FleetController:
         self._pending_resume: list[str] = []
         self._deploys: list[threading.Thread] = []
         self.allow_remote_resume = False
-        self._control_seen: dict[str, int | None] = {}  # host -> mtime of the mirror's control.json sent
+        self._controls: dict[str, ControlPoller] = {}  # host -> its mirror's control.json, as last read
         self._control_generation: dict[str, int] = {}  # host -> number of the newest request taken
         self._unreadable: set[str] = set()  # hosts whose mirrored run could not be folded
 
@@ -338,7 +341,7 @@ class FleetController:
         """Deploy to some hosts, follow others, wait for every host to end, merge; the exit code."""
         view = FleetView(self.dir.root, list(self.hosts), from_end=True)
         for host in self.hosts:  # requests already in a mirror were an earlier controller's to send
-            self._control_seen[host] = self._control_mtime(host)
+            self._control_poller(host).changed()
         for host in follow:
             self._start_follower(host)
         if deploy_plan:
@@ -378,24 +381,25 @@ class FleetController:
                     self.dir.set_host(host, "failed", f"its run could not be read: {type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ pause, skip, abort
-    def _control_mtime(self, host: str) -> int | None:
-        try:
-            return (self.dir.mirror(host) / CONTROL).stat().st_mtime_ns
-        except OSError:
-            return None
+    def _control_poller(self, host: str) -> ControlPoller:
+        poller = self._controls.get(host)
+        if poller is None:
+            poller = self._controls[host] = ControlPoller.of(self.dir.mirror(host))
+        return poller
 
     def _forward_controls(self) -> None:
         """The console's live screen on a board writes the mirror's control.json (pause, skip,
         abort); the request goes to the board's run folder over SSH."""
         for host, f in list(self.followers.items()):
-            mtime = self._control_mtime(host)
-            if mtime is None or mtime == self._control_seen.get(host) or not f.is_alive():
+            if not f.is_alive():
                 continue
-            self._control_seen[host] = mtime
-            try:
-                request = (self.dir.mirror(host) / CONTROL).read_text()
-            except OSError:
+            found = self._control_poller(host).changed()
+            if isinstance(found, MalformedRecord):
+                self.dir.say(host, f"a control request was not sent: {found}")
                 continue
+            if found is None:
+                continue
+            request = json.dumps(found.to_dict())
             generation = self._control_generation.get(host, 0) + 1
             self._control_generation[host] = generation
             threading.Thread(target=self._send_control, args=(host, request, generation), daemon=True).start()

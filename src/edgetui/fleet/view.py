@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from edgetui.fleet.layout import read_hosts
-from edgetui.rundir.events import RAW_PROGRESS, decode_manifest
+from edgetui.rundir.events import RAW_PROGRESS
+from edgetui.rundir.manifest import RunManifest
 from edgetui.rundir.samples import Sample
 from edgetui.rundir.follow import JsonlTail, LiveState, number_or_none
 from edgetui.rundir.samples_tail import SamplesTail
@@ -41,10 +42,10 @@ def run_counts(run_dir: Path) -> tuple[int | None, int, int]:
     """(configurations planned, done, failed or skipped) of a (mirrored) run folder."""
     store = RunStore(run_dir)
     try:
-        manifest = decode_manifest(store.read_manifest())
+        data = store.read_manifest()
+        n = len(RunManifest.from_dict(data).configs) if data is not None else None
     except Exception:  # a manifest from another edgetui, mid-copy or not one at all: counts unknown
-        manifest = None
-    n = len(manifest.get("configs") or []) if manifest else None
+        n = None
     # a board's lines: any JSON value, of which only objects with a text config_id are outcomes
     outcomes = {r["config_id"]: r.get("status") for r in read_jsonl(store.configs_path)
                 if isinstance(r, dict) and isinstance(r.get("config_id"), str)}

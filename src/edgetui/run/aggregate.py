@@ -11,6 +11,9 @@ from edgetui.run.latency import itl_interval_columns, latency_columns
 from edgetui.run.schedule import precise_enough
 from edgetui.run.soak import last_window, soak_columns
 from edgetui.rundir.columns import CONFIG_COLUMNS, CONTEXT_COLUMNS, typed_row
+from edgetui.errors import UserError
+from edgetui.rundir.events import MalformedRecord
+from edgetui.rundir.manifest import RunManifest
 from edgetui.rundir.store import RunStore, unique_repetitions
 
 STD_METRICS = ("ttft_ms", "prefill_tps", "decode_tps")
@@ -130,13 +133,16 @@ def folder_rows(store: RunStore) -> list[dict[str, Any]]:
     """The results rows of a run folder rebuilt from its records (the plan in run.json, each
     configuration's outcome and context in configs.jsonl, its repetitions), in queue order: what
     results.csv holds when its runner wrote it from the same records."""
-    manifest = store.read_manifest() or {}
+    try:
+        manifest = RunManifest.from_dict(store.read_manifest() or {})
+    except MalformedRecord as exc:  # a folder from elsewhere (a board's, a shared one): bad input
+        raise UserError(str(exc), where=str(store.manifest_path)) from None
     outcomes = store.config_statuses()
     by_config: dict[str, list[dict[str, Any]]] = {}
     for r in store.reps():
         by_config.setdefault(r["config_id"], []).append(r)
     rows = []
-    for config in manifest.get("configs", []):
+    for config in manifest.configs:
         outcome = outcomes.get(config["config_id"])
         if outcome is None:
             continue  # not reached (aborted or still running): no row, as in results.csv

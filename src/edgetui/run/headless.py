@@ -83,7 +83,6 @@ def run_headless(profiles: list[Profile], out: Path, *, resume: bool, sysfs_root
         runner.sensors.close()
         raise
     say(f"edgetui {__version__}: {len(runner.configs)} configuration(s) -> {out}")
-    say(f"power source: {runner.sensors.power_source_label}")
     if metrics is not None:
         say("metrics: " + ", ".join(w for w in (metrics.textfile and f"{metrics.textfile} (every second)",
                                                metrics.port and f"http://127.0.0.1:{metrics.port}/metrics") if w))

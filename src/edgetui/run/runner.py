@@ -20,7 +20,6 @@ import psutil
 from edgetui import __version__, models
 from edgetui.engines.base import RepResult
 from edgetui.errors import UserError
-from edgetui.fmt import number
 from edgetui.models.quantize import QuantizeError
 from edgetui.profiles.plan import Configuration, expand_all
 from edgetui.profiles.schema import Profile
@@ -34,11 +33,13 @@ from edgetui.run.variants import facts_key, variant_cached, variant_facts
 from edgetui.run.repetition import EVENT_KEYS, repetition_row
 from edgetui.run.sampler import Sampler
 from edgetui.run.schedule import schedule_for
-from edgetui.rundir.control import Control
-from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Phase, Progress, QualityEnd, RepEnd, RepStart,
-                                   RunEnd, RunStart, RunWarning, decode_event, quality_line)
+from edgetui.rundir.control import ControlPoller, ControlRequest
+from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Loaded, MalformedRecord, Phase, Progress,
+                                   QualityEnd, RepEnd, RepStart, RunEnd, RunStart, RunWarning, decode_event)
 from edgetui.rundir.layout import EVENTS, LOGS
 from edgetui.rundir.lock import FolderChanged, RunFolderLock
+from edgetui.rundir.manifest import RunManifest
+from edgetui.rundir.narrate import SKIPPED_BY_USER, Narrator
 from edgetui.rundir.samples import Sample
 from edgetui.rundir.state import refuse_live_child
 from edgetui.rundir.store import RunStore, StoreWriteFailed, repeated_note
@@ -144,6 +145,7 @@ class Runner:
         self.lock = RunFolderLock(self.store.root, what="runner")
         self.store.bind(self.lock)
         self.on_line = on_line or (lambda s: None)
+        self.narrator = Narrator()  # what on_line says of each event (rundir.narrate)
         self.resume = resume
         self.configs: list[Configuration] = expand_all(profiles)
         self.sensors = run_sensors(profiles, sysfs_root, power_source)
@@ -164,7 +166,7 @@ class Runner:
         self.crash: str | None = None  # the summary of an error that stopped the queue unexpectedly
         self.folder_changed = False
         self.children: list[InferenceChild] = []  # every inference child started, to stop those an error left behind
-        self.control = Control.of(self.store.root)
+        self.control = ControlPoller.of(self.store.root)
         self.config_started_at: str | None = None
         self.failed = 0
         self._server_note: str | None = None  # the last line said of a server's memory, said again only when it changes
@@ -180,10 +182,11 @@ class Runner:
                 self.events.flush()
             except OSError as exc:
                 raise StoreWriteFailed(self.store.events_path, exc) from None
+        for told in self.narrator.tell(ev):  # the console's log says the same of the same event
+            self.on_line(told.text)
 
     def warn(self, message: str) -> None:
         """Said in the run's log: the runner's output and the console's log pane."""
-        self.on_line(f"warning: {message}")
         self.event(RunWarning(message=message))
 
     def _on_sample(self, s: Sample) -> None:
@@ -235,25 +238,22 @@ class Runner:
         self.store.prepare()
         done_reps = self._resume_state()
         power = self.sensors.power_source()
-        manifest: dict[str, Any] = {
-            "edgetui_version": __version__,
-            "created": now_iso(),
-            "profiles": [p.to_dict() for p in self.profiles.values()],
-            "configs": [c.to_dict() for c in self.configs],
-            "host": self.host,
-            "runner_pid": os.getpid(),
-            "status": "running",
-            "power_source": power.label,
-            "power": power.to_dict(),
-            "sensors": [{"backend": s.backend.name, "detected": s.probe.detected, "reason": s.probe.reason}
-                        for s in self.sensors.statuses],
-        }
+        manifest = RunManifest(
+            edgetui_version=__version__, created=now_iso(), profiles=[p.to_dict() for p in self.profiles.values()],
+            configs=[c.to_dict() for c in self.configs], host=self.host, runner_pid=os.getpid(), status="running",
+            power_source=power.label, power=power,
+            sensors=[{"backend": s.backend.name, "detected": s.probe.detected, "reason": s.probe.reason}
+                     for s in self.sensors.statuses])
         old = self.store.read_manifest() if self.resume else None
         if old:
-            manifest["created"] = old.get("created", manifest["created"])
-            manifest["power_w_idle"] = old.get("power_w_idle")
+            try:
+                earlier = RunManifest.from_dict(old)
+            except MalformedRecord as exc:
+                raise UserError(f"cannot resume: {exc}", where=str(self.store.manifest_path)) from None
+            manifest.created = earlier.created or manifest.created
+            manifest.power_w_idle = earlier.power_w_idle
         try:
-            self.store.write_manifest(manifest)
+            self.store.write_manifest(manifest.to_dict())
             self.control.path.unlink(missing_ok=True)  # a pause or abort asked of an earlier pass is over
             self.events = self.store.open_append(EVENTS)
             samples = self.store.open_samples()
@@ -269,7 +269,7 @@ class Runner:
         if repeated:
             self.warn(repeated_note(repeated))
         try:
-            self.idle_w = manifest.get("power_w_idle")
+            self.idle_w = manifest.power_w_idle
             if self.idle_w is None:
                 self._idle_baseline()
             self._run_configs(done_reps)
@@ -335,7 +335,6 @@ class Runner:
             return
         self.sampler.set_phase("idle")
         self.event(Phase(phase="idle", seconds=secs))
-        self.on_line(f"measuring idle baseline for {secs:g} s")
         t0 = time.monotonic()
         time.sleep(secs)
         t1 = time.monotonic()
@@ -343,8 +342,6 @@ class Runner:
         self.idle_w = self.sampler.trace.mean_power(t0, t1, self.sampler.max_gap_s)
         self.store.update_manifest(power_w_idle=self.idle_w)
         self.event(Idle(power_w_idle=self.idle_w))
-        self.on_line(f"idle power: {number(self.idle_w, 2, 'W')}"
-                     + ("" if self.idle_w is not None else f" ({self.sensors.power_source_label})"))
 
     def _groups(self) -> list[list[Configuration]]:
         groups: list[list[Configuration]] = []
@@ -377,7 +374,6 @@ class Runner:
                         self._kill_children()
                         worker = None
                         self.current = None
-                        self.on_line(f"  failed: {config_os_error(exc)}")
                         self._finish(c, "failed", config_os_error(exc))
             except BaseException:
                 self._kill_children()  # the worker, or one started for this configuration and not yet returned
@@ -406,15 +402,22 @@ class Runner:
         """Raise Stopped for skip or abort; with wait, also hold here while paused (pause takes
         effect between repetitions, so that no repetition's timing includes the pause)."""
         while True:
-            state = self.control.poll()
-            if state.get("abort"):
+            request = self._control_request()
+            if request.abort:
                 raise Stopped("abort")
-            if self.current and state.get("skip") == self.current.config_id:
+            if self.current and request.skip == self.current.config_id:
                 raise Stopped("skip")
-            if not (wait and state.get("pause")):
+            if not (wait and request.pause):
                 return
             self.sampler.set_phase("paused")
             time.sleep(0.2)
+
+    def _control_request(self) -> ControlRequest:
+        """What control.json asks now; one that is not a request is said in the run's log and left
+        out (the last good request stands)."""
+        if isinstance(self.control.changed(), MalformedRecord):
+            self.warn(f"a control request was ignored: {self.control.refused}")
+        return self.control.request
 
     def _cool_down_to(self, c: Configuration) -> None:
         p = self.profiles[c.profile]
@@ -431,7 +434,7 @@ class Runner:
                 return
             self.event(Phase(phase="cooldown", temp_c=t, target_c=p.cool_below_c))
             time.sleep(1.0)
-        self.on_line(f"still above {p.cool_below_c:g} C after {p.cool_max_s:g} s: going on")
+        self.warn(f"still above {p.cool_below_c:g} C after {p.cool_max_s:g} s: going on")
 
     def _run_config(self, c: Configuration, index: int, worker: InferenceChild | None,
                     done: dict[int, dict[str, Any]]) -> InferenceChild | None:
@@ -441,7 +444,6 @@ class Runner:
         self.peaks = ConfigPeaks.of(c.soak_s)
         self.quality_ctx = {}
         self.event(ConfigStart(config_id=c.config_id, index=index, n=n, describe=c.describe(), config=c.to_dict()))
-        self.on_line(f"[{index}/{n}] {c.config_id} {c.profile}: {c.describe()}")
         spec: QualitySpec | None = None
         facts: ModelFacts | None = None
         if c.in_process:
@@ -450,7 +452,6 @@ class Runner:
             except QuantizeError as exc:  # this variant cannot be had: its configurations fail, the queue goes on
                 self.variant_refusals[facts_key(c)] = str(exc)
                 self.model_facts[facts_key(c)] = ModelFacts(path=None, quant_source=self.model_facts[c.model].path)
-                self.on_line(f"  failed: {exc}")
                 self._finish(c, "failed", str(exc))
                 return worker
             except Stopped as stop:  # skip or abort while quantizing: the quantizer was killed
@@ -458,7 +459,6 @@ class Runner:
                 return None
             refusal = memory_refusal(c, facts)
             if refusal:
-                self.on_line(f"  failed: {refusal}")
                 self._finish(c, "failed", refusal)
                 return worker
             quality = self.profiles[c.profile].quality
@@ -466,7 +466,6 @@ class Runner:
                 try:
                     spec = quality_pass.quality_spec(quality, self.model_facts[c.model])
                 except UserError as exc:  # the corpus or the reference went away since the profile was read
-                    self.on_line(f"  failed: {exc}")
                     self._finish(c, "failed", str(exc))
                     return worker
                 self.quality_ctx = self.quality_done.get(quality_pass.pass_key(facts, spec), {})
@@ -491,11 +490,9 @@ class Runner:
             return None
         except ChildDied as exc:
             reason = with_crash_hint(exc.reason, c, self.load.info)
-            self.on_line(f"  failed: {reason.splitlines()[0]}")
             self._finish(c, "failed", reason)
             return None
         except ConfigFailed as exc:
-            self.on_line(f"  failed: {exc}")
             self._finish(c, "failed", str(exc))
             if worker is not None:
                 worker.kill() if isinstance(exc, ChildSilent) else worker.quit()  # a hung child hears no quit
@@ -513,18 +510,16 @@ class Runner:
         if worker is not None:
             worker.kill()
         if stop.action == "skip":
-            self.on_line("  skipped")
-            self._finish(c, "skipped", "skipped by the user")
-        else:  # not recorded as an outcome: a resume runs this configuration again
+            self._finish(c, "skipped", SKIPPED_BY_USER)
+        else:  # not recorded as an outcome (a resume runs this configuration again); the run's end says it
             self.aborted = True
-            self.on_line("  aborted")
         self.current = None
 
     def _quantize_control(self) -> bool:
         """Polled while the quantizer runs: Stopped for skip or abort (the quantizer is killed),
         True while paused (the quantizer is held)."""
         self._check_control(wait=False)
-        paused = bool(self.control.poll().get("pause"))
+        paused = self._control_request().pause
         self.sampler.set_phase("paused" if paused else "quantize")
         return paused
 
@@ -540,7 +535,8 @@ class Runner:
         if key in self.model_facts:
             return self.model_facts[key]
         self.sampler.set_phase("quantize")
-        self.event(Phase(phase="quantize", config_id=c.config_id, quant=c.quant))
+        self.event(Phase(phase="quantize", config_id=c.config_id, quant=c.quant, model=Path(source.path or "").name,
+                         cached=variant_cached(source, c.quant)))
         said = [time.monotonic()]
 
         def progress(done: int, total: int) -> None:
@@ -550,9 +546,6 @@ class Runner:
                 said[0] = time.monotonic()
                 self.on_line(f"  quantizing to {c.quant}: {done}/{total} tensors")
 
-        if not variant_cached(source, c.quant):
-            self.on_line(f"  quantizing {Path(source.path or '').name} to {c.quant} with llama.cpp's quantizer "
-                         "(once: the variant is cached for later runs)")
         facts = variant_facts(c, source, progress=progress, on_made=lambda s: self.on_line(f"  {s}"),
                               control=self._quantize_control)
         self.model_facts[key] = facts
@@ -560,10 +553,9 @@ class Runner:
 
     def _make_reference(self, c: Configuration, spec: QualitySpec) -> None:
         """The reference's log-probabilities on the corpus, kept in the cache, from a child of its own."""
-        self.on_line(f"  quality: keeping the reference's log-probabilities ({Path(spec.reference_file).name}, "
-                     f"{spec.n_windows * spec.n_ctx} tokens; cached for later runs)")
         self.sampler.set_phase("quality")
-        self.event(Phase(phase="quality", config_id=c.config_id, what="reference"))
+        self.event(Phase(phase="quality", config_id=c.config_id, what="reference",
+                         model=Path(spec.reference_file).name, tokens=spec.n_windows * spec.n_ctx))
         child = self._new_child(c)
         try:
             self.sampler.set_target_pids([child.pid])
@@ -593,7 +585,6 @@ class Runner:
         self.quality_ctx = quality_pass.quality_columns(result, spec, energy)
         self.quality_done[quality_pass.pass_key(facts, spec)] = self.quality_ctx
         self.event(QualityEnd(config_id=c.config_id, **self.quality_ctx))
-        self.on_line(quality_line(self.quality_ctx))
 
     def _server_pids(self, c: Configuration) -> list[int]:
         """A server engine's process and its children, whose memory is the model's (after the load,
@@ -652,7 +643,7 @@ class Runner:
         load_e = self.sampler.trace.energy(ev["t_start"], ev["t_end"], self.sampler.max_gap_s)
         self.load = LoadFacts(load_s=ev["load_s"], engine_version=ev["engine_version"], info=ev.get("info", {}),
                               load_energy_j=load_e)
-        self.on_line(f"  loaded in {ev['load_s']:.2f} s ({ev['engine_version']})")
+        self.event(Loaded(config_id=c.config_id, load_s=ev["load_s"], engine_version=ev["engine_version"]))
         return worker
 
     def _await(self, worker: InferenceChild, wanted: str, silent_limit_s: float) -> dict[str, Any]:
@@ -700,5 +691,4 @@ class Runner:
         end = RepEnd(config_id=c.config_id, rep=rep, warmup=warm, of=of, auto_max=auto_max,
                      **{k: row.get(k) for k in EVENT_KEYS})
         self.event(end)
-        self.on_line(end.line(asked_tokens=c.gen_tokens))
         return row

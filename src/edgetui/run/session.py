@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from edgetui.run.child import describe_exit, tail_lines
 from edgetui.run.launch import launch_runner
-from edgetui.rundir.control import Control
+from edgetui.rundir.control import ControlPoller
 from edgetui.rundir.events import RAW_PROGRESS
 from edgetui.rundir.follow import SAMPLES_TAIL_BYTES, JsonlTail, LiveState
 from edgetui.rundir.history import board_history
@@ -75,7 +75,7 @@ class RunFollower:
         self._manifest_mtime: float | None = None
         self._manifest_read: dict[str, Any] = {}  # the reader's own copy: the state's is the drawing loop's
         self._last_liveness = -1e9
-        self.control = Control.of(self.run_dir)
+        self.control = ControlPoller.of(self.run_dir)
         self._reading = threading.Lock()  # one reader of the tails at a time
         self._fetched: queue.SimpleQueue[FollowBatch] = queue.SimpleQueue()
 
@@ -200,7 +200,7 @@ class RunFollower:
     @property
     def pause_requested(self) -> bool:
         """What control.json asks for now (written by this console or another one)."""
-        return bool(self.control.poll().get("pause"))
+        return self.control.poll().pause
 
     def resume(self, sysfs_root: str | None = None) -> Holder | None:
         """Continue this run from the first repetition not on disk: start a runner, or follow the one

@@ -10,7 +10,7 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from functools import cache
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, Union, cast
 
 from edgetui.fmt import NA, figure, number
 from edgetui.sensors.base import PowerSource
@@ -55,6 +55,9 @@ class Phase(Event):
     pid: int | None = None  # the inference child, for a load
     temp_c: float | None = None  # a cool-down to a temperature: now, and the target
     target_c: float | None = None
+    model: str | None = None  # quantizing: the source's file name; the quality reference: its file name
+    cached: bool | None = None  # quantizing: the variant was in the cache already (nothing is made)
+    tokens: int | None = None  # the quality reference: the tokens of the corpus it is run on
 
 
 @dataclass(kw_only=True)
@@ -71,6 +74,16 @@ class ConfigStart(Event):
     n: int = 0
     describe: str = ""
     config: dict[str, Any] = field(default_factory=dict)  # Configuration.to_dict()
+
+
+@dataclass(kw_only=True)
+class Loaded(Event):
+    """The model of a configuration is loaded in its inference child."""
+
+    KIND: ClassVar[str] = "loaded"
+    config_id: str | None = None
+    load_s: float | None = None
+    engine_version: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -176,7 +189,7 @@ class RunEnd(Event):
 
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
-    RunStart, Phase, Idle, ConfigStart, RepStart, Progress, RepEnd, QualityEnd, ConfigEnd, RunWarning, RunEnd)}
+    RunStart, Phase, Idle, ConfigStart, Loaded, RepStart, Progress, RepEnd, QualityEnd, ConfigEnd, RunWarning, RunEnd)}
 RAW_PROGRESS = b'"ev":"progress"'  # how a progress line starts on disk: a late attach skips them unparsed
 
 
@@ -292,25 +305,12 @@ def decode_event(rec: Any) -> Event | None:
 
 
 def decode_manifest(data: Any, what: str = "run.json") -> dict[str, Any]:
-    """run.json as read back (perhaps from a board): the fields consumers use checked for their
-    types, its configurations decodable; MalformedRecord otherwise."""
-    from edgetui.profiles.plan import Configuration
+    """run.json as read back (perhaps from a board), checked field by field as its record
+    (rundir.manifest.RunManifest), its configurations decodable; MalformedRecord otherwise."""
+    from edgetui.rundir.manifest import RunManifest
 
-    if not isinstance(data, dict):
-        raise MalformedRecord(f"{what}: not a JSON object ({type(data).__name__})")
-    configs = data.get("configs")
-    if configs is not None:
-        if not isinstance(configs, list):
-            raise MalformedRecord(f"{what}: configs is not a list")
-        for i, c in enumerate(configs):
-            typed_fields(Configuration, c, f"{what}: configs[{i}]")
-    checks = {"status": str, "runner_pid": int, "power_source": str, "power_w_idle": float, "power": dict,
-              "host": dict, "schema": int}
-    for key, hint in checks.items():
-        v = data.get(key)
-        if v is not None and not _matches(v, hint):
-            raise MalformedRecord(f"{what}: {key} = {_short(v)} is not of type {hint.__name__}")
-    return data
+    RunManifest.from_dict(data, what)
+    return cast(dict[str, Any], data)
 
 
 def rep_label(rep: int | None, of: int | None, auto_max: int | None = None) -> str:

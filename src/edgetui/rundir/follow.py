@@ -20,9 +20,10 @@ from typing import Any, cast
 from edgetui.fmt import number
 from edgetui.profiles.estimate import History, ModelFiles, estimate_seconds
 from edgetui.profiles.plan import Configuration
+from edgetui.rundir.narrate import Narrator
 from edgetui.rundir.series import QUANTITIES, LiveSeries
 from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, MalformedRecord, Phase, Progress, QualityEnd,
-                                   RepEnd, RepStart, RunEnd, RunStart, RunWarning, decode_event_checked, decode_manifest,
+                                   RepEnd, RepStart, RunEnd, RunStart, decode_event_checked, decode_manifest,
                                    phase_progress_line)
 from edgetui.rundir.samples import Sample, readings_of
 from edgetui.sensors.base import PowerSource
@@ -236,6 +237,7 @@ class LiveState:
         self.series: dict[str, LiveSeries] = {key: LiveSeries() for key in QUANTITIES}
         # log
         self.log: deque[LogLine] = deque(maxlen=LOG_LINES)
+        self.narrator = Narrator()
         self._seq = 0
         # records skipped because they are not what edgetui writes (a torn or hostile run folder)
         self.malformed = 0
@@ -244,7 +246,7 @@ class LiveState:
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
             RunStart: self._run_start, Phase: self._phase, Idle: self._idle, ConfigStart: self._config_start,
             RepStart: self._rep_start, Progress: self._progress, RepEnd: self._rep_end, QualityEnd: self._quality_end,
-            ConfigEnd: self._config_end, RunWarning: self._warning, RunEnd: self._run_end,
+            ConfigEnd: self._config_end, RunEnd: self._run_end,
         }
         if manifest:
             self.set_manifest(manifest)
@@ -317,34 +319,23 @@ class LiveState:
         handler = self._handlers.get(type(ev))
         if handler is not None:
             handler(ev)
+        for told in self.narrator.tell(ev):  # the log says what the headless runner says
+            self.add_log(told.text, told.style)
 
     def _run_start(self, ev: RunStart) -> None:
         self.run_start_t = ev.t
         self.run_end = None
         self.n_configs = ev.n_configs if ev.n_configs is not None else self.n_configs
         self._set_power(ev.power, ev.power_source)
-        self.add_log(("resumed" if ev.resume else "run started") + f": {self.n_configs} configuration(s)")
-        self.add_log(f"power: {self.power_source}")
 
     def _phase(self, ev: Phase) -> None:
         self.phase = ev.phase
         self.step_progress = None
-        if ev.phase == "quantize":
-            self.add_log(f"  quantizing to {ev.quant} (cached for later runs)")
-        elif ev.phase == "quality":
-            self.add_log("  quality: keeping the reference's log-probabilities" if ev.what == "reference"
-                         else "  quality pass")
-        elif ev.phase == "idle":
-            self.add_log(f"measuring idle baseline for {ev.seconds or 0:g} s")
-        elif ev.phase == "load" and self.current is not None:
+        if ev.phase == "load" and self.current is not None:
             self.current.load_t = ev.t
-            self.add_log("  loading the model")
-        elif ev.phase == "cooldown" and ev.temp_c is not None:
-            self.add_log(f"  cooling down: {ev.temp_c:.1f} C, waiting for {ev.target_c or 0:g} C")
 
     def _idle(self, ev: Idle) -> None:
         self.power_w_idle = ev.power_w_idle
-        self.add_log(f"idle power: {number(self.power_w_idle, 2, 'W')}")
 
     def _config_start(self, ev: ConfigStart) -> None:
         cfg = ev.config
@@ -363,7 +354,6 @@ class LiveState:
             series.new_config()
         self.decode_now, self.decoding = None, False
         self.last_rep = None  # "last" is this configuration's last repetition, never the previous one's
-        self.add_log(f"[{self.current.index}/{self.current.n}] {self.current.config_id} {self.current.describe}")
 
     def _rep_start(self, ev: RepStart) -> None:
         self.step_progress = None
@@ -402,32 +392,15 @@ class LiveState:
         self.outcomes[cid] = ConfigOutcome(status, error)
         self.decoding = False
         if self.current is None or self.current.config_id != cid:
-            # an outcome recorded by an earlier pass, repeated by a resumed runner
-            self.add_log(f"{cid}: {status} (recorded before the resume)", "" if status == "done" else "warn")
-            return
-        if status == "failed":
-            reason = (error or "no reason given").strip().splitlines()
-            self.add_log(f"  FAILED: {reason[0] if reason else ''}", "error")
-            for extra in reason[1:4]:
-                self.add_log(f"    {extra}", "error")
-        elif status == "skipped":
-            self.add_log(f"  skipped ({error or 'by the user'})", "warn")
-        else:
-            self.add_log("  done", "ok")
+            return  # an outcome recorded by an earlier pass, repeated by a resumed runner
         self.current.rep = None
 
     def _quality_end(self, ev: QualityEnd) -> None:
         self.step_progress = None
-        self.add_log(ev.line())
-
-    def _warning(self, ev: RunWarning) -> None:
-        self.add_log(f"warning: {ev.message}", "warn")
 
     def _run_end(self, ev: RunEnd) -> None:
         self.run_end = ev
         self.decoding = False
-        self.add_log(f"run {ev.status or 'ended'}" + (f", {ev.failed} configuration(s) failed" if ev.failed else ""),
-                     "error" if ev.failed else "ok")
 
     def _rep_end(self, ev: RepEnd) -> None:
         cur = self.current
@@ -465,8 +438,6 @@ class LiveState:
             if prefill is not None:
                 self._prefill_sum += prefill
                 self._prefill_n += 1
-        of = cur.repetitions if cur is not None and cur.soak_s is None else None  # a soak's count is what fits
-        self.add_log(ev.line(asked_tokens=cur.gen_tokens if cur else None, of=of))
 
     def feed_samples(self, samples: Iterable[Sample]) -> None:
         for s in samples:

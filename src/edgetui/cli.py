@@ -256,9 +256,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edgetui.profiles.schema import load_profiles
-    from edgetui.rundir.layout import new_run_dir
     from edgetui.run.headless import check_before_launch, check_new_folder, check_not_busy, run_headless
     from edgetui.run.summary import summary_table
+    from edgetui.rundir.layout import new_run_dir
 
     resume = bool(args.resume)
     if resume:
@@ -355,9 +355,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sensors(args: argparse.Namespace) -> int:
+    from edgetui.sensors import SensorSet, make_context
     from edgetui.sensors.catalogue import resolve
     from edgetui.sensors.host import board_model
-    from edgetui.sensors import SensorSet, make_context
     from edgetui.sensors.registry import detected_accelerators
 
     ctx = make_context(args.sysfs_root)

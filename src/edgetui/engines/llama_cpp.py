@@ -21,7 +21,6 @@ from edgetui.engines.base import PROGRESS_PERIOD_S, Engine, EngineError, LoadInf
 from edgetui.engines.prompt import PROMPT_TEXT
 from edgetui.profiles.plan import Configuration
 
-
 KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
 FLASH = {"auto": -1, False: 0, True: 1}
 

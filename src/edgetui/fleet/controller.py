@@ -23,16 +23,16 @@ from typing import Any
 
 from edgetui import __version__
 from edgetui.errors import EXIT_FAILED_CONFIGS, EXIT_OK, UserError
-from edgetui.rundir.control import ControlPoller
-from edgetui.rundir.events import MalformedRecord
-from edgetui.rundir.layout import RUNNER_LOG, is_run_folder
-from edgetui.rundir.state import RESUMABLE
 from edgetui.fleet import deploy
 from edgetui.fleet.inventory import FleetHost, load_inventory
 from edgetui.fleet.layout import FleetDir, is_fleet_dir, now_iso
 from edgetui.fleet.merge import merge
 from edgetui.fleet.mirror import RemoteFollower
 from edgetui.fleet.view import FleetView, run_counts
+from edgetui.rundir.control import ControlPoller
+from edgetui.rundir.events import MalformedRecord
+from edgetui.rundir.layout import RUNNER_LOG, is_run_folder
+from edgetui.rundir.state import RESUMABLE
 
 TICK_S = 0.5
 # A request (pause, skip, abort) sent over a link that drops mid-send is sent again: it sets the

@@ -11,9 +11,9 @@ from typing import Any, cast
 
 from edgetui.fleet.layout import read_hosts
 from edgetui.rundir.events import RAW_PROGRESS
+from edgetui.rundir.follow import JsonlTail, LiveState, number_or_none
 from edgetui.rundir.manifest import RunManifest
 from edgetui.rundir.samples import Sample
-from edgetui.rundir.follow import JsonlTail, LiveState, number_or_none
 from edgetui.rundir.samples_tail import SamplesTail
 from edgetui.rundir.store import RunStore, read_jsonl
 

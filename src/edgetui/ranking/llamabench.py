@@ -35,12 +35,12 @@ from typing import Any
 
 from edgetui.errors import UserError
 from edgetui.fmt import spreadsheet_text
-from edgetui.stats import mean, std  # std: the sample deviation (n - 1), as llama-bench's
 from edgetui.profiles.engines import in_process
 from edgetui.ranking.constraints import Constraint, apply_constraints, constraints_text, left_out_text
 from edgetui.ranking.outfile import write_export, write_export_text
 from edgetui.ranking.sources import load_results
 from edgetui.rundir.store import RunStore
+from edgetui.stats import mean, std  # std: the sample deviation (n - 1), as llama-bench's
 
 FORMATS = ("llama-bench-jsonl", "llama-bench-md", "json", "csv", "llama-bench-sql")
 

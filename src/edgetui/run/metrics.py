@@ -22,8 +22,8 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from edgetui.errors import UserError
-from edgetui.rundir.follow import LiveState
 from edgetui.run.session import RunFollower
+from edgetui.rundir.follow import LiveState
 
 PERIOD_S = 1.0
 MIB = 2**20

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgetui.sensors.host import board_model
 from edgetui.sensors.base import Backend, Probe, Reading, read_number, read_text
+from edgetui.sensors.host import board_model
 from edgetui.sensors.sysfs import hwmon_named
 
 # JetPack 5+ binds "ina3221" (hwmon); JetPack 4 binds "ina3221x" (iio, rail_name_N + in_power N_input mW).

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from edgetui.sensors.host import board_model
 from edgetui.sensors.base import Backend, Probe, Reading, read_text
+from edgetui.sensors.host import board_model
 from edgetui.sensors.sysfs import device_tree_strings, read_with_reason
 
 NPU_LOAD_FILE = "/sys/kernel/debug/rknpu/load"

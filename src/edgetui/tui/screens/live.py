@@ -14,15 +14,16 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, RichLog, Static
 
+from edgetui.fmt import duration as fmt_duration
+from edgetui.fmt import number as fmt_num
+from edgetui.run.session import RunFollower
 from edgetui.rundir.control import write_control
-from edgetui.tui.dialogs import ConfirmScreen
-from edgetui.tui.messages import GoBack, ResumeRun, ShowResults
-from edgetui.fmt import duration as fmt_duration, number as fmt_num
 from edgetui.rundir.events import rep_label
 from edgetui.rundir.follow import LOG_LINES, LiveState
-from edgetui.stats import ci95_half_width, mean
-from edgetui.run.session import RunFollower
 from edgetui.sensors.base import NO_POWER
+from edgetui.stats import ci95_half_width, mean
+from edgetui.tui.dialogs import ConfirmScreen
+from edgetui.tui.messages import GoBack, ResumeRun, ShowResults
 from edgetui.tui.timeseries import TimeSeriesPlot
 
 LOG_STYLES = {"error": "bold red", "warn": "yellow", "ok": "green", "": ""}

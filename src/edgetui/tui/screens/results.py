@@ -36,7 +36,8 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import get_current_worker
 
 from edgetui.errors import UserError
-from edgetui.fmt import NA, figure as fmt_value
+from edgetui.fmt import NA
+from edgetui.fmt import figure as fmt_value
 from edgetui.ranking.constraints import check, parse_constraints, split_line
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, validate_weights
 from edgetui.ranking.plotdata import TradeOffData
@@ -47,8 +48,18 @@ from edgetui.tui.screens.results_columns import catalogue
 from edgetui.tui.screens.results_compare import CompareFlow
 from edgetui.tui.screens.results_export import ExportFlow
 from edgetui.tui.screens.results_filter import FilterScreen
-from edgetui.tui.screens.results_view import (FILTER_COLUMNS, INTERVAL, Intervals, Loaded, RankedView, Settings,
-                                              build_view, display_order, interval_columns, with_intervals)
+from edgetui.tui.screens.results_view import (
+    FILTER_COLUMNS,
+    INTERVAL,
+    Intervals,
+    Loaded,
+    RankedView,
+    Settings,
+    build_view,
+    display_order,
+    interval_columns,
+    with_intervals,
+)
 from edgetui.tui.tradeoff import TradeOffPlot
 from edgetui.tui.widgets.answer_line import AnswerLine
 from edgetui.tui.widgets.frame_table import FrameTable

@@ -10,8 +10,9 @@ import json
 import signal
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from edgetui import __version__
 from edgetui.errors import EXIT_BAD_INPUT, EXIT_FAILED_CONFIGS, EXIT_OK, DataWarning, UserError
@@ -141,7 +142,8 @@ COMMANDS = ("run", "plan", "sensors", "models", "rank", "plot", "export", "resul
             "compare")
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' hook
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:  # warnings.showwarning's signature
     if issubclass(category, DataWarning):
         print(f"edgetui: warning: {printable(message)}", file=sys.stderr)
     else:
@@ -318,7 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED_CONFIGS if outcome.failed or outcome.aborted else EXIT_OK
 
 
-def _resilient_print():
+def _resilient_print() -> Callable[[str], None]:
     alive = [True]
 
     def say(line: str) -> None:

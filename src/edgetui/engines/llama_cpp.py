@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ _LAST_LEVEL = [1]
 _FLASH_SEEN: dict[str, str] = {}
 
 
-def _log_to_stderr(level: int, text: bytes, user_data) -> None:
+def _log_to_stderr(level: int, text: bytes, user_data: int | None) -> None:
     """llama.cpp's log, minus debug lines (ggml: 1 debug, 2 info, 3 warn, 4 error, 5 continues
     the previous line). llama-cpp-python's own callback prints debug too: a thousand lines of
     graph details per load that would bury the lines a failure report needs."""
@@ -46,7 +47,7 @@ def _log_to_stderr(level: int, text: bytes, user_data) -> None:
 _CALLBACK = None
 
 
-def _lib():
+def _lib() -> ModuleType:
     global _CALLBACK
     import llama_cpp
 

@@ -142,7 +142,7 @@ class FleetController:
     # ------------------------------------------------------------------ creation
     @classmethod
     def create(cls, fleet_dir: str | Path, inventory: str | Path, profile_paths: list[str | Path], *,
-               limit: list[str] | None = None, wheel: str | None = None, on_line=None,
+               limit: list[str] | None = None, wheel: str | None = None, on_line: Callable[[str], None] | None = None,
                options: FleetOptions | None = None) -> FleetController:
         """Check everything that can be checked here (exit code 2 material) and write fleet.json."""
         from edgetui.profiles.schema import load_profiles
@@ -184,7 +184,8 @@ class FleetController:
         return controller
 
     @classmethod
-    def open(cls, fleet_dir: str | Path, *, on_line=None, options: FleetOptions | None = None) -> FleetController:
+    def open(cls, fleet_dir: str | Path, *, on_line: Callable[[str], None] | None = None,
+             options: FleetOptions | None = None) -> FleetController:
         """An existing fleet run, its hosts read again from its inventory (connection settings are
         never copied into the fleet folder)."""
         fd = FleetDir(fleet_dir)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -331,7 +332,7 @@ class LiveScreen(Screen):
             return "Tokens/s · whole run (t: this config)"
         return "Tokens/s · this config (t: whole run)"
 
-    def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
+    def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
 
     def _fit(self, width: int, height: int) -> None:

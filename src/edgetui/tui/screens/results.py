@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
@@ -266,7 +266,7 @@ class ResultsScreen(Screen):
         self.weights_pane.weights = dict(self.weights)
         self.load()
 
-    def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
+    def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
         if self.view is not None:
             self.call_after_refresh(self.draw_table)  # the columns that fit change with the width

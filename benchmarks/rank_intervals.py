@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "src"))
 
-from rank_100k import synthetic_results  # noqa: E402
-from results_scale import Console, make_run  # noqa: E402
-
 from edgetui.ranking.noise import RESAMPLES, rank_intervals  # noqa: E402
 from edgetui.ranking.rank import rank  # noqa: E402
+
+from rank_100k import synthetic_results  # noqa: E402
+from results_scale import Console, make_run  # noqa: E402
 
 TARGET_S = 1.0
 WEIGHT_SETS = [{"decode_tps": 1.0}, {"decode_tps": 3.0, "ttft_ms": 1.0},

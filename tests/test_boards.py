@@ -3,13 +3,12 @@ profile's [board] winning field by field, and what the runner records."""
 
 from __future__ import annotations
 
-
 import pytest
 
-from edgetui.sensors.catalogue import CATALOGUE, by_name, engine_is_local, match_model, resolve
-from edgetui.sensors.host import board_model
 from edgetui.profiles.schema import BoardSpec, load_profile
 from edgetui.run.runner import Runner
+from edgetui.sensors.catalogue import CATALOGUE, by_name, engine_is_local, match_model, resolve
+from edgetui.sensors.host import board_model
 
 from fixtures.sensor_helpers import FIXTURES, path_with
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from edgetui.run.aggregate import result_row
 from edgetui.rundir.columns import COLUMN_KINDS, COLUMNS, CONTRACT_COLUMNS, RESULT_COLUMNS, typed_row
 from edgetui.rundir.store import RunStore
-from edgetui.run.aggregate import result_row
 
 
 def config(**over):

@@ -9,8 +9,7 @@ import os
 
 import pytest
 
-from edgetui.rundir.control import (ControlPoller, ControlRequest, decode_request, read_request, write_control,
-                                    write_request)
+from edgetui.rundir.control import ControlPoller, ControlRequest, decode_request, read_request, write_control, write_request
 from edgetui.rundir.events import MalformedRecord
 
 REQUESTS = [ControlRequest(), ControlRequest(pause=True), ControlRequest(skip="6876e6c791b7"),

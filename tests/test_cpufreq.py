@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import time
 
-from conftest import run_cli
-from edgetui.rundir.samples import Sample
 from edgetui.run.sampler import Sampler
+from edgetui.rundir.samples import Sample
 from edgetui.sensors import SensorSet
 from edgetui.sensors.cpufreq import CpuBusy, CpuFreq, FrequencyThrottle, PolicyFreq, cpus_text, parse_cpus, policy_frequencies
+
+from conftest import run_cli
 from fixtures.sensor_helpers import FIXTURES, context, copy_fixture
 
 POLICIES = "sys/devices/system/cpu/cpufreq"

@@ -15,6 +15,7 @@ import pytest
 from edgetui.cli import main
 from edgetui.engines.catalog import catalogue, parameter_count
 from edgetui.models.discover import discover, format_params, hf_hub_cache, search_folders
+
 from standins.ollama_server import StandinOllama
 
 

@@ -21,7 +21,6 @@ from edgetui.profiles.plan import Configuration
 
 from conftest import run_cli, write_profile
 
-
 sys.path.insert(0, str(Path(__file__).parent))
 from standins.ollama_server import StandinOllama  # noqa: E402
 from standins.openai_server import StandinOpenAI  # noqa: E402

@@ -7,7 +7,6 @@ import csv
 import math
 import subprocess
 import sys
-from edgetui.tomlread import tomllib
 
 import polars as pl
 import pytest
@@ -17,6 +16,7 @@ from edgetui.ranking.export import CSV_MAGIC, export_ranking, load_ranking_expor
 from edgetui.ranking.frame import frame_from_rows
 from edgetui.ranking.rank import rank
 from edgetui.ranking.sources import load_results
+from edgetui.tomlread import tomllib
 
 from conftest import REPO
 from result_rows import make_row, write_run

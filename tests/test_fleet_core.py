@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
-from result_rows import make_row
-from sshd import ansible_missing
-
 from edgetui.errors import UserError
 from edgetui.fleet.inventory import FleetHost, hosts_of
 from edgetui.fleet.mirror import FrameReader, Mirror, ProtocolError
 from edgetui.fleet.ssh import ssh_argv
 from edgetui.fleet.stream import Streamer
+
+from conftest import REPO, run_cli
+from result_rows import make_row
+from sshd import ansible_missing
 
 needs_ansible = pytest.mark.skipif(bool(ansible_missing()), reason=ansible_missing() or "ansible present")
 

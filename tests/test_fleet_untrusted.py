@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-from result_rows import make_row
-
 from edgetui.fleet.inventory import FleetHost
 from edgetui.fleet.mirror import FrameReader, Mirror, ProtocolError, decode_header
 from edgetui.rundir.store import SCHEMA_VERSION, RunStore
+
+from conftest import REPO
+from result_rows import make_row
 
 # ------------------------------------------------------------------ frame headers
 BAD_HEADERS = [

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgetui.models import gguf
 from edgetui.errors import UserError
+from edgetui.models import gguf
 
 
 def test_real_model_header(smollm2_path):

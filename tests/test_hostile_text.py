@@ -11,9 +11,10 @@ import os
 import polars as pl
 import pytest
 
-from conftest import run_cli
 from edgetui.errors import UserError
 from edgetui.fmt import printable, spreadsheet_text, spreadsheet_text_back
+
+from conftest import run_cli
 from result_rows import make_row, write_run
 
 # a window title set, the screen cleared, the clipboard written (OSC 52), an 8-bit CSI

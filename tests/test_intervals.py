@@ -125,8 +125,9 @@ def test_itl_intervals_of_a_configuration_resample_whole_repetitions():
 
 
 def test_the_toml_export_of_a_ranking_carries_the_intervals(tmp_path):
-    from conftest import run_cli
     from edgetui.tomlread import tomllib
+
+    from conftest import run_cli
     from result_rows import write_run
 
     row = result_row(config(), three_reps(), status="done", error=None, context={})

@@ -7,9 +7,9 @@ from __future__ import annotations
 import socket
 
 import psutil
+from test_metrics import run_folder
 
 from edgetui.run.metrics import MetricsExporter, MetricsOptions
-from test_metrics import run_folder
 
 
 def test_the_metrics_port_listens_on_loopback_only(tmp_path):

@@ -10,17 +10,26 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_discover import write_gguf
 
 from edgetui import models
 from edgetui.cli import main
 from edgetui.profiles import estimate
-from edgetui.profiles.estimate import (DEFAULTS, SAME_CONFIG, SAME_MODEL, History, Measured, ModelFiles,
-                                       config_seconds, estimate_plan, rates_for)
+from edgetui.profiles.estimate import (
+    DEFAULTS,
+    SAME_CONFIG,
+    SAME_MODEL,
+    History,
+    Measured,
+    ModelFiles,
+    config_seconds,
+    estimate_plan,
+    rates_for,
+)
 from edgetui.profiles.plan import expand
 from edgetui.profiles.schema import load_profile
 from edgetui.rundir import history as history_mod
 from edgetui.rundir.history import board_history
-from test_discover import write_gguf
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "tui"

@@ -7,13 +7,14 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from conftest import run_cli
 from edgetui.errors import UserError
-from edgetui.ranking.plotdata import row_key, tradeoff_data
 from edgetui.ranking.criteria import CRITERIA
 from edgetui.ranking.frame import frame_from_rows
+from edgetui.ranking.plotdata import row_key, tradeoff_data
 from edgetui.ranking.rank import rank
 from edgetui.ranking.sources import load_results
+
+from conftest import run_cli
 from result_rows import make_row, write_run
 
 PI = dict(board="Raspberry Pi 5 8GB", volume_cm3=81.0)

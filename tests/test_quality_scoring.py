@@ -9,7 +9,14 @@ import pytest
 
 from edgetui.quality import reference as refcache
 from edgetui.quality.scoring import (
-    TAIL_SAMPLES, TOP_K, QualityTotals, _draw_tail, _top_ids, first_scored, percentile, score_window,
+    TAIL_SAMPLES,
+    TOP_K,
+    QualityTotals,
+    _draw_tail,
+    _top_ids,
+    first_scored,
+    percentile,
+    score_window,
     scored_per_window,
 )
 

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from edgetui.errors import UserError
-from edgetui.ranking.compare import compare, ratio_interval, Figure
+from edgetui.ranking.compare import Figure, compare, ratio_interval
 from edgetui.ranking.constraints import parse_constraint, parse_constraints, split_line
 from edgetui.ranking.export import export_ranking, load_ranking_export, meta_path
 from edgetui.ranking.noise import rank_intervals, read_repetitions

@@ -20,7 +20,6 @@ from edgetui.rundir.store import RunStore, read_jsonl, repair_torn_tail
 from conftest import EDGETUI, REPO, run_cli, smollm2_profile, write_profile
 
 
-
 def _wait_for(predicate, timeout: float = 240.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,8 +9,8 @@ import types
 import pytest
 
 from edgetui.sensors import SensorSet
-from edgetui.sensors.registry import detected_accelerators
 from edgetui.sensors.hailo import Hailo, parse_identify, parse_power
+from edgetui.sensors.registry import detected_accelerators
 
 from fixtures.sensor_helpers import FIXTURES, by_name, context
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from edgetui.sensors import SensorSet
-from edgetui.sensors.registry import detected_power_mode
 from edgetui.sensors.jetson import JetsonSysfs, parse_nvpmodel
+from edgetui.sensors.registry import detected_power_mode
 
-from fixtures.sensor_helpers import FIXTURES, by_name as readings_by_name, context, copy_fixture, deny
+from fixtures.sensor_helpers import FIXTURES, context, copy_fixture, deny
+from fixtures.sensor_helpers import by_name as readings_by_name
 
 
 @pytest.fixture

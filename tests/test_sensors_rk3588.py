@@ -3,8 +3,6 @@ and no power sensor on the board."""
 
 from __future__ import annotations
 
-
-
 from edgetui.sensors import SensorSet
 from edgetui.sensors.rk3588 import Rockchip, parse_devfreq_load, parse_npu_load
 

@@ -19,10 +19,19 @@ from pathlib import Path
 
 import pytest
 
+from edgetui.tui.serve import (
+    MAX_COLUMNS,
+    MAX_ROWS,
+    console_command,
+    exposure_warning,
+    host_allowed,
+    host_names,
+    is_loopback,
+    origin_allowed,
+)
+
 from browser import ServedConsole
 from conftest import run_cli
-from edgetui.tui.serve import (MAX_COLUMNS, MAX_ROWS, console_command, exposure_warning, host_allowed, host_names,
-                               is_loopback, origin_allowed)
 from fixtures.tui.scenes import HERE
 
 pytest.importorskip("textual_serve", reason="textual-serve not installed (the 'web' extra)")

@@ -11,12 +11,13 @@ import pytest
 from textual.widgets import Static
 
 from edgetui.profiles.plan import Configuration
+from edgetui.run.session import RunFollower
 from edgetui.rundir.events import ConfigStart, Phase, RepEnd, RepStart, RunStart
 from edgetui.rundir.follow import LiveState
-from edgetui.run.session import RunFollower
 from edgetui.tui.app import EdgeApp
 from edgetui.tui.screens.live import LiveScreen, soak_text, temperature_text
 from edgetui.tui.timeseries import TimeSeriesPlot
+
 from fixtures.tui.scenes import RUNNER_PID, alive
 
 SOAK_S = 60.0

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from edgetui.fmt import duration as fmt_duration
-from edgetui.rundir.follow import HISTORY, LOG_LINES, JsonlTail, LiveState
 from edgetui.run.session import RunFollower
+from edgetui.rundir.follow import HISTORY, LOG_LINES, JsonlTail, LiveState
 from edgetui.rundir.layout import RUNNER_LOG, SEEN_MARK
 from edgetui.rundir.state import list_runs, mark_seen, run_to_open
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import RichLog, Static
 
+from edgetui.run.session import RunFollower
 from edgetui.tui.app import EdgeApp
 from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
 from edgetui.tui.screens.live import LiveScreen, power_text, temperature_text
-from edgetui.run.session import RunFollower
 from edgetui.tui.timeseries import TimeSeriesPlot
+
 from fixtures.tui.scenes import alive, copy_run, cut_mid_decode
 
 

@@ -19,6 +19,7 @@ from edgetui.tui.screens.results import ResultsScreen
 from edgetui.tui.screens.results_view import criterion_key
 from edgetui.tui.tradeoff import HIGHLIGHT, TradeOffPlot, _Plot, reduce_to_cells, with_values
 from edgetui.tui.widgets.frame_table import FrameTable
+
 from fixtures.tui.scenes import copy_run
 from result_rows import make_row, write_run
 

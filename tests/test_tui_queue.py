@@ -229,9 +229,9 @@ async def test_a_broken_keymap_is_reported_and_the_default_keys_kept(profiles_di
 async def test_the_first_frame_lists_the_profiles_before_their_estimates(profiles_dir, tmp_path, monkeypatch):
     """The estimates read each model file's header (a vocabulary of up to 250,000 strings): the
     profiles are drawn first, their estimates right after, not read before the first frame."""
-    from edgetui.profiles import estimate as estimate_mod
-
     from textual.app import App
+
+    from edgetui.profiles import estimate as estimate_mod
 
     drawn, frames = [0], []
     app = make_app(profiles_dir, tmp_path)

@@ -13,6 +13,7 @@ from edgetui.tui.app import EdgeApp
 from edgetui.tui.dialogs import InputScreen
 from edgetui.tui.screens.results import FilterScreen, ResultsScreen, fmt_value
 from edgetui.tui.widgets.frame_table import FrameTable
+
 from fixtures.tui.scenes import copy_run
 from result_rows import make_row, write_run
 

@@ -13,6 +13,7 @@ from edgetui.rundir.store import RunStore
 from edgetui.tui.app import EdgeApp
 from edgetui.tui.screens.results import ResultsScreen
 from edgetui.tui.screens.results_compare import ComparisonScreen, RunPickScreen
+
 from result_rows import make_row, write_run
 
 

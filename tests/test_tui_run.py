@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import csv
 import time
-from edgetui.tomlread import tomllib
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Static
 
+from edgetui.tomlread import tomllib
 from edgetui.tui.app import EdgeApp
 from edgetui.tui.dialogs import ConfirmScreen, InputScreen
 from edgetui.tui.screens.live import LiveScreen

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from edgetui.tui.app import EdgeApp
 from edgetui.run.session import RunFollower
+from edgetui.tui.app import EdgeApp
+
 from fixtures.tui.scenes import HERE, alive, copy_run, cut_mid_decode
 
 SIZES = [(80, 24), (200, 50)]
@@ -86,8 +87,9 @@ def test_results_screen_with_the_trade_off_plot(snap_compare, workdir, size):
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_profile_builder(snap_compare, workdir, size, monkeypatch):
-    from edgetui.profiles import draft
     from test_discover import write_gguf
+
+    from edgetui.profiles import draft
 
     monkeypatch.setattr(draft, "default_threads", lambda: 4)  # a 4-core board, whatever runs the test
     write_gguf(workdir / "models" / "tiny-Q8_0.gguf")

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import Sparkline, Static
 
+from edgetui.run.session import RunFollower
 from edgetui.rundir.follow import LiveState
 from edgetui.rundir.series import QUANTITIES, LiveSeries, Series
-from edgetui.run.session import RunFollower
 from edgetui.tui.app import EdgeApp
 from edgetui.tui.screens.live import PLOT_PERIOD_S, LiveScreen
 from edgetui.tui.timeseries import TimeSeriesPlot, _Plot
+
 from fixtures.tui.scenes import alive, copy_run, cut_mid_decode
 
 

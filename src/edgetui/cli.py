@@ -10,8 +10,9 @@ import json
 import signal
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from edgetui import __version__
 from edgetui.errors import EXIT_BAD_INPUT, EXIT_FAILED_CONFIGS, EXIT_OK, DataWarning, UserError
@@ -141,7 +142,8 @@ COMMANDS = ("run", "plan", "sensors", "models", "rank", "plot", "export", "resul
             "compare")
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' hook
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:  # warnings.showwarning's signature
     if issubclass(category, DataWarning):
         print(f"edgetui: warning: {printable(message)}", file=sys.stderr)
     else:
@@ -256,9 +258,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edgetui.profiles.schema import load_profiles
-    from edgetui.rundir.layout import new_run_dir
     from edgetui.run.headless import check_before_launch, check_new_folder, check_not_busy, run_headless
     from edgetui.run.summary import summary_table
+    from edgetui.rundir.layout import new_run_dir
 
     resume = bool(args.resume)
     if resume:
@@ -318,7 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED_CONFIGS if outcome.failed or outcome.aborted else EXIT_OK
 
 
-def _resilient_print():
+def _resilient_print() -> Callable[[str], None]:
     alive = [True]
 
     def say(line: str) -> None:
@@ -355,9 +357,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sensors(args: argparse.Namespace) -> int:
+    from edgetui.sensors import SensorSet, make_context
     from edgetui.sensors.catalogue import resolve
     from edgetui.sensors.host import board_model
-    from edgetui.sensors import SensorSet, make_context
     from edgetui.sensors.registry import detected_accelerators
 
     ctx = make_context(args.sysfs_root)

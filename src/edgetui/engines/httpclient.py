@@ -14,8 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edgetui.engines.base import EngineError
-from edgetui.engines.streams import (BoundedSocket, Deadline, DeadlinePassed, TooLarge, describe_failure,
-                                     read_body, read_line)
+from edgetui.engines.streams import BoundedSocket, Deadline, DeadlinePassed, TooLarge, describe_failure, read_body, read_line
 
 ERROR_BODY_CHARS = 300
 ERROR_BODY_BYTES = 64 * 1024  # an error page is read this far, no further

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,6 @@ import numpy as np
 from edgetui.engines.base import PROGRESS_PERIOD_S, Engine, EngineError, LoadInfo, RepResult
 from edgetui.engines.prompt import PROMPT_TEXT
 from edgetui.profiles.plan import Configuration
-
 
 KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
 FLASH = {"auto": -1, False: 0, True: 1}
@@ -30,7 +30,7 @@ _LAST_LEVEL = [1]
 _FLASH_SEEN: dict[str, str] = {}
 
 
-def _log_to_stderr(level: int, text: bytes, user_data) -> None:
+def _log_to_stderr(level: int, text: bytes, user_data: int | None) -> None:
     """llama.cpp's log, minus debug lines (ggml: 1 debug, 2 info, 3 warn, 4 error, 5 continues
     the previous line). llama-cpp-python's own callback prints debug too: a thousand lines of
     graph details per load that would bury the lines a failure report needs."""
@@ -47,7 +47,7 @@ def _log_to_stderr(level: int, text: bytes, user_data) -> None:
 _CALLBACK = None
 
 
-def _lib():
+def _lib() -> ModuleType:
     global _CALLBACK
     import llama_cpp
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edgetui.engines.base import EngineError, LoadInfo, RepResult
+from edgetui.engines.base import Emit, EngineError, LoadInfo, RepResult
 from edgetui.engines.httpclient import HttpServer, cut_line
 from edgetui.engines.server import ServerEngine, StreamBudget, ns_to_ms, offsets_ms, request_timeout_s
 from edgetui.profiles.plan import Configuration
@@ -42,7 +42,7 @@ def same_model(listed: str, wanted: str) -> bool:
 class OllamaEngine(ServerEngine):
     kind = "ollama"
 
-    def __init__(self, config: Configuration, model_path: str | None, emit) -> None:
+    def __init__(self, config: Configuration, model_path: str | None, emit: Emit) -> None:
         super().__init__(config, model_path, emit)
         self.server = HttpServer(self.url, self.timeout_s, self.request_timeout_s)
         self.api = config.engine_api or "generate"

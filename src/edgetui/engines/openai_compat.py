@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edgetui.engines.base import EngineError, LoadInfo, RepResult
+from edgetui.engines.base import Emit, EngineError, LoadInfo, RepResult
 from edgetui.engines.httpclient import HttpServer, cut_line
 from edgetui.engines.server import ServerEngine, StreamBudget, offsets_ms, request_timeout_s
 from edgetui.profiles.plan import Configuration
@@ -39,7 +39,7 @@ def model_matches(server_id: str, wanted: str) -> bool:
 class OpenAIEngine(ServerEngine):
     kind = "openai"
 
-    def __init__(self, config: Configuration, model_path: str | None, emit) -> None:
+    def __init__(self, config: Configuration, model_path: str | None, emit: Emit) -> None:
         super().__init__(config, model_path, emit)
         self.server = HttpServer(self.url, self.timeout_s, self.request_timeout_s)
         if self.server.prefix.endswith("/v1"):  # "http://host:port/v1", as OpenAI clients take it

@@ -8,13 +8,21 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from edgetui import __version__
 from edgetui.errors import EXIT_FAILED_CONFIGS, EXIT_OK, UserError
 from edgetui.fmt import printable
 
+if TYPE_CHECKING:
+    from edgetui.fleet.controller import FleetController, FleetOptions
 
-def add_parser(sub) -> None:
+
+# the top-level parser's class (edgetui.cli's own ArgumentParser subclass)
+ParserT = TypeVar("ParserT", bound=argparse.ArgumentParser)
+
+
+def add_parser(sub: argparse._SubParsersAction[ParserT]) -> None:
     f = sub.add_parser("fleet", help="one queue across many boards over SSH, on an Ansible inventory")
     fs = f.add_subparsers(dest="fleet_command", metavar="check|run|status|resume")
     fs.required = True
@@ -67,10 +75,10 @@ def cmd_fleet(args: argparse.Namespace, say: Say) -> int:
 
 
 def cmd_check(args: argparse.Namespace, say: Say) -> int:
-    from edgetui.fleet.check import check_fleet
+    from edgetui.fleet.check import HostCheck, check_fleet
 
     say(f"checking the hosts of {args.inventory} ...")
-    def tell(check) -> None:
+    def tell(check: HostCheck) -> None:
         for line in check.lines():
             say(line)
 
@@ -80,7 +88,7 @@ def cmd_check(args: argparse.Namespace, say: Say) -> int:
     return EXIT_FAILED_CONFIGS if bad else EXIT_OK
 
 
-def _options(args):
+def _options(args: argparse.Namespace) -> FleetOptions:
     from edgetui.fleet.controller import FleetOptions
 
     return FleetOptions(reconnect_for_s=args.reconnect_for, deploy_deadline_s=args.deploy_deadline)
@@ -115,7 +123,7 @@ def cmd_resume(args: argparse.Namespace, say: Say) -> int:
     return _drive(controller, say, deploy_plan=plan, follow=follow)
 
 
-def _drive(controller, say, *, deploy_plan, follow) -> int:
+def _drive(controller: FleetController, say: Say, *, deploy_plan: dict[str, str], follow: list[str]) -> int:
     # An SSH drop of the controller's own terminal must not stop it (as for `edgetui run --headless`).
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     started = time.monotonic()

@@ -23,16 +23,16 @@ from typing import Any
 
 from edgetui import __version__
 from edgetui.errors import EXIT_FAILED_CONFIGS, EXIT_OK, UserError
-from edgetui.rundir.control import ControlPoller
-from edgetui.rundir.events import MalformedRecord
-from edgetui.rundir.layout import RUNNER_LOG, is_run_folder
-from edgetui.rundir.state import RESUMABLE
 from edgetui.fleet import deploy
 from edgetui.fleet.inventory import FleetHost, load_inventory
 from edgetui.fleet.layout import FleetDir, is_fleet_dir, now_iso
 from edgetui.fleet.merge import merge
 from edgetui.fleet.mirror import RemoteFollower
 from edgetui.fleet.view import FleetView, run_counts
+from edgetui.rundir.control import ControlPoller
+from edgetui.rundir.events import MalformedRecord
+from edgetui.rundir.layout import RUNNER_LOG, is_run_folder
+from edgetui.rundir.state import RESUMABLE
 
 TICK_S = 0.5
 # A request (pause, skip, abort) sent over a link that drops mid-send is sent again: it sets the
@@ -142,7 +142,7 @@ class FleetController:
     # ------------------------------------------------------------------ creation
     @classmethod
     def create(cls, fleet_dir: str | Path, inventory: str | Path, profile_paths: list[str | Path], *,
-               limit: list[str] | None = None, wheel: str | None = None, on_line=None,
+               limit: list[str] | None = None, wheel: str | None = None, on_line: Callable[[str], None] | None = None,
                options: FleetOptions | None = None) -> FleetController:
         """Check everything that can be checked here (exit code 2 material) and write fleet.json."""
         from edgetui.profiles.schema import load_profiles
@@ -184,7 +184,8 @@ class FleetController:
         return controller
 
     @classmethod
-    def open(cls, fleet_dir: str | Path, *, on_line=None, options: FleetOptions | None = None) -> FleetController:
+    def open(cls, fleet_dir: str | Path, *, on_line: Callable[[str], None] | None = None,
+             options: FleetOptions | None = None) -> FleetController:
         """An existing fleet run, its hosts read again from its inventory (connection settings are
         never copied into the fleet folder)."""
         fd = FleetDir(fleet_dir)

@@ -175,7 +175,7 @@ def run_playbook(name: str, inventory: str | Path, hosts: list[str], extravars: 
     return outcome
 
 
-def probe_request(host, *, sensors: bool = False) -> dict[str, Any]:
+def probe_request(host: FleetHost, *, sensors: bool = False) -> dict[str, Any]:
     """What probe.py is asked for this host."""
     return {"python": host.python, "dir": host.dir, "env": host.env, "sensors": sensors}
 

@@ -10,12 +10,15 @@ llama-cpp-python is there or would be compiled by pip (and whether a C/C++ compi
 are there to do it), and `edgetui sensors --json` when asked.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
+from typing import Any
 
 VERSION_SNIPPET = "import edgetui, sys; print(edgetui.__version__); print('.'.join(map(str, sys.version_info[:3])))"
 LLAMA_SNIPPET = "import llama_cpp; print(llama_cpp.__version__)"
@@ -23,12 +26,12 @@ COMPILERS = ("c++", "g++", "clang++")
 SENSORS_TIMEOUT_S = 60
 
 
-def _last_line(text):
+def _last_line(text: str | None) -> str:
     lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 
 
-def _free_bytes(path):
+def _free_bytes(path: str) -> int | None:
     """Free space on the file system that holds path (or would: its nearest existing folder)."""
     p = path
     while p and not os.path.exists(p):
@@ -42,7 +45,7 @@ def _free_bytes(path):
         return None
 
 
-def _python_version(python, env):
+def _python_version(python: str, env: dict[str, str]) -> str | None:
     try:
         out = subprocess.run([python, "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
                              capture_output=True, env=env, timeout=30, text=True)
@@ -51,7 +54,7 @@ def _python_version(python, env):
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def probe(request):
+def probe(request: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
     folder = os.path.abspath(os.path.expanduser(request.get("dir") or "~/edgetui"))
@@ -111,7 +114,7 @@ def probe(request):
     return report
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     request = json.loads(argv[1]) if len(argv) > 1 else {}
     print(json.dumps(probe(request)))
     return 0

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from edgetui.fleet.layout import read_hosts
 from edgetui.rundir.events import RAW_PROGRESS
+from edgetui.rundir.follow import JsonlTail, LiveState, number_or_none
 from edgetui.rundir.manifest import RunManifest
 from edgetui.rundir.samples import Sample
-from edgetui.rundir.follow import JsonlTail, LiveState, number_or_none
 from edgetui.rundir.samples_tail import SamplesTail
 from edgetui.rundir.store import RunStore, read_jsonl
+
+if TYPE_CHECKING:
+    from edgetui.run.session import RunFollower
 
 
 @dataclass
@@ -157,7 +160,7 @@ class FleetView:
         return rows
 
 
-def mirror_follower(fleet_dir: str | Path, host: str):
+def mirror_follower(fleet_dir: str | Path, host: str) -> RunFollower:
     """A RunFollower (the console's live screen reads one) on a host's mirror: the runner's pid is
     the board's, so whether it lives is what the board last said (hosts.json), and its event
     times are the board's monotonic clock, so the follower's clock is ours plus the board's offset.

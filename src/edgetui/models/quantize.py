@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from edgetui.childenv import child_env
 from edgetui.errors import UserError
@@ -164,7 +165,7 @@ def unusable(path: Path) -> str | None:
     return None
 
 
-def _follow(proc: subprocess.Popen, log_file, progress: Callable[[int, int], None] | None,
+def _follow(proc: subprocess.Popen, log_file: TextIO, progress: Callable[[int, int], None] | None,
             control: Callable[[], bool] | None, limit_s: float, stall_s: float, qtype: str) -> None:
     """Read the quantizer's output to its end: its log, its progress, the control polled between
     lines, its deadlines kept (paused time not counted). QuantizeError past a deadline."""
@@ -251,14 +252,14 @@ def _refusal(log_text: str, code: int, qtype: str) -> str:
 # ------------------------------------------------------------------ the child
 
 
-def _log_callback_factory():
+def _log_callback_factory() -> object:
     import ctypes
 
     import llama_cpp
 
     last = [2]
 
-    def to_stderr(level: int, text: bytes, user_data) -> None:
+    def to_stderr(level: int, text: bytes, user_data: int | None) -> None:
         level = last[0] if level == 5 else level  # 5 continues the previous line
         last[0] = level
         if level != 1:  # debug lines say nothing a reason or a progress line needs

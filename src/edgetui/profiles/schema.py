@@ -17,7 +17,8 @@ from edgetui.errors import UserError, close_match_hint
 from edgetui.models import gguf, quantize
 from edgetui.profiles.engines import KINDS, engine_kind, engines_with
 from edgetui.quality.corpus import BUNDLED, check_corpus
-from edgetui.tomlread import loads as toml_loads, tomllib
+from edgetui.tomlread import loads as toml_loads
+from edgetui.tomlread import tomllib
 
 ENGINE_KINDS = tuple(KINDS)
 FLASH_ATTN_CHOICES = ("auto", True, False)

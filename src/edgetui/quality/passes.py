@@ -17,7 +17,6 @@ from edgetui.quality.corpus import check_corpus
 from edgetui.quality.llama_eval import WindowEvaluator, tokenize
 from edgetui.quality.scoring import QualityTotals, first_scored, score_window, scored_per_window
 
-
 TAIL_SEED = 20260  # the reference's tail draws: fixed, so a reference made twice is the same
 
 

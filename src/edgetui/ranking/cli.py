@@ -20,10 +20,11 @@ from edgetui.ranking.ci import ci95_of
 from edgetui.ranking.configuration import configuration_labels, constant_parameters, varying_parameters
 from edgetui.ranking.constraints import constraints_text, left_out_text, parse_constraints
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, format_weights, parse_weights
-from edgetui.ranking.noise import METHOD as INTERVAL_METHOD, rank_intervals, read_repetitions
+from edgetui.ranking.noise import METHOD as INTERVAL_METHOD
+from edgetui.ranking.noise import rank_intervals, read_repetitions
 from edgetui.ranking.rank import Ranking, rank
-from edgetui.ranking.summary import answer_line
 from edgetui.ranking.sources import load_results
+from edgetui.ranking.summary import answer_line
 
 DEFAULT_TOP = 20  # rows printed unless --top says otherwise (0: all)
 

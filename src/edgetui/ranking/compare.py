@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from edgetui.errors import UserError, close_match_hint
-from edgetui.fmt import figure
+from edgetui.fmt import NA, figure
 from edgetui.ranking.configuration import configuration_labels, varying_parameters
 from edgetui.ranking.sources import load_results
 from edgetui.rundir.store import atomic_write
@@ -231,7 +231,7 @@ HEADERS = ("pair", "base", "new", "ratio", "95% interval", "verdict")
 def _cells(c: Comparison) -> list[list[str]]:
     rows = []
     for p in c.pairs:
-        interval = f"{p.lo:.3f}..{p.hi:.3f}" if p.lo is not None and p.hi is not None else "n/a (one repetition)"
+        interval = f"{p.lo:.3f}..{p.hi:.3f}" if p.lo is not None and p.hi is not None else f"{NA} (one repetition)"
         rows.append([p.label, _figure_text(p.base), _figure_text(p.new), f"{p.ratio:.3f}", interval, p.verdict])
     return rows
 

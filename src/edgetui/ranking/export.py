@@ -38,7 +38,8 @@ from edgetui.ranking.frame import frame_from_rows, is_derived, read_csv_typed, t
 from edgetui.ranking.noise import METHOD as INTERVAL_METHOD
 from edgetui.ranking.outfile import check_target, write_export, write_export_text
 from edgetui.ranking.rank import Ranking
-from edgetui.tomlread import loads as toml_loads, tomllib
+from edgetui.tomlread import loads as toml_loads
+from edgetui.tomlread import tomllib
 
 FORMAT_NAME = "edgetui ranking"
 FORMAT_VERSION = 1

@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from edgetui.errors import UserError
-from edgetui.fmt import spreadsheet_text
-from edgetui.stats import mean, std  # std: the sample deviation (n - 1), as llama-bench's
+from edgetui.fmt import NA, spreadsheet_text
 from edgetui.profiles.engines import in_process
 from edgetui.ranking.constraints import Constraint, apply_constraints, constraints_text, left_out_text
 from edgetui.ranking.outfile import write_export, write_export_text
 from edgetui.ranking.sources import load_results
 from edgetui.rundir.store import RunStore
+from edgetui.stats import mean, std  # std: the sample deviation (n - 1), as llama-bench's
 
 FORMATS = ("llama-bench-jsonl", "llama-bench-md", "json", "csv", "llama-bench-sql")
 
@@ -326,13 +326,13 @@ def test_label(rec: dict[str, Any]) -> str:
 
 def _size(n: int | None) -> str:
     if n is None:
-        return "n/a"
+        return NA
     return f"{n / 2**20:.2f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
 
 
 def _params(n: int | None) -> str:
     if n is None:
-        return "n/a"
+        return NA
     return f"{n / 1e6:.2f} M" if n < 1e9 else f"{n / 1e9:.2f} B"
 
 
@@ -347,8 +347,8 @@ def to_markdown(recs: list[dict[str, Any]]) -> str:
         rows.append((
             str(r["model_type"]), _size(r.get("model_size")), _params(r.get("model_n_params")),
             " ".join(str(v) for v in (r.get("edgetui_board"), r.get("edgetui_engine")) if v),
-            "n/a" if r.get("n_gpu_layers") is None else str(r["n_gpu_layers"]),
-            "n/a" if not r.get("n_threads") else str(r["n_threads"]),
+            NA if r.get("n_gpu_layers") is None else str(r["n_gpu_layers"]),
+            NA if not r.get("n_threads") else str(r["n_threads"]),
             test_label(r), f"{r['avg_ts']:.2f} ± {std:.2f}" if std is not None else f"{r['avg_ts']:.2f}",
         ))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]

@@ -10,6 +10,7 @@ Any criterion of criteria.CRITERIA can be an axis: a criterion added there is pl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 import polars as pl
 

@@ -18,8 +18,8 @@ How a score is made (also stated in every Ranking, so the UI and the export can 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
 import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,8 +27,7 @@ import polars as pl
 
 from edgetui.errors import UserError, close_match_hint
 from edgetui.ranking.constraints import Constraint, apply_constraints, check
-from edgetui.ranking.criteria import (CRITERIA, MISSING_POLICY, NORMALISATION, selected_criteria,
-                                      validate_weights)
+from edgetui.ranking.criteria import CRITERIA, MISSING_POLICY, NORMALISATION, selected_criteria, validate_weights
 from edgetui.ranking.frame import is_derived
 from edgetui.ranking.pareto import cached_pareto
 

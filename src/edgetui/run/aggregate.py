@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from edgetui import __version__
+from edgetui.errors import UserError
 from edgetui.profiles.plan import LATER_ID_FIELDS
-from edgetui.stats import ci95_half_width, maximum, mean, std
 from edgetui.run.latency import itl_interval_columns, latency_columns
 from edgetui.run.schedule import precise_enough
 from edgetui.run.soak import last_window, soak_columns
 from edgetui.rundir.columns import CONFIG_COLUMNS, CONTEXT_COLUMNS, typed_row
-from edgetui.errors import UserError
 from edgetui.rundir.events import MalformedRecord
 from edgetui.rundir.manifest import RunManifest
 from edgetui.rundir.store import RunStore, unique_repetitions
+from edgetui.stats import ci95_half_width, maximum, mean, std
 
 STD_METRICS = ("ttft_ms", "prefill_tps", "decode_tps")
 

@@ -13,7 +13,8 @@ from edgetui.profiles.schema import Profile
 from edgetui.run.modelfacts import ModelFacts
 from edgetui.run.soak import SoakTrace, soak_context
 from edgetui.sensors import SensorSet
-from edgetui.sensors.catalogue import engine_is_local, resolve as resolve_board
+from edgetui.sensors.catalogue import engine_is_local
+from edgetui.sensors.catalogue import resolve as resolve_board
 from edgetui.sensors.registry import detected_accelerators, detected_power_mode
 
 HOST_KEYS = ("host", "cpu_model", "board_model", "os", "kernel", "governor")

@@ -12,8 +12,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgetui.rundir.layout import RUNNER_LOG
 from edgetui.childenv import child_env
+from edgetui.rundir.layout import RUNNER_LOG
 
 
 def reap_when_done(proc: subprocess.Popen) -> threading.Thread:

@@ -22,8 +22,9 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from edgetui.errors import UserError
-from edgetui.rundir.follow import LiveState
+from edgetui.fmt import NA
 from edgetui.run.session import RunFollower
+from edgetui.rundir.follow import LiveState
 
 PERIOD_S = 1.0
 MIB = 2**20
@@ -59,7 +60,7 @@ def families(state: LiveState, now: float) -> list[Any]:
 
     status = state.manifest.get("status") or ("finished" if state.run_end else "running")
     info = InfoMetricFamily("edgetui_run", "the run being measured", labels=["board"])
-    info.add_metric([board], {"status": str(status), "power_source": str(state.power_source or "n/a")})
+    info.add_metric([board], {"status": str(status), "power_source": str(state.power_source or NA)})
     out.append(info)
     if cur is not None:
         g = GaugeMetricFamily("edgetui_configuration_index", "configuration in flight (1 = first)",

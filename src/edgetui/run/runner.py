@@ -24,18 +24,33 @@ from edgetui.models.quantize import QuantizeError
 from edgetui.profiles.plan import Configuration, expand_all
 from edgetui.profiles.schema import Profile
 from edgetui.quality.passes import QualitySpec
+from edgetui.run import quality_pass, silence
 from edgetui.run.aggregate import result_row
 from edgetui.run.child import ChildDied, InferenceChild
 from edgetui.run.context import ConfigPeaks, LoadFacts, config_context
-from edgetui.run import quality_pass, silence
 from edgetui.run.modelfacts import ModelFacts, memory_refusal, read_model_facts
-from edgetui.run.variants import facts_key, variant_cached, variant_facts
 from edgetui.run.repetition import EVENT_KEYS, repetition_row
 from edgetui.run.sampler import Sampler
 from edgetui.run.schedule import schedule_for
+from edgetui.run.variants import facts_key, variant_cached, variant_facts
 from edgetui.rundir.control import ControlPoller, ControlRequest
-from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Loaded, MalformedRecord, Phase, Progress,
-                                   QualityEnd, RepEnd, RepStart, RunEnd, RunStart, RunWarning, decode_event)
+from edgetui.rundir.events import (
+    ConfigEnd,
+    ConfigStart,
+    Event,
+    Idle,
+    Loaded,
+    MalformedRecord,
+    Phase,
+    Progress,
+    QualityEnd,
+    RepEnd,
+    RepStart,
+    RunEnd,
+    RunStart,
+    RunWarning,
+    decode_event,
+)
 from edgetui.rundir.layout import EVENTS, LOGS
 from edgetui.rundir.lock import FolderChanged, RunFolderLock
 from edgetui.rundir.manifest import RunManifest

@@ -16,8 +16,8 @@ import psutil
 
 from edgetui.run.energy import PowerTrace
 from edgetui.rundir.samples import Readings, Sample
-from edgetui.sensors.base import Reading
 from edgetui.sensors import SensorSet
+from edgetui.sensors.base import Reading
 from edgetui.sensors.cpufreq import CpuBusy, CpuFreq, FrequencyThrottle, policy_frequencies
 
 # the phases in which the inference child computes: a clock held down then is throttling

@@ -7,9 +7,8 @@ same memory as a run of one minute."""
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -20,12 +19,26 @@ from typing import Any, cast
 from edgetui.fmt import number
 from edgetui.profiles.estimate import History, ModelFiles, estimate_seconds
 from edgetui.profiles.plan import Configuration
+from edgetui.rundir.events import (
+    ConfigEnd,
+    ConfigStart,
+    Event,
+    Idle,
+    MalformedRecord,
+    Phase,
+    Progress,
+    QualityEnd,
+    RepEnd,
+    RepStart,
+    RunEnd,
+    RunStart,
+    decode_event_checked,
+    decode_manifest,
+    phase_progress_line,
+)
 from edgetui.rundir.narrate import Narrator
-from edgetui.rundir.series import QUANTITIES, LiveSeries
-from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, MalformedRecord, Phase, Progress, QualityEnd,
-                                   RepEnd, RepStart, RunEnd, RunStart, decode_event_checked, decode_manifest,
-                                   phase_progress_line)
 from edgetui.rundir.samples import Sample, readings_of
+from edgetui.rundir.series import QUANTITIES, LiveSeries
 from edgetui.sensors.base import PowerSource
 from edgetui.stats import mean
 

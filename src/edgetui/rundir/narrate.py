@@ -12,8 +12,19 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from edgetui.fmt import number
-from edgetui.rundir.events import (ConfigEnd, ConfigStart, Event, Idle, Loaded, Phase, QualityEnd, RepEnd, RunEnd,
-                                   RunStart, RunWarning)
+from edgetui.rundir.events import (
+    ConfigEnd,
+    ConfigStart,
+    Event,
+    Idle,
+    Loaded,
+    Phase,
+    QualityEnd,
+    RepEnd,
+    RunEnd,
+    RunStart,
+    RunWarning,
+)
 
 FAILURE_LINES = 4  # of a failure's reason (the first, and the start of a child's log tail)
 SKIPPED_BY_USER = "skipped by the user"  # the error a skip records

@@ -8,14 +8,13 @@ summarised in run.json's "error"), or still "running" when it never got to say: 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-
-import json
 
 import psutil
 

@@ -32,8 +32,18 @@ from typing import IO, Any, BinaryIO
 
 from edgetui.errors import UserError
 from edgetui.rundir.columns import RESULT_COLUMNS
-from edgetui.rundir.layout import (CHILD, EVENTS, LOGS, MANIFEST, OUTCOMES, REPETITIONS, RESULTS_CSV, RESULTS_JSON,
-                                   RUNNER_LOG, SAMPLES)
+from edgetui.rundir.layout import (
+    CHILD,
+    EVENTS,
+    LOGS,
+    MANIFEST,
+    OUTCOMES,
+    REPETITIONS,
+    RESULTS_CSV,
+    RESULTS_JSON,
+    RUNNER_LOG,
+    SAMPLES,
+)
 from edgetui.rundir.lock import RunFolderLock
 
 SCHEMA_VERSION = 1

@@ -171,7 +171,7 @@ class Backend(ABC):
         or a cumulative energy counter ("energy", J), if it has one."""
         return None
 
-    def reading(self, name: str, kind: str, value, scope: str, method: str = "measured") -> Reading:
+    def reading(self, name: str, kind: str, value: float | str | None, scope: str, method: str = "measured") -> Reading:
         return Reading(self.name, name, kind, value, UNITS[kind], scope, method)
 
     def close(self) -> None:

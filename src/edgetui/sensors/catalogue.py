@@ -12,8 +12,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgetui.sensors.base import read_text
+
+if TYPE_CHECKING:
+    from edgetui.profiles.schema import BoardSpec
 
 PAPER = "Renney et al., arXiv 2604.24785, Table 1"
 
@@ -142,7 +146,7 @@ def match_model(model: str | None, *, memory: float | None = None, accelerators:
     return None
 
 
-def resolve(spec=None, model: str | None = None, *, root: Path = Path("/"),
+def resolve(spec: BoardSpec | None = None, model: str | None = None, *, root: Path = Path("/"),
             accelerators: Iterable[str] = ()) -> BoardFacts:
     """The board's name, volume and price: the profile's [board] (a BoardSpec) first, then the
     catalogue entry named by the profile or matched on the model string."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from edgetui.fmt import NA
 from edgetui.sensors.base import Backend, Probe, Reading, read_number, read_text
 
 CPUFREQ = "/sys/devices/system/cpu/cpufreq"
@@ -120,7 +121,7 @@ def policy_lines(readings: Iterable[dict]) -> list[str]:
         by.setdefault(policy, {})[key] = r.get("value")
 
     def ghz(v: object) -> str:
-        return f"{v / 1e9:.2f} GHz" if isinstance(v, (int, float)) else "n/a"
+        return f"{v / 1e9:.2f} GHz" if isinstance(v, (int, float)) else NA
 
     return [f"{p} (cpus {v.get('cpus') or '?'}): {ghz(v.get('cur'))} now, allowed up to {ghz(v.get('max'))}, "
             f"hardware maximum {ghz(v.get('hw_max'))}" for p, v in by.items()]

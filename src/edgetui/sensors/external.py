@@ -14,7 +14,7 @@ from bisect import bisect_right
 from datetime import datetime
 from pathlib import Path
 
-from edgetui.sensors.base import Backend, Probe, Reading
+from edgetui.sensors.base import Backend, Probe, Reading, SensorContext
 
 STALE_S = 2.0  # longest hold of the newest meter row (UM25C-style meters log at 1-2 Hz)
 MAX_GAP_S = 5.0  # no interpolation across a longer hole in the log
@@ -197,7 +197,7 @@ class ExternalMeter(Backend):
     name = "external"
     power_priority = 100  # a meter the user set up beats every on-board sensor
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: SensorContext) -> None:
         super().__init__(ctx)
         power = ctx.options.get("power") or {}
         self.csv: str | None = power.get("meter_csv")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from edgetui.sensors.base import Backend, Probe, Reading, read_number, read_text
+from pathlib import Path
+
+from edgetui.sensors.base import Backend, Probe, Reading, SensorContext, read_number, read_text
 
 # Offline zones on Jetson read -256 C; nothing real is below -100 C or above 200 C.
 _PLAUSIBLE_C = (-100.0, 200.0)
@@ -13,7 +15,7 @@ class ThermalZones(Backend):
 
     name = "thermal"
 
-    def _zones(self):
+    def _zones(self) -> list[Path]:
         base = self.ctx.p("/sys/class/thermal")
         return sorted(base.glob("thermal_zone*"), key=lambda p: int(p.name[12:] or 0)) if base.is_dir() else []
 
@@ -47,7 +49,7 @@ class Hwmon(Backend):
     # chips other backends own or that do not measure anything (USB-PD contract)
     SKIP_CHIPS = ("ina3221", "soctherm_oc", "tcpm_source_psy")
 
-    def _chips(self):
+    def _chips(self) -> list[tuple[str, Path]]:
         base = self.ctx.p("/sys/class/hwmon")
         if not base.is_dir():
             return []
@@ -99,12 +101,12 @@ class Rapl(Backend):
     name = "rapl"
     power_priority = 20
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: SensorContext) -> None:
         super().__init__(ctx)
         self._last: dict[str, float] = {}
         self._total_j: dict[str, float] = {}
 
-    def _zones(self):
+    def _zones(self) -> list[Path]:
         base = self.ctx.p("/sys/class/powercap")
         if not base.is_dir():
             return []

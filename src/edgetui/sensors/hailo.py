@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 
-from edgetui.sensors.base import Backend, Probe, Reading
+from edgetui.sensors.base import Backend, Probe, Reading, SensorContext
 
 POLL_S = 1.0  # each measure-power starts a process and a firmware control: keep it to 1 Hz
 _POWER = re.compile(r"Current power consumption \(W\):\s*([-+0-9.eE]+)")
@@ -39,7 +39,7 @@ class Hailo(Backend):
     name = "hailo"
     power_priority = None  # the chip alone never stands for a board's power
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: SensorContext) -> None:
         super().__init__(ctx)
         self.architecture: str | None = None
         self._power_ok = False

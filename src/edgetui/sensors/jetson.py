@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgetui.sensors.base import Backend, Probe, Reading, SensorContext, read_number, read_text
 from edgetui.sensors.host import board_model
-from edgetui.sensors.base import Backend, Probe, Reading, read_number, read_text
 from edgetui.sensors.sysfs import hwmon_named
 
 # JetPack 5+ binds "ina3221" (hwmon); JetPack 4 binds "ina3221x" (iio, rail_name_N + in_power N_input mW).
@@ -70,7 +70,7 @@ def _iio_rails(chip: str, iio: Path) -> list[Rail]:
     return rails
 
 
-def find_rails(ctx) -> list[Rail]:
+def find_rails(ctx: SensorContext) -> list[Rail]:
     """Every labelled INA3221 channel, by i2c address, whichever driver is bound."""
     rails: list[Rail] = []
     seen: set[Path] = set()
@@ -105,7 +105,7 @@ class JetsonSysfs(Backend):
     name = "jetson"
     power_priority = 30  # read at the sampler's rate; jtop (2 Hz at best) is the fallback
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: SensorContext) -> None:
         super().__init__(ctx)
         self.rails: list[Rail] = []
         self._oc_last: dict[str, float] = {}
@@ -210,7 +210,7 @@ class JetsonSysfs(Backend):
             scope = "module" if rail is total_rail else "rail"
             out.append(self.reading(rail.label, "power", watts, scope))
         if total_rail is None and values and all(w is not None for _, w in values):
-            out.append(self.reading("rails_sum", "power", sum(w for _, w in values), "module"))
+            out.append(self.reading("rails_sum", "power", sum(w for _, w in values if w is not None), "module"))
         out += self._gpu()
         out += self._throttle()
         self._refresh_mode()

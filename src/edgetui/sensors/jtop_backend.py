@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgetui.sensors.base import Backend, Probe, Reading
+from edgetui.sensors.base import Backend, Probe, Reading, SensorContext
 
 JTOP_INTERVAL_S = 0.5  # shorter intervals are unstable in jtop
 
@@ -17,7 +17,7 @@ class Jtop(Backend):
     name = "jtop"
     power_priority = 25
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: SensorContext) -> None:
         super().__init__(ctx)
         self._jetson: Any = None  # the jtop client once probed
 

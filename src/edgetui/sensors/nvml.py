@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgetui.sensors.base import Backend, Probe, Reading
+from edgetui.sensors.base import Backend, Probe, Reading, SensorContext
 
 # Reasons that mean the clocks are held down now (not "idle" 0x1, app clocks 0x2, sync boost 0x10).
 SW_POWER_CAP, HW_SLOWDOWN, SW_THERMAL, HW_THERMAL, HW_POWER_BRAKE = 0x4, 0x8, 0x20, 0x40, 0x80
@@ -19,7 +19,7 @@ class Nvml(Backend):
     name = "nvml"
     power_priority = 15  # below RAPL: the card alone; choose it with --power-source nvml for GPU runs
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: SensorContext) -> None:
         super().__init__(ctx)
         self._nvml: Any = None  # the pynvml module once probed
         self._handles: list = []
@@ -50,19 +50,19 @@ class Nvml(Backend):
         how = "energy counter (differenced)" if self._has_energy else "power reading (no energy counter on this GPU)"
         return Probe(True, f"{len(names)} GPU(s): {', '.join(names)}; {how}; GPU cards only, not the whole machine")
 
-    def _energy_mj(self, handle) -> float | None:
+    def _energy_mj(self, handle: object) -> float | None:
         try:
             return float(self._nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
         except Exception:
             return None
 
-    def _call(self, fn: str, *args):
+    def _call(self, fn: str, *args: object) -> Any:  # pynvml is untyped
         try:
             return getattr(self._nvml, fn)(*args)
         except Exception:
             return None
 
-    def _throttle_mask(self, handle) -> int | None:
+    def _throttle_mask(self, handle: object) -> int | None:
         for fn in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
             if hasattr(self._nvml, fn):
                 mask = self._call(fn, handle)
@@ -120,5 +120,5 @@ class Nvml(Backend):
         self._nvml = None
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

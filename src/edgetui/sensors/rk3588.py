@@ -8,9 +8,10 @@ measurement. Energy needs an external meter."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from edgetui.sensors.base import Backend, Probe, Reading, SensorContext, read_text
 from edgetui.sensors.host import board_model
-from edgetui.sensors.base import Backend, Probe, Reading, read_text
 from edgetui.sensors.sysfs import device_tree_strings, read_with_reason
 
 NPU_LOAD_FILE = "/sys/kernel/debug/rknpu/load"
@@ -35,11 +36,11 @@ class Rockchip(Backend):
     power_note = ("no power sensor on this board (tcpm_source_psy is the USB-PD contract, not a measurement); "
                   "use an external meter: [power] meter_csv or meter_watts")
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: SensorContext) -> None:
         super().__init__(ctx)
         self._npu_reason: str | None = None
 
-    def _devfreq(self):
+    def _devfreq(self) -> list[Path]:
         base = self.ctx.p("/sys/class/devfreq")
         return sorted(d for d in base.glob("*") if (d / "load").exists()) if base.is_dir() else []
 

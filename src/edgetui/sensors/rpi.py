@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from edgetui.sensors.base import Backend, Probe, Reading, SensorContext, read_text
 from edgetui.sensors.host import board_model
-from edgetui.sensors.base import Backend, Probe, Reading, read_text
 
 _PMIC_LINE = re.compile(r"^\s*(?P<rail>\S+?)_(?P<q>[AV])\s+(?:current|volt)\(\d+\)=(?P<v>[-+0-9.eE]+)[AV]\s*$")
 # get_throttled bits 0-3 are "now", 16-19 the same "since boot".
@@ -59,7 +59,7 @@ class RaspberryPi(Backend):
     name = "rpi"
     power_priority = 30
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: SensorContext) -> None:
         super().__init__(ctx)
         power = ctx.options.get("power") or {}
         self.scale = power.get("calibration_scale")

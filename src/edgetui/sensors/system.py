@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import psutil
 
-from edgetui.sensors.base import Backend, Probe, Reading
+from edgetui.sensors.base import Backend, Probe, Reading, SensorContext
 
 
 class SystemLoad(Backend):
     name = "system"
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: SensorContext) -> None:
         super().__init__(ctx)
         psutil.cpu_percent(interval=None)  # the first call returns a meaningless 0.0: prime it
 

@@ -21,14 +21,23 @@ from textual.worker import get_current_worker
 
 from edgetui.engines.catalog import DEFAULT_OLLAMA_URL
 from edgetui.rundir.layout import default_runs_dir, new_run_dir
-from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
-from edgetui.tui.keymap import keymap_path, load_keymap
-from edgetui.tui.messages import (ConsoleView, GoBack, OpenBoard, ResultsChanged, ResumeRun, RunRead, ShowLive, ShowResults,
-                                 StartRun)
-from edgetui.tui.palette import ScreenActions
-from edgetui.tui.screens.queue import QueueScreen
 from edgetui.rundir.state import list_runs, mark_seen, run_to_open
 from edgetui.rundir.state import runner_alive as pid_alive  # run.session's pid_alive, without importing it
+from edgetui.tui.dialogs import ConfirmScreen, HelpScreen
+from edgetui.tui.keymap import keymap_path, load_keymap
+from edgetui.tui.messages import (
+    ConsoleView,
+    GoBack,
+    OpenBoard,
+    ResultsChanged,
+    ResumeRun,
+    RunRead,
+    ShowLive,
+    ShowResults,
+    StartRun,
+)
+from edgetui.tui.palette import ScreenActions
+from edgetui.tui.screens.queue import QueueScreen
 
 if TYPE_CHECKING:  # following a run (run.session and what it folds) is imported once a run is followed
     from edgetui.run.session import RunFollower

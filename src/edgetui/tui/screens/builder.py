@@ -21,8 +21,8 @@ from edgetui.engines.catalog import Catalogue
 from edgetui.errors import UserError
 from edgetui.fmt import duration as fmt_duration
 from edgetui.models.discover import FoundModel, format_params, size_text
-from edgetui.profiles.engines import in_process, lists_models
 from edgetui.profiles.draft import PRESETS, Draft, ModelChoice, draft_of, made_here, with_preset
+from edgetui.profiles.engines import in_process, lists_models
 from edgetui.profiles.estimate import LARGE_PLAN, History, ModelFiles, bases_text, estimate_plan, swept, swept_values
 from edgetui.profiles.plan import expand
 from edgetui.profiles.schema import Profile

@@ -20,12 +20,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from edgetui.childenv import child_env
 from edgetui.fleet.layout import CONTROLLER_LOG
-from edgetui.rundir.layout import is_run_folder
 from edgetui.fleet.view import BoardRow, FleetView, mirror_follower
 from edgetui.fmt import number as fmt_num
+from edgetui.rundir.layout import is_run_folder
 from edgetui.tui.messages import OpenBoard
-from edgetui.childenv import child_env
 
 POLL_S = 0.5
 STATE_STYLES = {"failed": "bold red", "lost": "bold red", "reconnecting": "yellow", "collected": "green",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -14,15 +15,17 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, RichLog, Static
 
+from edgetui.fmt import NA
+from edgetui.fmt import duration as fmt_duration
+from edgetui.fmt import number as fmt_num
+from edgetui.run.session import RunFollower
 from edgetui.rundir.control import write_control
-from edgetui.tui.dialogs import ConfirmScreen
-from edgetui.tui.messages import GoBack, ResumeRun, ShowResults
-from edgetui.fmt import duration as fmt_duration, number as fmt_num
 from edgetui.rundir.events import rep_label
 from edgetui.rundir.follow import LOG_LINES, LiveState
-from edgetui.stats import ci95_half_width, mean
-from edgetui.run.session import RunFollower
 from edgetui.sensors.base import NO_POWER
+from edgetui.stats import ci95_half_width, mean
+from edgetui.tui.dialogs import ConfirmScreen
+from edgetui.tui.messages import GoBack, ResumeRun, ShowResults
 from edgetui.tui.timeseries import TimeSeriesPlot
 
 LOG_STYLES = {"error": "bold red", "warn": "yellow", "ok": "green", "": ""}
@@ -109,7 +112,7 @@ def tokens_texts(s: LiveState) -> tuple[Text, Text]:
     elif s.last_rep and s.last_rep.decode_tps is not None:
         d.append(f"{s.last_rep.decode_tps:.1f} last")
     else:
-        d.append("n/a yet", style="dim")
+        d.append(f"{NA} yet", style="dim")
     if cur is not None and cur.decode_tps:  # the mean's 95% interval from the second repetition on
         half = ci95_half_width(cur.decode_tps)
         d.append(f" · mean {mean(cur.decode_tps):.1f}"
@@ -119,7 +122,7 @@ def tokens_texts(s: LiveState) -> tuple[Text, Text]:
     if s.last_rep and s.last_rep.prefill_tps is not None:
         p.append(f"{s.last_rep.prefill_tps:.1f} last")
     else:
-        p.append("n/a yet", style="dim")
+        p.append(f"{NA} yet", style="dim")
     if cur is not None and cur.prefill_tps:
         p.append(f" · mean {mean(cur.prefill_tps):.1f}")
     if cur is not None and cur.ttft_ms:
@@ -141,7 +144,7 @@ def power_text(s: LiveState) -> Text:
         else:
             head = f"{src.backend}:{src.name}" if src.name else src.backend
             why = f"{src.scope}, {src.method}" if src.scope else ""
-        t.append("n/a", style="bold")
+        t.append(NA, style="bold")
         t.append(f": {head}")
         if why:
             t.append("\n" + why, style="dim")
@@ -166,12 +169,12 @@ def temperature_text(s: LiveState) -> Text:
     temp = sample.get("temp_c_max")
     why = ""
     if temp is None and s.temp_peak is None:
-        t.append("n/a", style="bold")
+        t.append(NA, style="bold")
         t.append(": no temperature sensor")
         why = _undetected(s)
     else:
         t.append(f"{fmt_num(temp, 1, 'C')}", style="bold")
-        t.append(f" hottest {sample.get('temp_zone') or 'n/a'}")
+        t.append(f" hottest {sample.get('temp_zone') or NA}")
         t.append(f"\npeak {fmt_num(s.temp_peak, 1, 'C')} · ")
     thr = sample.get("throttled") if sample else None
     if why:
@@ -243,14 +246,14 @@ def memory_text(s: LiveState) -> Text:
     rss = sample.get("rss_mb")
     t.append("inference RSS ", style="bold")
     if rss is None:
-        t.append("n/a (no inference process now)", style="dim")
+        t.append(f"{NA} (no inference process now)", style="dim")
     else:
         t.append(f"{rss:.0f} MB", style="bold")
         t.append(f" · peak {fmt_num(s.rss_peak, 0, 'MB')}")
     used, total = sample.get("mem_used_mb"), sample.get("mem_total_mb")
     t.append("\nsystem ")
     if used is None or not total:
-        t.append("n/a", style="dim")
+        t.append(NA, style="dim")
     else:
         t.append(f"{used / 1024:.1f} of {total / 1024:.1f} GB used ({100 * used / total:.0f}%)")
     return t
@@ -330,7 +333,7 @@ class LiveScreen(Screen):
             return "Tokens/s · whole run (t: this config)"
         return "Tokens/s · this config (t: whole run)"
 
-    def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
+    def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
 
     def _fit(self, width: int, height: int) -> None:

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from edgetui.errors import UserError
+from edgetui.fmt import duration as fmt_duration
 from edgetui.profiles.estimate import LARGE_PLAN, Estimate, History, ModelFiles, bases_text, estimate_plan
 from edgetui.profiles.plan import Configuration, expand
 from edgetui.profiles.schema import Profile, load_profile
@@ -20,7 +21,6 @@ from edgetui.rundir.history import board_history
 from edgetui.rundir.layout import default_runs_dir
 from edgetui.tui.dialogs import ConfirmScreen, InputScreen
 from edgetui.tui.messages import ConsoleView, ShowLive, ShowResults, StartRun
-from edgetui.fmt import duration as fmt_duration
 
 
 @dataclass

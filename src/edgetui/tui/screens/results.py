@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
@@ -36,7 +36,8 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import get_current_worker
 
 from edgetui.errors import UserError
-from edgetui.fmt import NA, figure as fmt_value
+from edgetui.fmt import NA
+from edgetui.fmt import figure as fmt_value
 from edgetui.ranking.constraints import check, parse_constraints, split_line
 from edgetui.ranking.criteria import CRITERIA, DEFAULT_WEIGHTS, validate_weights
 from edgetui.ranking.plotdata import TradeOffData
@@ -47,8 +48,18 @@ from edgetui.tui.screens.results_columns import catalogue
 from edgetui.tui.screens.results_compare import CompareFlow
 from edgetui.tui.screens.results_export import ExportFlow
 from edgetui.tui.screens.results_filter import FilterScreen
-from edgetui.tui.screens.results_view import (FILTER_COLUMNS, INTERVAL, Intervals, Loaded, RankedView, Settings,
-                                              build_view, display_order, interval_columns, with_intervals)
+from edgetui.tui.screens.results_view import (
+    FILTER_COLUMNS,
+    INTERVAL,
+    Intervals,
+    Loaded,
+    RankedView,
+    Settings,
+    build_view,
+    display_order,
+    interval_columns,
+    with_intervals,
+)
 from edgetui.tui.tradeoff import TradeOffPlot
 from edgetui.tui.widgets.answer_line import AnswerLine
 from edgetui.tui.widgets.frame_table import FrameTable
@@ -255,7 +266,7 @@ class ResultsScreen(Screen):
         self.weights_pane.weights = dict(self.weights)
         self.load()
 
-    def on_resize(self, event) -> None:  # noqa: ANN001 - textual.events.Resize
+    def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
         if self.view is not None:
             self.call_after_refresh(self.draw_table)  # the columns that fit change with the width

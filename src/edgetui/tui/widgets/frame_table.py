@@ -27,6 +27,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from edgetui.fmt import NA
+
 CELL_PADDING = 1  # blank cells each side of a column's text
 ELLIPSIS = "…"
 STYLE_SUFFIX = ":style"  # a frame column "<key>:style" gives per-cell Rich styles for column <key>
@@ -128,7 +130,7 @@ class FrameTable(ScrollView, can_focus=True):
         def control(self) -> FrameTable:
             return self.table
 
-    def __init__(self, *, zebra_stripes: bool = True, header_height: int = 2, null_text: str = "n/a",
+    def __init__(self, *, zebra_stripes: bool = True, header_height: int = 2, null_text: str = NA,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.null_text = null_text

@@ -94,6 +94,9 @@ async def shoot(profile: Path, size: tuple[int, int], out: Path, suffix: str, sy
         await pilot.press("space")  # peak memory x1
         await pilot.pause()
         assert results.ranking is not None
+        # the rank intervals come from the ranking worker after the table: the picture shows them
+        await wait_for(pilot, lambda: results.view is not None and results.view.has_intervals, 60,
+                       "the rank intervals")
         write(app, out, f"results{suffix}.svg", f"edgetui: results ({label})")
         # g: the trade-off plot; y steps to peak memory (this machine has no power sensor: the plot
         # opens on the first criterion that has values), saved with Textual's save_screenshot
